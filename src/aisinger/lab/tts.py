@@ -1,0 +1,146 @@
+"""Deterministic text-to-speech through the system ``flite`` and ``espeak-ng`` binaries.
+
+The lab uses TTS only as a source of *timbre* (spectral envelope, consonants); pitch and timing
+are imposed later by :mod:`aisinger.lab.sing`.  Both engines are deterministic: the same text
+and voice give bit-identical samples.
+
+``VOICES`` maps a lab voice name (``flite-slt``, ``espeak-cmn``, ...) to a :class:`VoiceSpec`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from aisinger.errors import AisingerError
+
+TTS_TIMEOUT_S = 60
+"""Wall-clock limit for one TTS call (seconds)."""
+
+
+@dataclass(frozen=True)
+class VoiceSpec:
+    """A named lab voice.
+
+    Attributes:
+        name: registry key, e.g. ``"flite-slt"``.
+        engine: ``"flite"`` or ``"espeak-ng"``.
+        voice: engine voice argument (flite ``-voice``; espeak-ng ``-v``, e.g. ``"en-us+f3"``).
+        language: ``"en"``, ``"zh"`` (Mandarin) or ``"yue"`` (Cantonese).
+        gender: ``"female"`` or ``"male"``; picks the singing register.
+        pitch: espeak-ng ``-p`` (0-99) or ``None``.
+        speed: espeak-ng ``-s`` words per minute or ``None``.
+        intelligible: whether an ASR model understands the TTS output (espeak-ng's Chinese
+            voices are not intelligible to Whisper; they are used for timbre only).
+    """
+
+    name: str
+    engine: str
+    voice: str
+    language: str
+    gender: str
+    pitch: int | None = None
+    speed: int | None = None
+    intelligible: bool = True
+
+
+VOICES: dict[str, VoiceSpec] = {
+    v.name: v
+    for v in (
+        VoiceSpec("flite-slt", "flite", "slt", "en", "female"),
+        VoiceSpec("flite-rms", "flite", "rms", "en", "male"),
+        VoiceSpec("flite-awb", "flite", "awb", "en", "male"),
+        # kal16 is the 16 kHz build of the kal diphone voice (plain "kal" is 8 kHz).
+        VoiceSpec("flite-kal", "flite", "kal16", "en", "male"),
+        VoiceSpec("espeak-en-f3", "espeak-ng", "en-us+f3", "en", "female", pitch=60, speed=150),
+        VoiceSpec("espeak-en-m3", "espeak-ng", "en-us+m3", "en", "male", pitch=40, speed=150),
+        VoiceSpec("espeak-en-f2", "espeak-ng", "en-gb+f2", "en", "female", pitch=55, speed=150),
+        VoiceSpec("espeak-en-m1", "espeak-ng", "en-gb+m1", "en", "male", pitch=45, speed=150),
+        VoiceSpec("espeak-cmn", "espeak-ng", "cmn", "zh", "male", pitch=45, speed=150,
+                  intelligible=False),
+        VoiceSpec("espeak-cmn-f2", "espeak-ng", "cmn+f2", "zh", "female", pitch=60, speed=150,
+                  intelligible=False),
+        VoiceSpec("espeak-yue", "espeak-ng", "yue", "yue", "male", pitch=45, speed=150,
+                  intelligible=False),
+        VoiceSpec("espeak-yue-f4", "espeak-ng", "yue+f4", "yue", "female", pitch=60, speed=150,
+                  intelligible=False),
+    )
+}
+"""Lab voices by name."""
+
+
+def voice_spec(voice: str | VoiceSpec) -> VoiceSpec:
+    """Look up a lab voice by name (or pass a :class:`VoiceSpec` through)."""
+    if isinstance(voice, VoiceSpec):
+        return voice
+    try:
+        return VOICES[voice]
+    except KeyError:
+        raise AisingerError(
+            f"unknown lab voice {voice!r}; known voices: {', '.join(sorted(VOICES))}") from None
+
+
+def _binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise AisingerError(
+            f"TTS binary {name!r} not found on PATH; install it (e.g. `apt-get install {name}`)")
+    return path
+
+
+def _command(spec: VoiceSpec, text: str, out: Path) -> list[str]:
+    if spec.engine == "flite":
+        return [_binary("flite"), "-voice", spec.voice, "-t", text, "-o", str(out)]
+    if spec.engine == "espeak-ng":
+        cmd = [_binary("espeak-ng"), "-v", spec.voice, "-w", str(out)]
+        if spec.pitch is not None:
+            cmd += ["-p", str(spec.pitch)]
+        if spec.speed is not None:
+            cmd += ["-s", str(spec.speed)]
+        # "--" so that lyrics starting with "-" are not read as options.
+        return cmd + ["--", text]
+    raise AisingerError(f"lab voice {spec.name!r}: unknown TTS engine {spec.engine!r}")
+
+
+def speak_native(text: str, voice: str | VoiceSpec) -> tuple[np.ndarray, int]:
+    """Synthesize ``text`` at the engine's native sample rate.
+
+    Returns:
+        ``(audio, sr)``: float32 ``(samples,)`` mono in [-1, 1] and its sample rate in Hz
+        (flite 16000, espeak-ng 22050).
+    """
+    spec = voice_spec(voice)
+    if not text.strip():
+        raise AisingerError(f"lab voice {spec.name!r}: empty text to speak")
+    with tempfile.TemporaryDirectory(prefix="aisinger-tts-") as tmp:
+        out = Path(tmp) / "speech.wav"
+        cmd = _command(spec, text, out)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, timeout=TTS_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired:
+            raise AisingerError(f"{cmd[0]} timed out speaking {text!r}") from None
+        if proc.returncode != 0 or not out.exists():
+            msg = proc.stderr.decode(errors="replace").strip().splitlines()
+            raise AisingerError(
+                f"{cmd[0]} failed for voice {spec.voice!r}: {msg[-1] if msg else 'no output'}")
+        audio, sr = sf.read(out, dtype="float32", always_2d=True)
+    return np.ascontiguousarray(audio.mean(axis=1)), int(sr)
+
+
+def speak(text: str, voice: str | VoiceSpec, sr: int = 22050) -> np.ndarray:
+    """Synthesize ``text`` with a lab voice, resampled to ``sr`` Hz.
+
+    Returns:
+        float32 ``(samples,)`` mono.
+    """
+    audio, native = speak_native(text, voice)
+    if native != sr:
+        audio = soxr.resample(audio, native, sr).astype(np.float32)
+    return audio
