@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -20,6 +21,10 @@ from aisinger import __version__
 from aisinger.errors import EXIT_USER_ERROR, AisingerError
 
 log = logging.getLogger("aisinger")
+
+# pyworld 0.3.5 imports the deprecated pkg_resources (we pin setuptools<81 for it); keep the
+# user's terminal free of that warning.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
 app = typer.Typer(
     name="aisinger",
@@ -203,6 +208,104 @@ def features(
 
         plot_f0(result.f0, plot, title=audio_path.name)
         typer.echo(f"plot: {plot}")
+
+
+# ----------------------------------------------------------------------------------------------
+# lab corpus
+
+
+@lab_app.command("make")
+def lab_make(
+    out_dir: Path = typer.Option(..., "-o", "--out", help="Corpus folder (created; an existing "
+                                                          "one is resumed)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives bit-identical "
+                                               "audio."),
+    voices: Optional[list[str]] = typer.Option(None, "--voice", help="Lab voices to include "
+                                               "(repeatable; default: the standard set). See "
+                                               "'aisinger lab voices'."),
+    size: float = typer.Option(1.0, "--size", help="Scale of the corpus: 1 ≈ 1 minute of "
+                                                   "singing per voice, 10 ≈ 10 minutes."),
+    workers: int = typer.Option(2, "--workers", help="Parallel processes."),
+) -> None:
+    """Build the lab corpus: every voice sings parallel phrases (same melody and timing), plus
+    songs over a fluidsynth accompaniment, with ground-truth F0 and stems.
+
+    Layout: OUT/voices/<voice>/<clip>.wav, OUT/songs/<song>/<voice>/{mix,vocals,
+    accompaniment}.flac and OUT/manifest.json (voice, language, lyrics, notes, train/test split
+    of every clip).  Deterministic from --seed; re-running skips finished files.
+    """
+    from aisinger.lab import make_corpus
+
+    manifest = make_corpus(out_dir, seed=seed, voices=voices or None, size=size, workers=workers)
+    typer.echo(f"manifest: {manifest}")
+
+
+@lab_app.command("voices")
+def lab_voices() -> None:
+    """List the lab voices (TTS engine, language, gender, intelligible to Whisper)."""
+    from aisinger.lab import VOICES
+
+    for name, v in VOICES.items():
+        typer.echo(f"{name:<16} {v.engine:<8} {v.language:<4} {v.gender}  "
+                   f"{'intelligible' if v.intelligible else 'timbre only'}")
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluation
+
+
+@app.command("eval")
+def eval_cmd(
+    output: Path = typer.Argument(..., help="Converted audio to judge, or (with --batch) a "
+                                            "folder / manifest of cases."),
+    source: Optional[Path] = typer.Option(None, "--source", help="The source vocal the output "
+                                                                 "was converted from."),
+    target_ref: Optional[Path] = typer.Option(None, "--target-ref", help="Reference clip(s) of "
+                                              "the target voice: a file or a folder."),
+    transpose: float = typer.Option(0.0, "--transpose", help="Semitones applied in conversion "
+                                                             "(F0 error is measured against "
+                                                             "source + transpose)."),
+    lyrics: Optional[str] = typer.Option(None, "--lyrics", help="Sung text; without it CER is "
+                                         "measured against Whisper's transcription of the "
+                                         "source."),
+    lang: str = typer.Option("en", "--lang", help="Language for transcription: zh, yue, en, ja."),
+    f0_method: str = typer.Option("fcpe", "--f0", help="Pitch method for the F0 metrics."),
+    processing_seconds: Optional[float] = typer.Option(None, "--processing-seconds",
+                                                       help="Time the conversion took; gives "
+                                                            "the real-time factor."),
+    metrics: Optional[list[str]] = typer.Option(None, "--metric", help="Only these metrics "
+                                                "(repeatable): similarity, f0, "
+                                                "intelligibility, dnsmos, rtf."),
+    batch: bool = typer.Option(False, "--batch", help="OUTPUT is a folder of cases or an "
+                                                      "eval.json/eval.csv manifest."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Measure a conversion: speaker similarity (Resemblyzer), F0 RMSE in cents / correlation /
+    voicing error (vs source + transpose), CER/WER (Whisper base), DNSMOS SIG/BAK/OVRL, RTF.
+
+    Metrics whose inputs are missing are skipped and say why.  Batch mode reads a folder of
+    case sub-folders (output.*, source.*, target/ or target.*, lyrics.txt) or an
+    eval.json / eval.csv manifest with fields output, source, target, transpose, lyrics, lang.
+    """
+    import json
+
+    from aisinger import eval as ev
+
+    if batch:
+        results = ev.evaluate_batch(output, lang=lang, transpose=transpose, metrics=metrics,
+                                    f0_method=f0_method)
+    else:
+        timing = ({"processing_seconds": processing_seconds}
+                  if processing_seconds is not None else None)
+        results = ev.evaluate(output, source=source, target_refs=target_ref,
+                              transpose=transpose, lyrics=lyrics, lang=lang, metrics=metrics,
+                              timing=timing, f0_method=f0_method)
+    if as_json:
+        data = ([ev.to_jsonable(r) for r in results] if isinstance(results, list)
+                else ev.to_jsonable(results))
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        typer.echo(ev.format_table(results))
 
 
 def main() -> None:

@@ -41,6 +41,9 @@ MAX_STEP = 2
 LEAP_STEP = 4
 LEAP_PROB = 0.15
 
+NOTE_TIME_DECIMALS = 6
+"""Note times are rounded to microseconds (readable manifests, exact JSON round trips)."""
+
 DEFAULT_TEMPO_BPM = 100.0
 DEFAULT_LEAD_IN_S = 0.3
 """Silence before the first note (seconds) so TTS onset consonants and analysers have context."""
@@ -122,7 +125,10 @@ def make_melody(n_notes: int, seed: int, register: str = "mid",
                 t += REST_BEATS * beat_s
         beats = FINAL_BEATS if i == n_notes - 1 and n_notes > 1 else float(rng.choice(BEAT_CHOICES))
         dur = beats * beat_s
-        notes.append(Note(midi=float(pitches[idx]), start=round(t, 6), dur=round(dur, 6)))
+        start = round(t, NOTE_TIME_DECIMALS)
+        # Duration from the rounded end, so that consecutive notes never overlap by rounding.
+        notes.append(Note(midi=float(pitches[idx]), start=start,
+                          dur=round(round(t + dur, NOTE_TIME_DECIMALS) - start, NOTE_TIME_DECIMALS)))
         t += dur
     return notes
 

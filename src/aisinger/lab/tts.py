@@ -5,6 +5,8 @@ are imposed later by :mod:`aisinger.lab.sing`.  Both engines are deterministic: 
 and voice give bit-identical samples.
 
 ``VOICES`` maps a lab voice name (``flite-slt``, ``espeak-cmn``, ...) to a :class:`VoiceSpec`.
+Text for the Mandarin voices is pinyin with tone digits (``"ni3 hao3"``); Cantonese voices read
+Han characters (``"你好"``); see :mod:`aisinger.lab.lyrics`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class VoiceSpec:
         speed: espeak-ng ``-s`` words per minute or ``None``.
         intelligible: whether an ASR model understands the TTS output (espeak-ng's Chinese
             voices are not intelligible to Whisper; they are used for timbre only).
+        foreign_voice: engine voice used instead of ``voice`` for text in another language
+            (e.g. English lyrics for the pinyin-reading Mandarin voice); ``None``: ``voice``.
     """
 
     name: str
@@ -49,6 +53,13 @@ class VoiceSpec:
     pitch: int | None = None
     speed: int | None = None
     intelligible: bool = True
+    foreign_voice: str | None = None
+
+    def engine_voice(self, language: str | None = None) -> str:
+        """The engine voice argument for text in ``language`` (``None``: the voice's own)."""
+        if language is not None and language != self.language and self.foreign_voice:
+            return self.foreign_voice
+        return self.voice
 
 
 VOICES: dict[str, VoiceSpec] = {
@@ -63,10 +74,13 @@ VOICES: dict[str, VoiceSpec] = {
         VoiceSpec("espeak-en-m3", "espeak-ng", "en-us+m3", "en", "male", pitch=40, speed=150),
         VoiceSpec("espeak-en-f2", "espeak-ng", "en-gb+f2", "en", "female", pitch=55, speed=150),
         VoiceSpec("espeak-en-m1", "espeak-ng", "en-gb+m1", "en", "male", pitch=45, speed=150),
-        VoiceSpec("espeak-cmn", "espeak-ng", "cmn", "zh", "male", pitch=45, speed=150,
-                  intelligible=False),
-        VoiceSpec("espeak-cmn-f2", "espeak-ng", "cmn+f2", "zh", "female", pitch=60, speed=150,
-                  intelligible=False),
+        # Mandarin reads pinyin with tone digits ("ni3 hao3"): the packaged espeak-ng cmn
+        # dictionary lacks most Han characters (they come out as English letter names).
+        # English text goes to plain "cmn", which reads Latin script as English.
+        VoiceSpec("espeak-cmn", "espeak-ng", "cmn-latn-pinyin", "zh", "male", pitch=45,
+                  speed=150, intelligible=False, foreign_voice="cmn"),
+        VoiceSpec("espeak-cmn-f2", "espeak-ng", "cmn-latn-pinyin+f2", "zh", "female", pitch=60,
+                  speed=150, intelligible=False, foreign_voice="cmn+f2"),
         VoiceSpec("espeak-yue", "espeak-ng", "yue", "yue", "male", pitch=45, speed=150,
                   intelligible=False),
         VoiceSpec("espeak-yue-f4", "espeak-ng", "yue+f4", "yue", "female", pitch=60, speed=150,
@@ -95,11 +109,11 @@ def _binary(name: str) -> str:
     return path
 
 
-def _command(spec: VoiceSpec, text: str, out: Path) -> list[str]:
+def _command(spec: VoiceSpec, text: str, out: Path, language: str | None) -> list[str]:
     if spec.engine == "flite":
-        return [_binary("flite"), "-voice", spec.voice, "-t", text, "-o", str(out)]
+        return [_binary("flite"), "-voice", spec.engine_voice(language), "-t", text, "-o", str(out)]
     if spec.engine == "espeak-ng":
-        cmd = [_binary("espeak-ng"), "-v", spec.voice, "-w", str(out)]
+        cmd = [_binary("espeak-ng"), "-v", spec.engine_voice(language), "-w", str(out)]
         if spec.pitch is not None:
             cmd += ["-p", str(spec.pitch)]
         if spec.speed is not None:
@@ -109,8 +123,12 @@ def _command(spec: VoiceSpec, text: str, out: Path) -> list[str]:
     raise AisingerError(f"lab voice {spec.name!r}: unknown TTS engine {spec.engine!r}")
 
 
-def speak_native(text: str, voice: str | VoiceSpec) -> tuple[np.ndarray, int]:
+def speak_native(text: str, voice: str | VoiceSpec, language: str | None = None
+                 ) -> tuple[np.ndarray, int]:
     """Synthesize ``text`` at the engine's native sample rate.
+
+    ``language`` is the language of ``text`` (``None``: the voice's own); it selects the
+    voice's ``foreign_voice`` when they differ.
 
     Returns:
         ``(audio, sr)``: float32 ``(samples,)`` mono in [-1, 1] and its sample rate in Hz
@@ -121,7 +139,7 @@ def speak_native(text: str, voice: str | VoiceSpec) -> tuple[np.ndarray, int]:
         raise AisingerError(f"lab voice {spec.name!r}: empty text to speak")
     with tempfile.TemporaryDirectory(prefix="aisinger-tts-") as tmp:
         out = Path(tmp) / "speech.wav"
-        cmd = _command(spec, text, out)
+        cmd = _command(spec, text, out, language)
         try:
             proc = subprocess.run(cmd, capture_output=True, timeout=TTS_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired:
@@ -134,13 +152,17 @@ def speak_native(text: str, voice: str | VoiceSpec) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(audio.mean(axis=1)), int(sr)
 
 
-def speak(text: str, voice: str | VoiceSpec, sr: int = 22050) -> np.ndarray:
+def speak(text: str, voice: str | VoiceSpec, sr: int = 22050, language: str | None = None
+          ) -> np.ndarray:
     """Synthesize ``text`` with a lab voice, resampled to ``sr`` Hz.
+
+    ``language``: language of ``text`` when it is not the voice's own (see
+    :meth:`VoiceSpec.engine_voice`).
 
     Returns:
         float32 ``(samples,)`` mono.
     """
-    audio, native = speak_native(text, voice)
+    audio, native = speak_native(text, voice, language)
     if native != sr:
         audio = soxr.resample(audio, native, sr).astype(np.float32)
     return audio
