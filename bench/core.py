@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "core.json")
     args = ap.parse_args(argv)
     os.environ.setdefault("AISINGER_PROGRESS", "0")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI does (see cli.py)
 
     from aisinger import audio, separation
     from aisinger.features.content import content_features
