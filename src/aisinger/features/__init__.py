@@ -164,7 +164,10 @@ def extract(
     content = cached("content", key, config.content,
                      lambda: content_features(audio, rate, config.content, progress=progress),
                      root=root, enabled=enabled)
-    f0 = cached("f0", key, config.pitch, lambda: estimate_f0(audio, rate, config.pitch),
+    # The cache key holds the *effective* voicing threshold, so changing a method's default
+    # threshold invalidates old entries.
+    pitch_key = dataclasses.replace(config.pitch, threshold=config.pitch.voicing_threshold())
+    f0 = cached("f0", key, pitch_key, lambda: estimate_f0(audio, rate, config.pitch),
                 root=root, enabled=enabled)
     loud = cached("loudness", key, config.loudness,
                   lambda: loudness_db(audio, rate, config.loudness), root=root, enabled=enabled)

