@@ -195,7 +195,7 @@ def features(
                                                       "T frames at 100 frames/s)."),
     f0: str = typer.Option("fcpe", "--f0", help="Pitch method: fcpe, crepe-tiny, crepe-full, dsp."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also save a PNG of the pitch "
-                                                             "curve and loudness."),
+                                                             "curve (note names on the y axis)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute even if cached."),
 ) -> None:
     """Extract content (Whisper-base encoder), pitch and loudness features at 100 frames/s."""
