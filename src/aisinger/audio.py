@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from aisinger.errors import AudioError
+from aisinger.fileio import atomic_path
 
 MIN_SR = 8_000
 MAX_SR = 384_000
@@ -269,10 +270,6 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
 # writing
 
 
-def _temp_sibling(path: Path) -> Path:
-    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-
-
 def save(path: str | Path, audio: np.ndarray, sr: int, subtype: str | None = None) -> Path:
     """Write ``audio`` (``(samples,)`` or ``(channels, samples)``) to ``path`` atomically.
 
@@ -296,14 +293,8 @@ def save(path: str | Path, audio: np.ndarray, sr: int, subtype: str | None = Non
     data = audio if audio.ndim == 1 else audio.T
     if fmt in ("MP3", "OGG"):
         data = np.clip(data, -1.0, 1.0)  # lossy encoders cannot carry > 0 dBFS
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_sibling(path)
-    try:
+    with atomic_path(path) as tmp:
         sf.write(str(tmp), data, sr, format=fmt, subtype=subtype or default_subtype)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

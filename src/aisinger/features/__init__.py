@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from aisinger.fileio import atomic_path, write_json
 from aisinger.features.content import ContentConfig, content_features, CONTENT_FRAME_RATE
 from aisinger.features.frames import FRAME_RATE, n_frames, resample_f0, resample_frames
 from aisinger.features.loudness import LoudnessConfig, loudness_db
@@ -189,21 +188,6 @@ def _meta_path(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def save_features(features: Features, path: str | Path) -> Path:
     """Write ``features`` to ``path`` (.npz: content, f0, loudness_db) and its
     metadata (frame_rate, sr, duration, config) to the .json beside it.
@@ -214,10 +198,10 @@ def save_features(features: Features, path: str | Path) -> Path:
     meta = {"format": FEATURES_FORMAT, "frame_rate": features.frame_rate, "sr": features.sr,
             "duration": features.duration, "n_frames": features.n_frames,
             "config": features.config.to_dict() if features.config is not None else None}
-    _atomic(path, lambda f: np.savez(f, content=features.content.astype(np.float32),
-                                     f0=features.f0.astype(np.float32),
-                                     loudness_db=features.loudness_db.astype(np.float32)))
-    _atomic(_meta_path(path), lambda f: f.write(json.dumps(meta, indent=2).encode()))
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, content=features.content.astype(np.float32), f0=features.f0.astype(np.float32),
+                 loudness_db=features.loudness_db.astype(np.float32))
+    write_json(_meta_path(path), meta)
     return path
 
 

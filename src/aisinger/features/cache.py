@@ -23,8 +23,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 import threading
 import zipfile
 from collections.abc import Callable
@@ -33,13 +31,14 @@ from typing import Any
 
 import numpy as np
 
+from aisinger.fileio import atomic_path, sha256_file
+
 __all__ = ["CODE_VERSION", "audio_key", "config_json", "entry_key", "entry_path",
            "cached", "clear", "features_cache_dir"]
 
 CODE_VERSION = "features-1"
 """Version of the feature extractors' output; part of every cache key."""
 
-_HASH_CHUNK = 1 << 20  # bytes hashed at a time
 _FILE_KEYS: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> digest
 _FILE_KEYS_LOCK = threading.Lock()
 
@@ -52,14 +51,6 @@ def features_cache_dir(root: str | Path | None = None) -> Path:
     from aisinger.paths import cache_dir
 
     return cache_dir() / "features"
-
-
-def _hash_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(_HASH_CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def audio_key(source: str | Path | np.ndarray, sr: int | None = None) -> str:
@@ -82,7 +73,7 @@ def audio_key(source: str | Path | np.ndarray, sr: int | None = None) -> str:
         with _FILE_KEYS_LOCK:
             digest = _FILE_KEYS.get(memo)
         if digest is None:
-            digest = _hash_file(path)
+            digest = sha256_file(path)
             with _FILE_KEYS_LOCK:
                 _FILE_KEYS[memo] = digest
         return "file-" + digest
@@ -145,18 +136,8 @@ def _read(path: Path, meta: str) -> np.ndarray | None:
 
 def _write(path: Path, data: np.ndarray, meta: str) -> None:
     """Atomically write an entry (temp file in the same folder + os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:16]}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, data=data, meta=np.array(meta))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, data=data, meta=np.array(meta))
 
 
 def cached(

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from aisinger.errors import AisingerError
+from aisinger.fileio import atomic_path
 from aisinger.features.frames import FRAME_RATE, n_frames
 
 METHODS = ("fcpe", "crepe-tiny", "crepe-full", "dsp")
@@ -209,9 +210,6 @@ def plot_f0(f0: np.ndarray, path: str | Path, title: str = "F0",
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
-    import os
-    import tempfile
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -237,15 +235,8 @@ def plot_f0(f0: np.ndarray, path: str | Path, title: str = "F0",
     ax.set_ylabel("note")
     ax.set_title(title)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

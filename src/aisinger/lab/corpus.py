@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from aisinger.errors import AisingerError
+from aisinger.fileio import atomic_path, write_json
 from aisinger.features.frames import FRAME_RATE
 from aisinger.lab.accompaniment import CHORD_BEATS, accompany
 from aisinger.lab.lyrics import LANGUAGES, Lyrics, make_lyrics
@@ -285,19 +286,12 @@ def _recipe_hash(recipe: dict) -> str:
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    """Atomic JSON write (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_json(path, obj, indent=1)
 
 
 def _write_npy(path: Path, arr: np.ndarray) -> None:
-    """Atomic .npy write."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
-    np.save(tmp, arr)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        np.save(tmp, arr)
 
 
 def _done(record_path: Path, recipe_hash: str, files: list[Path]) -> dict | None:
@@ -370,11 +364,9 @@ def _song_job(out_dir: str, voice: str, song: dict, sr: int, vocal_to_acc_db: fl
     r = render(list(song["tts"]), notes, voice, sr=sr, seed=song["expr_seed"],
                vibrato_cents=song["vibrato_cents"], vibrato_hz=song["vibrato_hz"],
                portamento_s=song["portamento_s"], language=song["language"])
-    d.mkdir(parents=True, exist_ok=True)
-    tmp_mid = d / f".song.{os.getpid()}.tmp.mid"
-    acc = accompany(ref_notes, sr=sr, seconds=len(r.audio) / sr, seed=song["acc_seed"],
-                    program=song["program"], tempo_bpm=song["tempo_bpm"], midi_out=tmp_mid)
-    os.replace(tmp_mid, d / names["midi"])
+    with atomic_path(d / names["midi"]) as tmp_mid:
+        acc = accompany(ref_notes, sr=sr, seconds=len(r.audio) / sr, seed=song["acc_seed"],
+                        program=song["program"], tempo_bpm=song["tempo_bpm"], midi_out=tmp_mid)
     _, v, a = mix(r.audio, acc, vocal_to_acc_db=vocal_to_acc_db)
     v, a = _quantize(v), _quantize(a)
     m = v + a  # exact: both on the 24-bit grid and far from full scale
