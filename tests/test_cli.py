@@ -8,7 +8,8 @@ import pytest
 from aisinger import __version__
 
 COMMANDS = [[], ["models"], ["models", "list"], ["models", "fetch"], ["models", "verify"],
-            ["separate"], ["features"], ["info"]]
+            ["separate"], ["features"], ["info"], ["eval"], ["lab"], ["lab", "make"],
+            ["lab", "voices"], ["dataset"], ["dataset", "build"]]
 
 
 def run(*args, **kw):

@@ -27,3 +27,15 @@ def test_atomic_path_keeps_old_file_on_error(tmp_path):
 def test_sha256_file(tmp_path):
     p = fileio.write_bytes(tmp_path / "f", b"abc")
     assert fileio.sha256_file(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_written_files_get_umask_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        p = fileio.write_bytes(tmp_path / "perm.bin", b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o644

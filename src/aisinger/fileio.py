@@ -18,6 +18,13 @@ from pathlib import Path
 from typing import Any
 
 
+def _default_file_mode() -> int:
+    """Mode a plain ``open(path, "w")`` would give: 0o666 minus the process umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 COPY_CHUNK = 1 << 20
 """Bytes read at a time when hashing or copying files."""
 
@@ -44,6 +51,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
                                 dir=path.parent)
     os.close(fd)
     tmp = Path(name)
+    os.chmod(tmp, _default_file_mode())  # mkstemp makes 0600; outputs get normal permissions
     try:
         yield tmp
         os.replace(tmp, path)
