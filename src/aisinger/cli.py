@@ -48,6 +48,9 @@ dataset_app = typer.Typer(help="Build a training dataset of one voice from songs
                                 "recordings (separation, slicing, loudness, rejection, report).",
                            no_args_is_help=True)
 app.add_typer(dataset_app, name="dataset")
+voice_app = typer.Typer(help="Inspect voices: consent record and model card.",
+                        no_args_is_help=True)
+app.add_typer(voice_app, name="voice")
 lab_app = typer.Typer(help="Make synthetic lab audio (TTS voices sung to melodies with WORLD, "
                            "fluidsynth accompaniment) with ground truth for tests and benchmarks.",
                       no_args_is_help=True)
@@ -276,6 +279,85 @@ def dataset_build(
     for w in result.warnings:
         typer.echo(f"warning: {w}", err=True)
     typer.echo(f"report: {result.report}")
+
+
+# ----------------------------------------------------------------------------------------------
+# labelling
+
+
+@app.command()
+def label(
+    audio_path: Path = typer.Argument(..., help="Audio made elsewhere (any format aisinger "
+                                                "reads)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Labelled copy: .wav, .flac, .mp3, .ogg "
+                                                      "or .m4a."),
+    voice_id: Optional[str] = typer.Option(None, "--voice-id", help="ID of the voice model that "
+                                           "made it (its 16-bit hash goes into the watermark)."),
+    content_id: Optional[int] = typer.Option(None, "--content-id", help="16-bit content number "
+                                             "for the watermark (default: derived from the "
+                                             "audio)."),
+    explicit: str = typer.Option("none", "--explicit-label", help="Audible notice at the start: "
+                                 "voice (spoken 'AI-generated'), rhythm (Morse 'AI' tones) or "
+                                 "none."),
+    lang: str = typer.Option("en", "--lang", help="Language of the spoken notice: en or zh."),
+) -> None:
+    """Mark a file as AI-generated: GB 45438-2025 metadata label (AIGC tag) plus an inaudible
+    watermark (32 bits: voice-model hash + content ID), optionally an audible notice.
+
+    The input is never modified; the output is written atomically.
+    """
+    from aisinger import audio as audio_io
+    from aisinger.label import label_file
+
+    audio_io.check_output_not_input(out, audio_path)
+    path = label_file(audio_path, out, voice_id=voice_id, content_id=content_id,
+                      explicit=explicit, lang=lang)
+    typer.echo(f"labelled: {path}")
+
+
+@app.command()
+def detect(
+    files: list[Path] = typer.Argument(..., help="Audio files to check."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (one object per file)."),
+) -> None:
+    """Check files for aisinger's AI-content labels: metadata label (found / valid / bound to
+    the watermark) and watermark (present, payload, confidence).
+
+    Exit code 0 when every file is labelled, 1 when any is not (2 on errors).
+    """
+    import json
+
+    from aisinger.label import detect_file
+
+    results = [detect_file(f) for f in files]
+    if as_json:
+        data = [r.to_dict() for r in results]
+        typer.echo(json.dumps(data if len(data) > 1 else data[0], indent=2, ensure_ascii=False))
+    else:
+        for r in results:
+            typer.echo(r.summary())
+    raise typer.Exit(max(r.exit_code for r in results))
+
+
+@voice_app.command("info")
+def voice_info_cmd(
+    voice: Path = typer.Argument(..., help="A voice folder (with consent.json) or a consent "
+                                           "record file."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Print the voice's consent record: owner, who collected consent, date, scope, permitted
+    uses and the evidence (statement or recording)."""
+    import json
+
+    from aisinger.consent import voice_info
+
+    info = voice_info(voice)
+    if as_json:
+        typer.echo(json.dumps(info, indent=2, ensure_ascii=False))
+    else:
+        for key, value in info.items():
+            if value not in (None, "", []):
+                typer.echo(f"{key}: {value}")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import unicodedata
 import uuid
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -277,16 +276,9 @@ def require_consent(path: str | Path | None, use: str, *, self_owner: str | None
 
 def save_consent(record: ConsentRecord, path: str | Path) -> Path:
     """Write ``record`` as JSON atomically (temp file in the same folder + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(record.to_json(), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    from aisinger.fileio import write_text
+
+    return write_text(path, record.to_json())
 
 
 def voice_info(path: str | Path, voice_id: str | None = None) -> dict:

@@ -1,0 +1,202 @@
+"""Responsible-by-default labelling of AI-generated audio.
+
+Every output carries two *implicit* labels — the GB 45438-2025 Annex E ``AIGC`` metadata tag
+(:mod:`~aisinger.label.metadata`) and an inaudible watermark with the voice-model hash and a
+content ID (:mod:`~aisinger.label.watermark`) — and optionally an *explicit* audible cue
+(:mod:`~aisinger.label.cue`).  :mod:`~aisinger.label.detect` checks files for them.
+
+Entry points for the CLI and the stages::
+
+    label_file(input, output, voice_id=..., explicit="none") -> Path       # aisinger label
+    label_audio(audio, sr, voice_id=..., policy=...) -> (audio, label)      # stages
+    tag_file(path, label)                                                   # after saving
+    detect_file(path, known_voices=None) -> DetectResult                    # aisinger detect
+    policy_for(stage, no_label=False, service=False) -> LabelPolicy         # defaults / opt-out
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import subprocess
+import tempfile
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from aisinger.errors import AisingerError
+from aisinger.label import metadata as md
+from aisinger.label import watermark as wm
+from aisinger.label.cue import CUE_KINDS, add_cue, explicit_cue
+from aisinger.label.detect import DetectResult, detect_file
+from aisinger.label.metadata import DEFAULT_PRODUCER, AigcLabel
+
+log = logging.getLogger("aisinger.label")
+
+M4A_BITRATE = "192k"
+"""AAC bitrate of labelled .m4a outputs."""
+LOSSLESS_OR_NATIVE = (".wav", ".flac", ".mp3", ".ogg")
+"""Output formats written by :func:`aisinger.audio.save`; .m4a goes through ffmpeg."""
+
+__all__ = ["LabelPolicy", "policy_for", "label_audio", "label_file", "tag_file", "detect_file",
+           "DetectResult", "AigcLabel", "content_id_for", "explicit_cue", "add_cue"]
+
+
+@dataclass(frozen=True)
+class LabelPolicy:
+    """How a stage labels its outputs.
+
+    Attributes:
+        enabled: False only after an explicit opt-out (see :func:`policy_for`).
+        explicit: audible cue: ``"none"``, ``"voice"`` or ``"rhythm"``.
+        lang: language of the spoken cue (``"en"`` / ``"zh"``).
+        producer: ``ContentProducer`` of the metadata label.
+        key: watermark key.
+    """
+
+    enabled: bool = True
+    explicit: str = "none"
+    lang: str = "en"
+    producer: str = DEFAULT_PRODUCER
+    key: str = wm.DEFAULT_KEY
+
+    def __post_init__(self) -> None:
+        if self.explicit not in CUE_KINDS:
+            raise AisingerError(f"unknown cue {self.explicit!r}; use one of "
+                                f"{', '.join(CUE_KINDS)}")
+
+
+def policy_for(stage: str, *, no_label: bool = False, service: bool = False,
+               explicit: str | None = None, lang: str = "en",
+               producer: str = DEFAULT_PRODUCER) -> LabelPolicy:
+    """The labelling policy a stage (convert, cover, speak, serve, label) must apply.
+
+    Defaults: metadata + watermark always; the audible cue is on (``"voice"``) in the request
+    service and off in the local CLI.  ``no_label=True`` (only from an explicit user flag such
+    as ``--no-label``) turns labelling off with a warning and a log line.
+    """
+    if no_label:
+        msg = (f"{stage}: labelling turned OFF by explicit request (--no-label): the output "
+               "carries no AIGC metadata and no watermark; you are responsible for "
+               "disclosing that it is AI-generated")
+        log.warning(msg)
+        warnings.warn(msg, UserWarning, stacklevel=2)
+        return LabelPolicy(enabled=False, explicit="none", lang=lang, producer=producer)
+    cue = explicit if explicit is not None else ("voice" if service else "none")
+    return LabelPolicy(True, cue, lang, producer)
+
+
+def content_id_for(produce_id: str) -> int:
+    """The watermark content ID derived from a ``ProduceID`` (first 16 bits of its SHA-256)."""
+    digest = hashlib.sha256(produce_id.encode("utf-8")).digest()
+    return int.from_bytes(digest, "big") >> (256 - wm.CONTENT_BITS)
+
+
+def label_audio(audio: np.ndarray, sr: int, *, voice_id: str | None = None,
+                content_id: int | None = None, explicit: str = "none", lang: str = "en",
+                producer: str = DEFAULT_PRODUCER, policy: LabelPolicy | None = None,
+                produce_id: str | None = None) -> tuple[np.ndarray, dict]:
+    """Label audio in memory (for stages that write their own files).
+
+    Adds the optional cue, embeds the watermark (unless the audio already carries a readable
+    one, which is kept rather than overlaid) and builds the metadata label bound to it.
+    Write the audio, then call :func:`tag_file` with the returned label.
+
+    Args:
+        audio: ``(samples,)`` or ``(channels, samples)`` float.
+        voice_id: ID of the voice model that made the audio (its hash goes in the mark).
+        content_id: 16-bit content ID; default: derived from the new ``ProduceID``.
+        explicit, lang, producer: cue and producer (ignored when ``policy`` is given).
+        policy: a :class:`LabelPolicy` (from :func:`policy_for`); disabled → no labels.
+    Returns:
+        ``(audio, label)``: label is the ``{"AIGC": {...}}`` dict, ``{}`` when disabled.
+    """
+    pol = policy or LabelPolicy(True, explicit, lang, producer)
+    if not pol.enabled:
+        log.warning("labelling disabled: returning the audio unlabelled")
+        return np.asarray(audio, dtype=np.float32), {}
+    x = np.asarray(audio, dtype=np.float32)
+    if pol.explicit != "none":
+        x = add_cue(x, sr, explicit_cue(pol.explicit, pol.lang, sr))
+    produce_id = produce_id or md.new_produce_id()
+    existing = wm.detect(x, sr, key=pol.key)
+    if existing.present and existing.payload is not None:
+        log.info("audio already carries a watermark (voice hash %04x, content %04x); kept",
+                 existing.voice_hash, existing.content_id)
+        payload = existing.payload
+    else:
+        cid = content_id_for(produce_id) if content_id is None else int(content_id)
+        payload = wm.payload_for(voice_id, cid)
+        x = wm.embed(x, sr, payload, key=pol.key)
+    label = md.make_label(payload, producer=pol.producer, produce_id=produce_id)
+    return x, label.to_dict()
+
+
+def _as_label(label: dict | AigcLabel) -> AigcLabel:
+    if isinstance(label, AigcLabel):
+        return label
+    import json
+
+    return AigcLabel.from_json(json.dumps(label))
+
+
+def tag_file(path: str | Path, label: dict | AigcLabel) -> Path:
+    """Write the metadata ``label`` (from :func:`label_audio`) into ``path`` atomically."""
+    if not label:
+        return Path(path)
+    return md.write_label(path, _as_label(label))
+
+
+def _save_m4a(path: Path, audio: np.ndarray, sr: int) -> None:
+    from aisinger.audio import save
+
+    if shutil.which("ffmpeg") is None:
+        raise AisingerError(f"{path}: writing .m4a needs ffmpeg, which is not installed")
+    with tempfile.TemporaryDirectory(prefix="aisinger-label-") as tmp:
+        wav = save(Path(tmp) / "in.wav", audio, sr)
+        cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(wav), "-c:a", "aac",
+               "-b:a", M4A_BITRATE, "-f", "mp4", str(path)]
+        proc = subprocess.run(cmd, capture_output=True)
+        if proc.returncode != 0:
+            last = (proc.stderr.decode(errors="replace").strip().splitlines() or ["?"])[-1]
+            raise AisingerError(f"{path}: ffmpeg could not write AAC ({last[:160]})")
+
+
+def label_file(input_path: str | Path, output_path: str | Path, *, voice_id: str | None = None,
+               content_id: int | None = None, explicit: str = "none", lang: str = "en",
+               producer: str = DEFAULT_PRODUCER, key: str = wm.DEFAULT_KEY) -> Path:
+    """``aisinger label FILE -o OUT``: write a labelled copy of ``input_path``.
+
+    Metadata + watermark (+ the optional audible cue); the output format follows the
+    extension of ``output_path`` (.wav .flac .mp3 .ogg .m4a).  The input is never modified;
+    the output appears atomically (written and tagged under a temporary name, then renamed).
+
+    Returns:
+        ``output_path``.
+    """
+    from aisinger.audio import check_output_not_input, load, save
+
+    input_path, output_path = Path(input_path), Path(output_path)
+    check_output_not_input(output_path, input_path)
+    ext = output_path.suffix.lower()
+    if ext not in LOSSLESS_OR_NATIVE + (".m4a",):
+        raise AisingerError(f"{output_path}: cannot write '{ext or 'no extension'}'; use one of "
+                            f"{', '.join(LOSSLESS_OR_NATIVE + ('.m4a',))}")
+    audio, sr = load(input_path)
+    policy = replace(LabelPolicy(), explicit=explicit, lang=lang, producer=producer, key=key)
+    marked, label = label_audio(audio, sr, voice_id=voice_id, content_id=content_id,
+                                policy=policy)
+    from aisinger.fileio import atomic_path
+
+    with atomic_path(output_path) as tmp:
+        if ext == ".m4a":
+            _save_m4a(tmp, marked, sr)
+        else:
+            save(tmp, marked, sr)
+        md.tag_in_place(tmp, _as_label(label))
+    log.info("labelled %s -> %s (%s)", input_path, output_path,
+             label["AIGC"]["ProduceID"])
+    return output_path

@@ -1,0 +1,681 @@
+"""Inaudible, robust audio watermark: keyed spread-spectrum patchwork in STFT tiles.
+
+Written from the published descriptions of spread-spectrum and patchwork audio watermarking
+(Bender et al., "Techniques for data hiding", IBM Syst. J. 35, 1996 — patchwork; Kirovski &
+Malvar, "Spread-spectrum watermarking of audio signals", IEEE Trans. Signal Process. 51(4),
+2003 — chips over time-frequency tiles, block synchronisation by search; Malvar & Florêncio,
+"Improved spread spectrum", IEEE Trans. Signal Process. 51(4), 2003 — host-interference
+cancellation).  No code of an existing watermarking tool was read or used.
+
+* **Grid.**  Everything is analysed at :data:`WM_SR` = 16 kHz (mono downmix), so resampling
+  anywhere in 16–48 kHz keeps the whole marked band.  An STFT (Hann, :data:`N_FFT` = 1024,
+  hop :data:`HOP` = 256) is cut into *tiles* of :data:`TILE_HOPS` frames (128 ms) ×
+  :data:`ROW_BINS` bins (250 Hz) over :data:`BAND_LO_HZ`–:data:`BAND_HI_HZ` (24 rows).
+  :data:`BLOCK_COLS` tile columns (5.12 s) make a *block*, repeated over the whole file.
+* **Keyed pattern.**  The key (public by default: the mark discloses, it is not DRM) seeds,
+  for every tile of the block, a balanced ±1 sign for each of its 8 two-bin groups
+  (patchwork sets A/B) and which block bit the tile carries (a permutation, so every bit is
+  spread over time and frequency).
+* **Statistic.**  A tile's value is ``Σ_g pn_g · E_g / Σ_g E_g`` (E_g: group energy): the
+  energy balance between its A and B groups, in [-1, 1], independent of gain and of the
+  tile's loudness, ~0 on unmarked audio.
+* **Embedding** is multiplicative: group g of a tile carrying bit b is scaled by
+  ``1 + a·pn_g·(2b-1)``, so the mark is proportional to the signal (none in silence; samples
+  of digital silence are additionally gated to stay bit-exact).  The depth ``a`` per frame
+  and row is a simple masking estimate: the frame's mark power stays :data:`TARGET_SNR_DB`
+  below its power, shared so that quieter rows get deeper marks (:data:`DEPTH_TILT`), never
+  deeper than :data:`A_TILE_MAX`.  *Informed embedding* then adapts the depth of every bit
+  instance over :data:`ISS_ITERATIONS` passes until the detector's statistic reaches
+  :data:`ISS_TARGET` despite the host signal, within the same power budget.
+* **Code.**  32 payload bits (16-bit voice-model hash + 16-bit content ID) + CRC-16/CCITT
+  go through the terminated rate-1/2, K=7 convolutional code (generators 171/133 octal),
+  giving 108 coded bits; 40 *sync* bits (all ones) locate the block.
+* **Detection.**  Tile values (weighted by their reliability: energy above the row's noise
+  floor over their null variance) are folded modulo the block and correlated with the
+  pattern for all 8 frame phases × 40 block offsets, so any crop works.  The best sync
+  correlation is a z-score (≈ N(0, 1) per candidate on unmarked audio); the coded bits there
+  are soft-Viterbi decoded and the CRC checked.  A mark is reported when the CRC holds and
+  ``z >= Z_PAYLOAD``, or — payload unreadable — when ``z >= Z_MARK_ONLY``.  Thresholds and
+  robustness are measured by ``bench/watermark.py`` (see ``docs/labelling.md``).
+
+Arrays: ``audio`` is ``(samples,)`` or ``(channels, samples)`` float at ``sr`` Hz.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import scipy.fft
+
+from aisinger.audio import resample, to_mono
+from aisinger.errors import AisingerError
+
+WM_SR = 16_000
+"""Internal analysis rate (Hz): the lowest rate the mark must survive."""
+N_FFT = 1024
+"""STFT frame length at WM_SR (64 ms)."""
+HOP = 256
+"""STFT hop at WM_SR (16 ms)."""
+TILE_HOPS = 8
+"""Frames per tile column (8 × 16 ms = 128 ms)."""
+BAND_LO_HZ = 750.0
+"""Lowest marked frequency (Hz): above most of a voice's fundamental energy."""
+BAND_HI_HZ = 6750.0
+"""Highest marked frequency (Hz): inside the pass band of a 16 kHz resampler."""
+ROW_BINS = 16
+"""STFT bins per tile row (16 × 15.625 Hz = 250 Hz)."""
+GROUP_BINS = 2
+"""Bins per sign group inside a tile (8 groups per tile, half of them +1)."""
+BLOCK_COLS = 40
+"""Tile columns per block (40 × 128 ms = 5.12 s); the block repeats."""
+PAYLOAD_BITS = 32
+"""Payload: 16-bit voice-model hash + 16-bit content ID."""
+VOICE_BITS = 16
+"""Bits of the payload holding the voice-model hash."""
+CONTENT_BITS = PAYLOAD_BITS - VOICE_BITS
+"""Bits of the payload holding the content ID."""
+CRC_BITS = 16
+"""CRC-16/CCITT over the payload."""
+CONV_K = 7
+"""Constraint length of the convolutional code."""
+CONV_POLYS = (0o171, 0o133)
+"""Generator polynomials (octal) of the rate-1/2 K=7 code."""
+SYNC_BITS = 40
+"""Known bits used to find the block position and to score detection."""
+TARGET_SNR_DB = 25.5
+"""Per-frame signal-to-watermark power ratio aimed at (≥ 25 dB with margin)."""
+A_SMOOTH_FRAMES = 5
+"""Moving-average length (frames) of the depth ``a`` over time."""
+SILENCE_LEVEL = 2.0 ** -16
+"""Samples whose neighbourhood peak stays below this (half a 16-bit LSB) are silence."""
+SILENCE_GUARD_S = 0.005
+"""Half-width (s) of the neighbourhood used to decide digital silence."""
+DEPTH_TILT = 1.0
+"""Exponent of the depth's inverse dependence on a row's energy (0: same depth everywhere)."""
+A_TILE_MAX = 0.5
+"""Largest depth of any tile: groups move by at most +3.5/-6 dB, the mark stays ≥ 6 dB
+below the tile it lives in."""
+ISS_ITERATIONS = 2
+"""Informed-embedding passes (each: embed, measure the detector statistic, adapt)."""
+ISS_TARGET = 0.35
+"""Aimed-at mean tile statistic of every bit instance (tile statistic ∈ [-1, 1])."""
+ISS_STEP_MIN, ISS_STEP_MAX = 0.7, 2.5
+"""Bounds of one adaptation step of a bit instance's depth multiplier."""
+BOOST_MIN, BOOST_MAX = 0.5, 4.0
+"""Bounds of a tile's depth multiplier."""
+EMPTY_TILE_REL = 1e-9
+"""Tiles with less energy than this × the loudest tile count as empty (no information)."""
+VAR_FLOOR = 1e-3
+"""Lower bound of a tile's variance in the detector weights (avoids dividing by ~0)."""
+WEIGHT_CAP = 20.0
+"""Largest tile weight as a multiple of the median weight (no tile may dominate)."""
+NOISE_FLOOR_PCT = 10.0
+"""Percentile of a row's tile energies taken as its noise floor (detector weighting)."""
+MIN_DETECT_S = 1.0
+"""Shorter inputs are not searched (seconds)."""
+Z_PAYLOAD = 5.0
+"""Sync z-score needed (together with a valid CRC) to report a mark with its payload."""
+Z_MARK_ONLY = 6.5
+"""Sync z-score that reports a mark even when the payload cannot be read."""
+WINDOW_S = 20.0
+"""Long inputs are searched in windows of this many seconds (hop WINDOW_S / 2)."""
+DEFAULT_KEY = "aisinger-watermark-v1"
+"""Public default key: anyone can check an aisinger output for the mark."""
+
+_N_INFO = PAYLOAD_BITS + CRC_BITS
+_N_CODED = len(CONV_POLYS) * (_N_INFO + CONV_K - 1)
+_N_BITS = SYNC_BITS + _N_CODED
+_BIN_LO = int(round(BAND_LO_HZ * N_FFT / WM_SR))
+_N_ROWS = int(round((BAND_HI_HZ - BAND_LO_HZ) * N_FFT / WM_SR)) // ROW_BINS
+_BIN_HI = _BIN_LO + _N_ROWS * ROW_BINS
+_N_GROUPS = ROW_BINS // GROUP_BINS
+_PAD_FRAMES = 2
+"""Extra frames before sample 0 so the first samples are fully covered."""
+
+
+# ----------------------------------------------------------------------------------------------
+# payload helpers
+
+
+def voice_hash(voice_id: str) -> int:
+    """:data:`VOICE_BITS`-bit hash of a voice-model ID (leading bits of its SHA-256)."""
+    digest = int.from_bytes(hashlib.sha256(voice_id.encode("utf-8")).digest()[:8], "big")
+    return digest >> (64 - VOICE_BITS)
+
+
+def payload_for(voice_id: str | None, content_id: int) -> bytes:
+    """The 4-byte payload: 16-bit voice-model hash + 16-bit content ID.
+
+    ``voice_id=None`` (no voice model, e.g. a plain label) gives voice hash 0.
+    """
+    if not 0 <= int(content_id) < 2 ** CONTENT_BITS:
+        raise AisingerError(f"content ID {content_id} is outside 0..{2 ** CONTENT_BITS - 1}")
+    vh = voice_hash(voice_id) if voice_id else 0
+    return ((vh << CONTENT_BITS) | int(content_id)).to_bytes(PAYLOAD_BITS // 8, "big")
+
+
+def split_payload(payload: bytes) -> tuple[int, int]:
+    """``(voice_hash, content_id)`` of a 4-byte payload."""
+    value = int.from_bytes(payload, "big")
+    return value >> CONTENT_BITS, value & (2 ** CONTENT_BITS - 1)
+
+
+def _payload_bytes(payload: bytes | int) -> bytes:
+    n = PAYLOAD_BITS // 8
+    if isinstance(payload, (bytes, bytearray)):
+        if len(payload) > n:
+            raise AisingerError(f"watermark payload of {len(payload)} bytes; at most {n} fit")
+        return bytes(payload).rjust(n, b"\0")
+    value = int(payload)
+    if not 0 <= value < 2 ** PAYLOAD_BITS:
+        raise AisingerError(f"watermark payload {value} does not fit in {PAYLOAD_BITS} bits")
+    return value.to_bytes(n, "big")
+
+
+def _bits(data: bytes) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(data, dtype=np.uint8)).astype(np.int8)
+
+
+def _crc16(data: bytes) -> int:
+    return binascii.crc_hqx(data, 0xFFFF)
+
+
+# ----------------------------------------------------------------------------------------------
+# convolutional code
+
+
+@lru_cache(maxsize=1)
+def _trellis() -> tuple[np.ndarray, np.ndarray]:
+    """``next_state[s, b]`` and ``outputs[s, b, j]`` of the K=7 encoder (state = last 6 bits)."""
+    n_states = 1 << (CONV_K - 1)
+    nxt = np.zeros((n_states, 2), dtype=np.int64)
+    out = np.zeros((n_states, 2, len(CONV_POLYS)), dtype=np.int8)
+    for s in range(n_states):
+        for b in (0, 1):
+            reg = (b << (CONV_K - 1)) | s
+            nxt[s, b] = reg >> 1
+            for j, poly in enumerate(CONV_POLYS):
+                out[s, b, j] = bin(reg & poly).count("1") & 1
+    return nxt, out
+
+
+def conv_encode(bits: np.ndarray) -> np.ndarray:
+    """Terminated rate-1/2 convolutional encoding: ``(n,)`` bits → ``(2·(n+6),)`` bits."""
+    nxt, out = _trellis()
+    s, coded = 0, []
+    for b in np.concatenate([bits, np.zeros(CONV_K - 1, dtype=np.int8)]):
+        coded.append(out[s, int(b)])
+        s = nxt[s, int(b)]
+    return np.concatenate(coded).astype(np.int8)
+
+
+def viterbi_decode(soft: np.ndarray) -> np.ndarray:
+    """Soft-decision Viterbi for :func:`conv_encode` (terminated in state 0).
+
+    Args:
+        soft: ``(2·(n+6),)`` soft values, positive meaning bit 1 (0 = erased).
+    Returns:
+        ``(n,)`` decoded bits.
+    """
+    nxt, out = _trellis()
+    n_states = nxt.shape[0]
+    steps = np.asarray(soft, dtype=np.float64).reshape(-1, len(CONV_POLYS))
+    sign = 2.0 * out - 1.0  # (S, 2, n_out)
+    # the two edges (source state, input bit) into every destination state
+    src = np.repeat(np.arange(n_states), 2)
+    bit = np.tile([0, 1], n_states)
+    order = np.argsort(nxt.reshape(-1), kind="stable")
+    e_src, e_bit = src[order].reshape(n_states, 2), bit[order].reshape(n_states, 2)
+    rows = np.arange(n_states)
+    metric = np.full(n_states, -np.inf)
+    metric[0] = 0.0
+    back = np.zeros((len(steps), n_states), dtype=np.int8)
+    for t, y in enumerate(steps):
+        branch = sign @ y  # (S, 2) correlation of each edge's output with the soft values
+        cand = metric[e_src] + branch[e_src, e_bit]
+        pick = np.argmax(cand, axis=1)
+        metric = cand[rows, pick]
+        back[t] = pick
+    s = 0  # terminated code: the path ends in state 0
+    bits = np.zeros(len(steps), dtype=np.int8)
+    for t in range(len(steps) - 1, -1, -1):
+        p = back[t, s]
+        bits[t] = e_bit[s, p]
+        s = e_src[s, p]
+    return bits[: len(steps) - (CONV_K - 1)]
+
+
+# ----------------------------------------------------------------------------------------------
+# keyed layout
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The keyed pattern of one block.
+
+    ``pn[p, r, g]``: ±1 sign of bin group ``g`` in tile ``(p, r)``, balanced (half +1) per tile;
+    ``bit_of_tile[p, r]``: which block bit the tile carries (the first SYNC_BITS are sync);
+    ``order`` / ``starts``: tiles sorted by bit and where each bit's run begins.
+    """
+
+    pn: np.ndarray
+    bit_of_tile: np.ndarray
+    order: np.ndarray = field(repr=False)
+    starts: np.ndarray = field(repr=False)
+
+
+@lru_cache(maxsize=8)
+def _layout(key: str) -> _Layout:
+    seed = int.from_bytes(hashlib.sha256(("aisinger-wm|" + key).encode("utf-8")).digest()[:8],
+                          "big")
+    rng = np.random.default_rng(seed)
+    n_tiles = BLOCK_COLS * _N_ROWS
+    half = np.repeat([1.0, -1.0], _N_GROUPS // 2)
+    pn = np.stack([rng.permutation(half) for _ in range(n_tiles)])
+    pn = pn.reshape(BLOCK_COLS, _N_ROWS, _N_GROUPS)
+    bit_of_tile = (rng.permutation(n_tiles) % _N_BITS).reshape(BLOCK_COLS, _N_ROWS)
+    order = np.argsort(bit_of_tile.reshape(-1), kind="stable")
+    starts = np.searchsorted(bit_of_tile.reshape(-1)[order], np.arange(_N_BITS))
+    return _Layout(pn, bit_of_tile, order, starts)
+
+
+def _codeword(payload: bytes) -> np.ndarray:
+    """All block bits (sync ones + coded payload with CRC), ``(N_BITS,)`` in {0, 1}."""
+    info = np.concatenate([_bits(payload), _bits(_crc16(payload).to_bytes(2, "big"))])
+    return np.concatenate([np.ones(SYNC_BITS, dtype=np.int8), conv_encode(info)])
+
+
+# ----------------------------------------------------------------------------------------------
+# STFT at WM_SR
+
+
+def _window() -> np.ndarray:
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)
+
+
+def _frame_starts(n: int) -> np.ndarray:
+    """Start sample of every frame; frame j is centred at ``(j - _PAD_FRAMES + 0.5)·HOP``."""
+    n_frames = (n + N_FFT) // HOP + _PAD_FRAMES
+    centres = (np.arange(n_frames) - _PAD_FRAMES) * HOP + HOP // 2
+    return centres - N_FFT // 2
+
+
+def _stft(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Complex STFT ``(frames, N_FFT//2+1)`` of ``x`` ``(n,)`` and the frame starts."""
+    starts = _frame_starts(len(x))
+    pad_l = -starts[0]
+    pad_r = max(0, starts[-1] + N_FFT - len(x))
+    xp = np.pad(x.astype(np.float32), (pad_l, pad_r))
+    frames = np.lib.stride_tricks.sliding_window_view(xp, N_FFT)[starts + pad_l]
+    return scipy.fft.rfft(frames * _window(), axis=1), starts
+
+
+def _istft(spec: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+    """Weighted overlap-add inverse of :func:`_stft` (Hann synthesis window)."""
+    win = _window()
+    frames = scipy.fft.irfft(spec, n=N_FFT, axis=1).astype(np.float32) * win
+    pad_l = -starts[0]
+    total = starts[-1] + pad_l + N_FFT
+    out = np.zeros(total, dtype=np.float32)
+    norm = np.zeros(total, dtype=np.float32)
+    idx = (starts + pad_l)[:, None] + np.arange(N_FFT)[None, :]
+    for k in range(N_FFT // HOP):  # frames k, k+4, ... do not overlap: vectorised add
+        sel = slice(k, None, N_FFT // HOP)
+        ii = idx[sel].reshape(-1)
+        out[ii] += frames[sel].reshape(-1)
+        norm[ii] += np.tile(win * win, len(starts[sel]))
+    out = out[pad_l: pad_l + n]
+    norm = norm[pad_l: pad_l + n]
+    return out / np.maximum(norm, 1e-3)
+
+
+# ----------------------------------------------------------------------------------------------
+# features shared by embedder and detector
+
+
+def _group_power(spec: np.ndarray) -> np.ndarray:
+    """Power of every bin group in the band: ``(frames, rows, groups)``."""
+    power = np.abs(spec[:, _BIN_LO:_BIN_HI]) ** 2
+    return power.reshape(len(power), _N_ROWS, _N_GROUPS, GROUP_BINS).sum(axis=3)
+
+
+def _tile_weights(energy: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """Detector weight of every tile, ``(K, rows)``.
+
+    ``rho / var``: ``rho`` = share of the tile's energy above its row's noise floor (the
+    :data:`NOISE_FLOOR_PCT` percentile of the row's tile energies), i.e. how much of the mark
+    can have survived additive noise; ``var`` = the tile statistic's variance on unmarked
+    audio.  (Matched-filter weighting; it depends on the audio only, never on the key, so the
+    null distribution of the score stays N(0, 1).)
+    """
+    if len(energy) < 4:
+        return np.ones_like(energy)
+    floor = np.percentile(energy, NOISE_FLOOR_PCT, axis=0, keepdims=True)
+    rho = np.clip(1.0 - floor / np.maximum(energy, 1e-30), 0.0, 1.0)
+    w = rho / np.maximum(var, VAR_FLOOR)
+    return np.minimum(w, WEIGHT_CAP * max(float(np.median(w)), 1e-12))
+
+
+def _tile_shares(group_power: np.ndarray, phase: int, with_energy: bool = False) -> tuple:
+    """Tiles starting at frame ``phase``: share of each group in its tile's energy.
+
+    Returns:
+        ``shares`` ``(K, rows, groups)`` (uniform 1/groups for empty tiles) and ``var``
+        ``(K, rows)``: the variance of ``Σ_g pn_g·share_g`` over balanced random signs
+        (0 for empty tiles).
+    """
+    n_cols = max(0, (len(group_power) - phase) // TILE_HOPS)
+    tiles = group_power[phase: phase + n_cols * TILE_HOPS]
+    tiles = tiles.reshape(n_cols, TILE_HOPS, _N_ROWS, _N_GROUPS).sum(axis=1)
+    total = tiles.sum(axis=2, keepdims=True)
+    floor = EMPTY_TILE_REL * max(float(total.max(initial=0.0)), 1e-30)
+    ok = total > floor
+    shares = np.where(ok, tiles / np.maximum(total, 1e-30), 1.0 / _N_GROUPS)
+    var = _N_GROUPS / (_N_GROUPS - 1) * ((shares - 1.0 / _N_GROUPS) ** 2).sum(axis=2)
+    if with_energy:
+        return shares, var, total[:, :, 0]
+    return shares, var
+
+
+# ----------------------------------------------------------------------------------------------
+# embedding
+
+
+def _depth(spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Masking estimate: depth per frame and tile row.
+
+    The frame's watermark budget (:data:`TARGET_SNR_DB` below its power) is shared between
+    the rows with depth ∝ (row energy / mean row energy) ** -DEPTH_TILT: quieter rows get a
+    deeper mark (the detector's statistic is normalised per tile, so a quiet tile is worth
+    as much as a loud one at a fraction of the power), never deeper than :data:`A_TILE_MAX`.
+
+    Returns:
+        ``a`` ``(frames, rows)`` and ``budget`` ``(frames,)`` (allowed watermark power).
+    """
+    power = np.abs(spec) ** 2
+    total = power.sum(axis=1)
+    rows = power[:, _BIN_LO:_BIN_HI].reshape(len(power), _N_ROWS, ROW_BINS).sum(axis=2)
+    budget = 10.0 ** (-TARGET_SNR_DB / 10.0) * total
+    mean = np.maximum(rows.mean(axis=1, keepdims=True), 1e-30)
+    shape = (np.maximum(rows, 1e-30) / mean) ** -DEPTH_TILT
+    a = np.zeros_like(rows)
+    scale = np.zeros(len(rows))
+    for _ in range(3):  # water-filling: rows at the cap free budget for the others
+        free = a >= A_TILE_MAX
+        used = (A_TILE_MAX ** 2 * rows * free).sum(axis=1)
+        denom = (shape ** 2 * rows * ~free).sum(axis=1)
+        scale = np.sqrt(np.maximum(budget - used, 0.0) / np.maximum(denom, 1e-30))
+        a = np.minimum(scale[:, None] * shape, A_TILE_MAX)
+    a[rows <= 0] = 0.0
+    kernel = np.ones(A_SMOOTH_FRAMES) / A_SMOOTH_FRAMES
+    a = np.apply_along_axis(lambda c: np.convolve(c, kernel, mode="same"), 0, a)
+    return np.minimum(a, A_TILE_MAX), budget
+
+
+def _silence_mask(x: np.ndarray, sr: int) -> np.ndarray:
+    """``(samples,)`` bool: True where ``x`` (``(C, n)``) is digital silence."""
+    from scipy.ndimage import maximum_filter1d
+
+    peak = np.abs(x).max(axis=0)
+    size = max(1, int(2 * SILENCE_GUARD_S * sr) + 1)
+    return maximum_filter1d(peak, size=size) < SILENCE_LEVEL
+
+
+def _tile_signs(n_cols: int, payload: bytes, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Bit sign ``(n_cols, rows)`` (±1) and bit-instance id ``(n_cols, rows)`` of file columns."""
+    lay = _layout(key)
+    code = 2.0 * _codeword(payload) - 1.0
+    cols = np.arange(n_cols)
+    bits = lay.bit_of_tile[cols % BLOCK_COLS]  # (n_cols, R)
+    instance = (cols // BLOCK_COLS)[:, None] * _N_BITS + bits
+    return code[bits], instance
+
+
+def watermark_gain(x16: np.ndarray, payload: bytes, key: str = DEFAULT_KEY) -> np.ndarray:
+    """Relative STFT change ``(frames, N_FFT//2+1)`` that marks ``x16`` (``(n,)`` at WM_SR).
+
+    The mark of a channel ``c`` is ``ISTFT(gain · STFT(x_c))``; computing ``gain`` once on the
+    mono mix and applying it to every channel makes the downmix's mark exactly the one
+    optimised here.  Informed embedding: the depth of every bit instance (its tiles within
+    one block) is adapted over :data:`ISS_ITERATIONS` passes so that the detector's
+    statistic for it reaches :data:`ISS_TARGET` per tile despite the host signal
+    (host-interference cancellation, as in improved spread spectrum), within the per-frame
+    power budget.
+    """
+    lay = _layout(key)
+    spec, starts = _stft(x16)
+    n_frames = len(spec)
+    a0, budget = _depth(spec)
+    cols = (np.arange(n_frames) - _PAD_FRAMES) // TILE_HOPS  # -1 for the padding frames
+    n_cols = int(cols.max()) + 2
+    signs, instance = _tile_signs(n_cols, payload, key)  # file column c+1 ↔ index c+1
+    signs = np.roll(signs, 1, axis=0)  # index 0 = column -1 (periodic pattern)
+    signs[0] = (2.0 * _codeword(payload) - 1.0)[lay.bit_of_tile[BLOCK_COLS - 1]]
+    pn_cols = lay.pn[cols % BLOCK_COLS]  # (frames, R, G)
+    boost = np.ones((n_cols, _N_ROWS))  # per tile depth multiplier (index = column + 1)
+    band_power = np.abs(spec[:, _BIN_LO:_BIN_HI]) ** 2
+    n_whole = (n_frames - _PAD_FRAMES) // TILE_HOPS
+    for it in range(ISS_ITERATIONS + 1):
+        tile_a = np.minimum(a0 * boost[cols + 1], A_TILE_MAX)  # (frames, R)
+        chip = (tile_a * signs[cols + 1])[:, :, None] * pn_cols  # (frames, R, G)
+        gain = np.repeat(chip.reshape(n_frames, -1), GROUP_BINS, axis=1)
+        mark_power = (gain ** 2 * band_power).sum(axis=1)
+        cap = np.sqrt(np.minimum(1.0, budget / np.maximum(mark_power, 1e-30)))
+        gain *= cap[:, None]
+        full = np.zeros(spec.shape, dtype=np.float32)
+        full[:, _BIN_LO:_BIN_HI] = gain
+        if it == ISS_ITERATIONS or n_whole < 1:
+            return full
+        mark = _istft(spec * full, starts, len(x16))
+        shares, _ = _tile_shares(_group_power(_stft(x16 + mark)[0]), _PAD_FRAMES)
+        k = shares.shape[0]
+        feat = (shares * lay.pn[np.arange(k) % BLOCK_COLS]).sum(axis=2) * signs[1:k + 1]
+        inst = instance[:k].reshape(-1)
+        per_inst = np.bincount(inst, feat.reshape(-1), minlength=inst.max() + 1)
+        n_inst = np.bincount(inst, minlength=inst.max() + 1)
+        mean = per_inst / np.maximum(n_inst, 1)
+        factor = np.clip(ISS_TARGET / np.maximum(mean[inst], 1e-3), ISS_STEP_MIN, ISS_STEP_MAX)
+        boost[1:k + 1] = np.clip(boost[1:k + 1] * factor.reshape(k, _N_ROWS),
+                                 BOOST_MIN, BOOST_MAX)
+    return full
+
+
+def watermark_signal(x16: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """The additive mark ``(n,)`` of one channel ``x16`` (``(n,)`` at WM_SR) for ``gain``.
+
+    Frames where this channel's mark would exceed its own power budget are scaled down (a
+    channel may hold relatively more energy where the mono mix is quiet).
+    """
+    spec, starts = _stft(x16)
+    delta = spec * gain
+    power = np.abs(spec) ** 2
+    budget = 10.0 ** (-TARGET_SNR_DB / 10.0) * power.sum(axis=1)
+    mark_power = (np.abs(delta) ** 2).sum(axis=1)
+    cap = np.sqrt(np.minimum(1.0, budget / np.maximum(mark_power, 1e-30)))
+    return _istft(delta * cap[:, None], starts, len(x16))
+
+
+def embed(audio: np.ndarray, sr: int, payload: bytes | int, key: str = DEFAULT_KEY) -> np.ndarray:
+    """Add the watermark carrying ``payload`` (32 bits) to ``audio``.
+
+    Args:
+        audio: ``(samples,)`` or ``(channels, samples)`` float, any rate ≥ 8 kHz.
+        sr: sample rate (Hz).
+        payload: 4 bytes (see :func:`payload_for`) or an int < 2**32.
+        key: pattern key; detection needs the same key.
+    Returns:
+        The marked audio, same shape, float32.  Digital silence stays bit-exact.
+    """
+    data = _payload_bytes(payload)
+    x = np.asarray(audio, dtype=np.float32)
+    if x.ndim not in (1, 2) or x.shape[-1] == 0:
+        raise AisingerError(f"cannot watermark audio of shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise AisingerError("cannot watermark audio with NaN/inf samples")
+    x2 = x[None, :] if x.ndim == 1 else x
+    silent = _silence_mask(x2, sr)
+    out = x2.copy()
+    x16 = resample(x2, sr, WM_SR)
+    gain = watermark_gain(x16.mean(axis=0), data, key)
+    for c in range(x2.shape[0]):
+        w16 = watermark_signal(x16[c], gain)
+        w = resample(w16, WM_SR, sr)
+        n = min(len(w), x2.shape[1])
+        w = np.pad(w[:n], (0, x2.shape[1] - n))
+        w[silent] = 0.0
+        out[c] += w
+    if np.abs(x2).max() <= 1.0:
+        np.clip(out, -1.0, 1.0, out=out)
+    return out[0] if x.ndim == 1 else out
+
+
+# ----------------------------------------------------------------------------------------------
+# detection
+
+
+@dataclass(frozen=True)
+class WatermarkResult:
+    """Outcome of :func:`detect`.
+
+    Attributes:
+        present: a mark was found (see the module docstring for the rule).
+        payload: the 4 payload bytes when the CRC holds, else ``None``.
+        voice_hash / content_id: the payload split (``None`` without payload).
+        score: best sync z-score (≈ N(0,1) on unmarked audio, per candidate).
+        confidence: 1 − (Bonferroni-corrected) p-value of the sync score, in [0, 1].
+        crc_ok: the decoded payload passed its CRC-16.
+        bit_errors: coded bits whose sign disagrees with the re-encoded codeword
+            (``None`` without payload); ``coded_bits`` observed coded bits.
+        offset_s: position (s, in the analysed audio) where a block starts.
+        seconds: length of the analysed audio (s).
+        raw_payload: the decoder's best guess even when the CRC fails (diagnostics only:
+            never trust it without ``crc_ok``).
+    """
+
+    present: bool
+    payload: bytes | None
+    voice_hash: int | None
+    content_id: int | None
+    score: float
+    confidence: float
+    crc_ok: bool
+    bit_errors: int | None
+    coded_bits: int
+    offset_s: float
+    seconds: float
+    raw_payload: bytes | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-friendly dict (payload as hex; the raw guess is left out)."""
+        d = dict(self.__dict__)
+        d.pop("raw_payload")
+        d["payload"] = self.payload.hex() if self.payload is not None else None
+        return d
+
+
+def _per_bit(values: np.ndarray, lay: _Layout) -> np.ndarray:
+    """Sum ``(n, P·R)`` tile values into ``(n, N_BITS)`` per-bit sums (no BLAS: see below)."""
+    # np.add.reduceat over tiles sorted by bit; a one-hot matrix product would do the same
+    # but starts BLAS threads, which stall on a busy machine.
+    return np.add.reduceat(values[:, lay.order], lay.starts, axis=1)
+
+
+def _candidates(x16: np.ndarray, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Soft bit sums and their variances for every (frame phase, block offset).
+
+    Returns ``soft`` and ``var``, both ``(TILE_HOPS, BLOCK_COLS, N_BITS)``.
+    """
+    lay = _layout(key)
+    gp = _group_power(_stft(x16)[0])
+    shift = (np.arange(BLOCK_COLS)[None, :] - np.arange(BLOCK_COLS)[:, None]) % BLOCK_COLS
+    soft = np.zeros((TILE_HOPS, BLOCK_COLS, _N_BITS))
+    var = np.zeros_like(soft)
+    for phase in range(TILE_HOPS):
+        shares, v, energy = _tile_shares(gp, phase, with_energy=True)
+        w = _tile_weights(energy, v)
+        q = np.arange(len(shares)) % BLOCK_COLS
+        folded = np.zeros((BLOCK_COLS, _N_ROWS, _N_GROUPS))
+        fv = np.zeros((BLOCK_COLS, _N_ROWS))
+        np.add.at(folded, q, (shares - 1.0 / _N_GROUPS) * w[:, :, None])
+        np.add.at(fv, q, v * w * w)
+        # offset o: block column p was observed at folded column (p - o) mod P
+        feat = (folded[shift] * lay.pn[None]).sum(axis=3)  # (offsets, P, R)
+        soft[phase] = _per_bit(feat.reshape(BLOCK_COLS, -1), lay)
+        var[phase] = _per_bit(fv[shift].reshape(BLOCK_COLS, -1), lay)
+    return soft, var
+
+
+def _norm_sf(z: float) -> float:
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def _detect16(x16: np.ndarray, key: str, time_origin: float = 0.0) -> WatermarkResult:
+    seconds = len(x16) / WM_SR
+    empty = WatermarkResult(False, None, None, None, 0.0, 0.0, False, None, 0, 0.0, seconds)
+    if len(x16) < MIN_DETECT_S * WM_SR:
+        return empty
+    soft, var = _candidates(x16, key)
+    sync_var = var[..., :SYNC_BITS].sum(axis=2)
+    if sync_var.max() <= 0:
+        return empty
+    z = soft[..., :SYNC_BITS].sum(axis=2) / np.sqrt(np.maximum(sync_var, 1e-12))
+    z[sync_var <= 0] = 0.0
+    phase, offset = np.unravel_index(int(np.argmax(z)), z.shape)
+    score = float(z[phase, offset])
+    confidence = max(0.0, 1.0 - min(1.0, z.size * _norm_sf(score)))
+    coded_var = var[phase, offset, SYNC_BITS:]
+    observed = coded_var > 0
+    coded = np.where(observed, soft[phase, offset, SYNC_BITS:] / np.sqrt(
+        np.maximum(coded_var, 1e-12)), 0.0)
+    info = viterbi_decode(coded)
+    payload = np.packbits(info[:PAYLOAD_BITS].astype(np.uint8)).tobytes()
+    crc = int.from_bytes(np.packbits(info[PAYLOAD_BITS:].astype(np.uint8)).tobytes(), "big")
+    crc_ok = crc == _crc16(payload)
+    present = (crc_ok and score >= Z_PAYLOAD) or score >= Z_MARK_ONLY
+    good = crc_ok and present
+    bit_errors = None
+    if good:
+        recoded = conv_encode(info) * 2 - 1
+        bit_errors = int(((np.sign(coded) != recoded) & observed).sum())
+    # block column 0 sits at folded column (-offset mod P), tiles start at frame `phase`
+    first_col = (-offset) % BLOCK_COLS
+    offset_s = time_origin + ((phase - _PAD_FRAMES + first_col * TILE_HOPS) * HOP) / WM_SR
+    vh, cid = split_payload(payload) if good else (None, None)
+    return WatermarkResult(bool(present), payload if good else None, vh, cid, score, confidence,
+                           bool(crc_ok), bit_errors, int(observed.sum()), float(offset_s),
+                           seconds, payload)
+
+
+def detect(audio: np.ndarray, sr: int, key: str = DEFAULT_KEY) -> WatermarkResult:
+    """Look for the watermark in ``audio`` (any crop of ≥ ~5 s of a marked file).
+
+    Args:
+        audio: ``(samples,)`` or ``(channels, samples)`` float at ``sr`` Hz.
+        sr: sample rate (Hz).
+        key: the key used at embedding.
+    Returns:
+        A :class:`WatermarkResult`; for inputs longer than :data:`WINDOW_S` the windows are
+        searched in turn and the first detection (or the best score) is returned.
+    """
+    x = to_mono(np.asarray(audio, dtype=np.float32))
+    if x.size == 0:
+        raise AisingerError("cannot look for a watermark in empty audio")
+    if not np.isfinite(x).all():
+        raise AisingerError("cannot look for a watermark in audio with NaN/inf samples")
+    x16 = resample(x, sr, WM_SR)
+    win = int(WINDOW_S * WM_SR)
+    if len(x16) <= int(1.5 * win):
+        return _detect16(x16, key)
+    best = None
+    for start in range(0, len(x16) - win // 2, win // 2):
+        res = _detect16(x16[start: start + win], key, start / WM_SR)
+        if res.present:
+            return res
+        if best is None or res.score > best.score:
+            best = res
+    return best
