@@ -274,7 +274,7 @@ def _levels(segments):
 
 
 def test_plan_splits_long_runs_at_the_quietest_point():
-    s = SliceSettings()
+    s = SliceSettings.from_config(DatasetConfig())
     lv = _levels([(1, -90), (12, -20), (0.2, -35), (14, -20), (1, -90)])  # dip at 13.0-13.2 s
     pieces = plan_clips(lv, s)
     assert [p.kind for p in pieces] == ["clip", "clip"]
@@ -287,7 +287,7 @@ def test_plan_splits_long_runs_at_the_quietest_point():
 
 
 def test_plan_merges_short_phrases_and_reports_too_short():
-    s = SliceSettings()
+    s = SliceSettings.from_config(DatasetConfig())
     # three 0.9 s phrases 0.5 s apart merge into one clip; a lone 0.5 s note is too short
     lv = _levels([(1, -90), (0.9, -20), (0.5, -90), (0.9, -20), (0.5, -90), (0.9, -20),
                   (3, -90), (0.5, -20), (3, -90), (4, -20), (1, -90)])

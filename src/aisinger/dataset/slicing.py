@@ -50,15 +50,19 @@ LEVEL_CHUNK_FRAMES = 2000
 
 @dataclass(frozen=True)
 class SliceSettings:
-    """The slicing part of :class:`~aisinger.dataset.config.DatasetConfig`, in seconds/dB."""
+    """The slicing part of :class:`~aisinger.dataset.config.DatasetConfig`, in seconds/dB.
 
-    min_clip_s: float = 2.0
-    max_clip_s: float = 15.0
-    silence_db: float = -40.0
-    silence_floor_dbfs: float = -65.0
-    min_silence_s: float = 0.3
-    max_gap_s: float = 1.0
-    pad_s: float = 0.1
+    No defaults here: :class:`DatasetConfig` is the one place that defines them
+    (build with :meth:`from_config`).
+    """
+
+    min_clip_s: float
+    max_clip_s: float
+    silence_db: float
+    silence_floor_dbfs: float
+    min_silence_s: float
+    max_gap_s: float
+    pad_s: float
 
     @classmethod
     def from_config(cls, config) -> SliceSettings:

@@ -12,16 +12,15 @@ from __future__ import annotations
 import math
 import shutil
 import struct
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import soxr
 
 from aisinger.errors import AisingerError
+from aisinger.lab._tools import run_to_wav
 from aisinger.lab.melody import DEFAULT_TEMPO_BPM, MAJOR_SCALE, Note, melody_end
 
 SOUNDFONT_CANDIDATES = (
@@ -207,19 +206,10 @@ def render_midi(midi_path: Path, sr: int) -> np.ndarray:
     exe = shutil.which("fluidsynth")
     if exe is None:
         raise AisingerError("fluidsynth not found on PATH; install it (e.g. `apt-get install fluidsynth`)")
-    with tempfile.TemporaryDirectory(prefix="aisinger-fs-") as tmp:
-        out = Path(tmp) / "acc.wav"
-        cmd = [exe, "-ni", "-q", "-F", str(out), "-T", "wav", "-O", "float", "-r", str(sr),
-               "-o", "synth.cpu-cores=1", str(soundfont()), str(midi_path)]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, timeout=FLUIDSYNTH_TIMEOUT_S, check=False)
-        except subprocess.TimeoutExpired:
-            raise AisingerError(f"fluidsynth timed out rendering {midi_path}") from None
-        if proc.returncode != 0 or not out.exists():
-            msg = proc.stderr.decode(errors="replace").strip().splitlines()
-            raise AisingerError(f"fluidsynth failed on {midi_path}: {msg[-1] if msg else 'no output'}")
-        audio, file_sr = sf.read(out, dtype="float32", always_2d=True)
-    audio = audio.T
+    audio, file_sr = run_to_wav(
+        lambda out: [exe, "-ni", "-q", "-F", str(out), "-T", "wav", "-O", "float", "-r", str(sr),
+                     "-o", "synth.cpu-cores=1", str(soundfont()), str(midi_path)],
+        timeout_s=FLUIDSYNTH_TIMEOUT_S, what=f"rendering {midi_path}")
     if file_sr != sr:
         audio = soxr.resample(audio.T, file_sr, sr).T.astype(np.float32)
     if audio.shape[0] == 1:

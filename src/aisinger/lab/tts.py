@@ -12,16 +12,14 @@ Han characters (``"你好"``); see :mod:`aisinger.lab.lyrics`.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import soxr
 
 from aisinger.errors import AisingerError
+from aisinger.lab._tools import run_to_wav
 
 TTS_TIMEOUT_S = 60
 """Wall-clock limit for one TTS call (seconds)."""
@@ -137,19 +135,10 @@ def speak_native(text: str, voice: str | VoiceSpec, language: str | None = None
     spec = voice_spec(voice)
     if not text.strip():
         raise AisingerError(f"lab voice {spec.name!r}: empty text to speak")
-    with tempfile.TemporaryDirectory(prefix="aisinger-tts-") as tmp:
-        out = Path(tmp) / "speech.wav"
-        cmd = _command(spec, text, out, language)
-        try:
-            proc = subprocess.run(cmd, capture_output=True, timeout=TTS_TIMEOUT_S, check=False)
-        except subprocess.TimeoutExpired:
-            raise AisingerError(f"{cmd[0]} timed out speaking {text!r}") from None
-        if proc.returncode != 0 or not out.exists():
-            msg = proc.stderr.decode(errors="replace").strip().splitlines()
-            raise AisingerError(
-                f"{cmd[0]} failed for voice {spec.voice!r}: {msg[-1] if msg else 'no output'}")
-        audio, sr = sf.read(out, dtype="float32", always_2d=True)
-    return np.ascontiguousarray(audio.mean(axis=1)), int(sr)
+    audio, sr = run_to_wav(lambda out: _command(spec, text, out, language),
+                           timeout_s=TTS_TIMEOUT_S,
+                           what=f"speaking {text!r} with voice {spec.voice!r}")
+    return np.ascontiguousarray(audio.mean(axis=0)), sr
 
 
 def speak(text: str, voice: str | VoiceSpec, sr: int = 22050, language: str | None = None
