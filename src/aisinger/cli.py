@@ -34,7 +34,8 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 app = typer.Typer(
     name="aisinger",
     help="aisinger — AI singing voices on an ordinary CPU: separate songs into stems, extract "
-         "features, evaluate quality, build lab audio.  Every command has --help.",
+         "features, build consented voice datasets, label AI audio (metadata + watermark) and "
+         "detect labels, evaluate quality, build lab audio.  Every command has --help.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -430,8 +431,11 @@ def eval_cmd(
                                                       "eval.json/eval.csv manifest."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Measure a conversion: speaker similarity (Resemblyzer), F0 RMSE in cents / correlation /
-    voicing error (vs source + transpose), CER/WER (Whisper base), DNSMOS SIG/BAK/OVRL, RTF.
+    """Measure a conversion: speaker similarity, pitch error, intelligibility, DNSMOS, RTF.
+
+    Similarity is the Resemblyzer cosine to the target references and to the source; pitch is
+    the RMSE in cents, correlation and voicing error against source + transpose; CER/WER use
+    Whisper base; DNSMOS gives SIG/BAK/OVRL.
 
     Metrics whose inputs are missing are skipped and say why.  Batch mode reads a folder of
     case sub-folders (output.*, source.*, target/ or target.*, lyrics.txt) or an
