@@ -10,7 +10,7 @@ from aisinger import __version__
 COMMANDS = [[], ["models"], ["models", "list"], ["models", "fetch"], ["models", "verify"],
             ["separate"], ["features"], ["info"], ["eval"], ["lab"], ["lab", "make"],
             ["lab", "voices"], ["dataset"], ["dataset", "build"], ["label"], ["detect"],
-            ["voice"], ["voice", "info"]]
+            ["voice"], ["voice", "info"], ["train"], ["convert"]]
 
 
 def run(*args, **kw):

@@ -440,3 +440,20 @@ def test_extract_facade_lengths_cache_and_roundtrip(tmp_path, speech, monkeypatc
         load_features(saved)
     with pytest.raises(AisingerError):
         extract(x)  # an array needs sr
+
+
+def test_content_extraction_keeps_torch_thread_count():
+    """Loading Whisper (CTranslate2/OpenMP) must not change torch's thread count, which would
+    silently break the determinism of training that runs after feature extraction."""
+    import torch
+
+    from aisinger.features import whisper
+
+    old = torch.get_num_threads()
+    whisper._MODELS.clear()  # force a fresh load, where the OpenMP setting happens
+    try:
+        torch.set_num_threads(1)
+        content_features(np.zeros(16000, np.float32), 16000)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(old)

@@ -283,6 +283,80 @@ def dataset_build(
 
 
 # ----------------------------------------------------------------------------------------------
+# voice model: train and convert
+
+
+@app.command()
+def train(
+    dataset: Path = typer.Argument(..., help="Dataset folder from 'aisinger dataset build' "
+                                             "(must hold the consent record)."),
+    out_dir: Path = typer.Option(..., "-o", "--out", help="Voice folder (created; re-running "
+                                                          "resumes from the last checkpoint)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (default 3000)."),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop (resumably) "
+                                                "after this many minutes."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: same seed and data, same voice."),
+) -> None:
+    """Train a voice on the CPU: a small DDSP model (harmonic + noise synthesiser) driven by
+    Whisper content, F0 and loudness.
+
+    Writes OUT/model.safetensors, config.json, index.safetensors (content frames for
+    retrieval), consent.json and model_card.{json,md}; OUT/training/ holds the resumable
+    checkpoint, a loss-curve PNG and validation samples.  Kill it at any time and run the same
+    command again to continue.  Experimental: see docs/voice-model.md for what to expect.
+    """
+    import dataclasses
+
+    from aisinger.train import TrainConfig
+    from aisinger.train import train as run_training
+
+    config = TrainConfig() if steps is None else dataclasses.replace(TrainConfig(), steps=steps)
+    result = run_training(dataset, out_dir, config=config, max_minutes=max_minutes, seed=seed)
+    state = "finished" if result.finished else "paused (run again to continue)"
+    typer.echo(f"voice: {result.voice_dir} — step {result.step}, {state}, train loss "
+               f"{result.train_loss:.3f}")
+
+
+@app.command()
+def convert(
+    vocals: Path = typer.Argument(..., help="Dry vocal to convert (any format aisinger reads)."),
+    voice: Path = typer.Option(..., "--voice", help="Voice folder from 'aisinger train'."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output file: .wav, .flac, .mp3 or .ogg."),
+    transpose: float = typer.Option(0.0, "--transpose", help="Pitch shift in semitones."),
+    f0: str = typer.Option("fcpe", "--f0", help="Pitch method: fcpe, crepe-tiny, dsp."),
+    retrieval: float = typer.Option(0.5, "--retrieval", help="0-1: how much of each content "
+                                    "frame is replaced by its nearest frames of the voice's "
+                                    "own training data (against timbre leakage)."),
+    sr: Optional[int] = typer.Option(None, "--sr", help="Output sample rate (default: the "
+                                                        "voice model's)."),
+    no_label: bool = typer.Option(False, "--no-label", help="Do NOT label the output as "
+                                  "AI-generated (prints a warning and logs it)."),
+) -> None:
+    """Convert a vocal into the trained voice; timing is kept exactly (same duration).
+
+    The output is labelled as AI-generated (AIGC metadata + watermark) unless --no-label.
+    The voice's consent record must permit conversion.
+    """
+    from aisinger import audio as audio_io
+    from aisinger.consent import check_scope, load_consent
+    from aisinger.convert import convert as run_convert
+    from aisinger.label import label_audio, policy_for, tag_file
+
+    audio_io.check_output_not_input(out, vocals)
+    consent = voice / "consent.json"
+    if not consent.is_file():
+        raise AisingerError(f"{voice}: no consent.json; this voice has no consent record")
+    check_scope(load_consent(consent), "convert")
+    policy = policy_for("convert", no_label=no_label)
+    y, rate = run_convert(vocals, voice, transpose=transpose, f0_method=f0,
+                          retrieval=retrieval, sr=sr)
+    y, label_dict = label_audio(y, rate, voice_id=voice.resolve().name, policy=policy)
+    audio_io.save(out, y, rate)
+    tag_file(out, label_dict)
+    typer.echo(f"converted: {out}{'' if label_dict else ' (NOT labelled)'}")
+
+
+# ----------------------------------------------------------------------------------------------
 # labelling
 
 

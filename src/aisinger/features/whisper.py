@@ -21,6 +21,7 @@ Public API
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,11 @@ def load_whisper(config: WhisperConfig = WhisperConfig()):
     with _MODELS_LOCK:
         model = _MODELS.get(key)
         if model is None:
+            # CTranslate2 sets the process-wide OpenMP thread count from intra_threads, which
+            # silently changes torch's thread count too (and with it torch's determinism):
+            # restore torch's setting if torch is loaded.
+            torch = sys.modules.get("torch")
+            torch_threads = torch.get_num_threads() if torch is not None else None
             try:
                 model = ctranslate2.models.Whisper(
                     str(path),
@@ -140,6 +146,9 @@ def load_whisper(config: WhisperConfig = WhisperConfig()):
             except (RuntimeError, ValueError) as exc:
                 msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise AisingerError(f"{path}: cannot load Whisper model ({msg})") from exc
+            finally:
+                if torch_threads is not None and torch.get_num_threads() != torch_threads:
+                    torch.set_num_threads(torch_threads)
             _MODELS[key] = model
     return model
 

@@ -1,0 +1,188 @@
+"""Voice conversion: ``aisinger convert VOCALS --voice VOICE -o OUT``.
+
+Source vocals -> features (content, F0, loudness at 100 frames/s) -> optional k-NN retrieval
+of the target's own content frames (``retrieval`` blend, as RVC does against timbre leakage)
+-> F0 x 2^(transpose/12) -> the voice's decoder -> waveform at the voice's rate (or ``sr``).
+
+Any length: the network runs on chunks of frames with ``receptive_frames`` of context on each
+side (so controls equal whole-signal inference), the oscillator runs chunk by chunk carrying its
+phase (no discontinuity), and the noise part of adjacent chunks overlaps and is crossfaded with
+power-complementary (sine/cosine) windows.  Output length = input duration x output rate
+exactly; loudness follows the source through the loudness control.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+
+from aisinger.errors import AisingerError
+
+__all__ = ["convert", "retrieve_content", "F0_METHODS", "DEFAULT_RETRIEVAL"]
+
+F0_METHODS = ("fcpe", "crepe-tiny", "dsp")
+DEFAULT_RETRIEVAL = 0.5  # blend of retrieved target content frames (0 = off, 1 = all)
+RETRIEVAL_K = 4  # nearest neighbours averaged per frame
+RETRIEVAL_BLOCK = 2048  # source frames per similarity matmul (memory bound)
+CHUNK_FRAMES = 1000  # frames (10 s) per network/synthesis chunk
+CROSSFADE_FRAMES = 10  # noise crossfade between chunks (100 ms)
+CONTEXT_EXTRA = 2  # frames of context beyond the receptive field
+NOISE_SEED = 0  # noise generator seed (conversion is deterministic)
+
+
+def retrieve_content(content: np.ndarray, index: np.ndarray, ratio: float,
+                     k: int = RETRIEVAL_K) -> np.ndarray:
+    """Blend each content frame with the mean of its k nearest index frames (cosine).
+
+    content: (T, D); index: (N, D) target training frames; ratio in [0, 1].  Returns (T, D)
+    float32 = (1 - ratio) * content + ratio * knn_mean.  Neighbours are weighted by their
+    cosine similarity.
+    """
+    if ratio <= 0 or index is None or index.shape[0] == 0:
+        return content.astype(np.float32)
+    k = min(k, index.shape[0])
+    idx_n = index / np.maximum(np.linalg.norm(index, axis=1, keepdims=True), 1e-8)
+    out = np.empty_like(content, dtype=np.float32)
+    for a in range(0, content.shape[0], RETRIEVAL_BLOCK):
+        c = content[a:a + RETRIEVAL_BLOCK]
+        cn = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-8)
+        sim = cn @ idx_n.T  # (b, N)
+        top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+        w = np.maximum(np.take_along_axis(sim, top, axis=1), 1e-4)
+        w = w / w.sum(axis=1, keepdims=True)
+        knn = np.einsum("bk,bkd->bd", w, index[top])
+        out[a:a + RETRIEVAL_BLOCK] = (1 - ratio) * c + ratio * knn
+    return out
+
+
+def _load_source(vocals, input_sr: int | None) -> tuple[np.ndarray, int]:
+    from aisinger.audio import load, to_mono
+
+    if isinstance(vocals, (str, Path)):
+        return load(vocals, mono=True)
+    if isinstance(vocals, tuple) and len(vocals) == 2:
+        vocals, input_sr = vocals
+    if input_sr is None:
+        raise AisingerError("convert: give the sample rate of an audio array (input_sr=)")
+    x = np.asarray(vocals, dtype=np.float32)
+    if x.ndim == 2:
+        x = to_mono(x)
+    if x.ndim != 1 or x.shape[0] == 0:
+        raise AisingerError(f"convert: audio must be (samples,) or (channels, samples), got "
+                            f"shape {x.shape}")
+    return x, int(input_sr)
+
+
+def _controls(model, content, f0, voiced, loud) -> dict:
+    """Network controls for all frames, computed chunk by chunk with context margins."""
+    import torch
+
+    t = f0.shape[0]
+    margin = model.cfg.receptive_frames + CONTEXT_EXTRA
+    parts: dict[str, list] = {}
+    with torch.no_grad():
+        for a in range(0, t, CHUNK_FRAMES):
+            b = min(t, a + CHUNK_FRAMES)
+            lo, hi = max(0, a - margin), min(t, b + margin)
+            c = model.controls(torch.from_numpy(content[lo:hi])[None],
+                               torch.from_numpy(f0[lo:hi])[None],
+                               torch.from_numpy(voiced[lo:hi])[None],
+                               torch.from_numpy(loud[lo:hi])[None])
+            for k, v in c.items():
+                parts.setdefault(k, []).append(v[:, a - lo:b - lo])
+    return {k: torch.cat(v, dim=1) for k, v in parts.items()}
+
+
+def _synthesize(model, controls: dict, n_samples: int) -> np.ndarray:
+    """Chunked synthesis: phase-continuous harmonics + crossfaded noise, (n_samples,)."""
+    import torch
+
+    hop = model.cfg.hop
+    need = n_samples // hop + 2
+    t = controls["f0"].shape[1]
+    if t < need:  # edge-pad the controls to cover every sample
+        controls = {k: torch.cat([v, v[:, -1:].expand(-1, need - t, -1) if v.ndim == 3
+                                  else v[:, -1:].expand(-1, need - t)], dim=1)
+                    for k, v in controls.items()}
+    out = np.zeros(n_samples, dtype=np.float32)
+    chunk = CHUNK_FRAMES * hop
+    fade = CROSSFADE_FRAMES * hop
+    ramp = np.sin(0.5 * np.pi * (np.arange(fade) + 0.5) / fade).astype(np.float32)
+    phase = None
+    with torch.no_grad():
+        for i, s0 in enumerate(range(0, n_samples, chunk)):
+            s1 = min(n_samples, s0 + chunk)
+            f0 = s0 // hop
+            # harmonics: exact continuation of the phase
+            sl = {k: v[:, f0:s1 // hop + 2] for k, v in controls.items()}
+            gen = torch.Generator().manual_seed(NOISE_SEED + i)
+            n_noise = min(n_samples, s1 + fade) - s0
+            sl_n = {k: v[:, f0:(s0 + n_noise) // hop + 2] for k, v in controls.items()}
+            harm, _, phase_next = model.synthesize(sl, s1 - s0, state=phase)
+            _, noise, _ = model.synthesize(sl_n, n_noise, state=phase, generator=gen)
+            phase = phase_next
+            noise = noise[0].numpy().copy()
+            if i > 0:  # fade-in over the previous chunk's tail
+                m = min(fade, noise.shape[0])
+                noise[:m] *= ramp[:m]
+            if s0 + n_noise > s1:  # fade-out tail overlapping the next chunk
+                tail = s0 + n_noise - s1
+                noise[-tail:] *= ramp[::-1][:tail]
+            out[s0:s1] += harm[0].numpy()
+            out[s0:s0 + n_noise] += noise
+    return out
+
+
+def convert(vocals, voice_dir: str | Path, out_path: str | Path | None = None,
+            transpose: float = 0.0, f0_method: str = "fcpe",
+            retrieval: float = DEFAULT_RETRIEVAL, sr: int | None = None,
+            input_sr: int | None = None) -> tuple[np.ndarray, int]:
+    """Convert sung vocals to the voice in ``voice_dir``.
+
+    vocals: a path, an array (samples,)/(channels, samples) with ``input_sr``, or an
+    ``(array, sr)`` tuple; transpose: semitones (F0 x 2^(n/12)); f0_method: fcpe, crepe-tiny
+    or dsp; retrieval: 0..1 blend of k-NN retrieved target content (0 = off; needs the voice's
+    index); sr: output rate (default: the voice's).  Returns (audio (samples,) float32, sr) with
+    samples = round(input samples x sr / input rate); writes ``out_path`` when given.
+    """
+    import torch
+
+    from aisinger.audio import resample, save
+    from aisinger.features import extract
+    from aisinger.train import fill_unvoiced
+    from aisinger.voice import load_voice
+
+    if f0_method not in F0_METHODS:
+        raise AisingerError(f"convert: unknown F0 method {f0_method!r} (use one of "
+                            f"{', '.join(F0_METHODS)})")
+    if not 0.0 <= retrieval <= 1.0:
+        raise AisingerError(f"convert: retrieval must be in [0, 1], got {retrieval}")
+    if not math.isfinite(transpose):
+        raise AisingerError(f"convert: transpose must be a number of semitones, got {transpose}")
+    voice = load_voice(voice_dir)
+    audio, rate = _load_source(vocals, input_sr)
+    cfg = dataclasses.replace(voice.features,
+                              pitch=dataclasses.replace(voice.features.pitch, method=f0_method))
+    threads = torch.get_num_threads()  # feature extraction may change torch's thread count
+    feats = extract(audio, rate, config=cfg)
+    torch.set_num_threads(threads)
+    content = retrieve_content(feats.content, voice.index, retrieval) if voice.index is not None \
+        else feats.content.astype(np.float32)
+    f0, voiced = fill_unvoiced(feats.f0 * 2.0 ** (transpose / 12.0))
+    controls = _controls(voice.model, np.ascontiguousarray(content, dtype=np.float32), f0,
+                         voiced, feats.loudness_db.astype(np.float32))
+    n_model = math.ceil(audio.shape[0] * voice.sample_rate / rate)
+    y = _synthesize(voice.model, controls, n_model)
+    out_sr = int(sr or voice.sample_rate)
+    if out_sr != voice.sample_rate:
+        y = resample(y, voice.sample_rate, out_sr)
+    n_out = int(round(audio.shape[0] * out_sr / rate))
+    y = np.pad(y, (0, max(0, n_out - y.shape[0])))[:n_out].astype(np.float32)
+    if not np.all(np.isfinite(y)):
+        raise AisingerError(f"{voice.path}: the model produced invalid audio (NaN)")
+    if out_path is not None:
+        save(out_path, y, out_sr)
+    return y, out_sr

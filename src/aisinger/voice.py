@@ -1,0 +1,210 @@
+"""Voice folders: a trained voice model on disk.
+
+Layout of ``VOICE/``::
+
+    model.safetensors   decoder weights (float32)
+    config.json         {"format": "aisinger-voice", "version": 1, "model": DdspConfig,
+                         "features": FeatureConfig, "files": {...}}
+    index.safetensors   optional: "content" (N, 512) float16, a subsample of the training
+                        content frames for k-NN retrieval (see aisinger.convert)
+    consent.json        copied from the dataset when it has one
+    model_card.json/.md voice name, training minutes/steps, pitch range, data summary, losses
+
+Every file is written atomically; :func:`load_voice` checks the folder and raises a one-line
+:class:`~aisinger.errors.AisingerError` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from aisinger.errors import AisingerError
+from aisinger.fileio import atomic_path, write_json, write_text
+
+__all__ = ["Voice", "save_voice", "load_voice", "write_model_card", "model_card_markdown",
+           "VOICE_FORMAT", "VOICE_VERSION", "MODEL_FILE", "CONFIG_FILE", "INDEX_FILE",
+           "CONSENT_FILE", "CARD_JSON", "CARD_MD"]
+
+VOICE_FORMAT = "aisinger-voice"
+VOICE_VERSION = 1
+MODEL_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+INDEX_FILE = "index.safetensors"
+CONSENT_FILE = "consent.json"
+CARD_JSON = "model_card.json"
+CARD_MD = "model_card.md"
+
+
+@dataclass
+class Voice:
+    """A loaded voice: ``model`` (an :class:`aisinger.nn.ddsp.Decoder` in eval mode),
+    ``model_config`` (DdspConfig), ``features`` (FeatureConfig), ``card`` (dict),
+    ``index`` ((N, 512) float32 training content frames, or None), ``path``."""
+
+    path: Path
+    model: object
+    model_config: object
+    features: object
+    card: dict = field(default_factory=dict)
+    index: np.ndarray | None = None
+
+    @property
+    def sample_rate(self) -> int:
+        """Synthesis rate of the model (Hz)."""
+        return int(self.model_config.sample_rate)
+
+    @property
+    def name(self) -> str:
+        """Voice name from the model card (folder name if none)."""
+        return str(self.card.get("name") or self.path.name)
+
+
+def _save_tensors(path: Path, tensors: dict, metadata: dict | None = None) -> None:
+    from safetensors.torch import save_file
+
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp),
+                  metadata=metadata)
+
+
+def save_voice(voice_dir: str | Path, model, features_config, card: dict | None = None,
+               index: np.ndarray | None = None, consent: str | Path | None = None) -> Path:
+    """Write a voice folder (atomic per file) and return its path.
+
+    model: a Decoder with ``.cfg`` (DdspConfig); features_config: the FeatureConfig the model
+    was trained with; card: model-card dict (also rendered to model_card.md); index: (N, D)
+    content frames for retrieval; consent: a consent.json to copy in.
+    """
+    out = Path(voice_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _save_tensors(out / MODEL_FILE, dict(model.state_dict()),
+                  metadata={"format": VOICE_FORMAT})
+    files = {"model": MODEL_FILE}
+    if index is not None:
+        import torch
+
+        _save_tensors(out / INDEX_FILE, {"content": torch.from_numpy(
+            np.ascontiguousarray(index, dtype=np.float16))})
+        files["index"] = INDEX_FILE
+    if consent is not None and Path(consent).is_file():
+        with atomic_path(out / CONSENT_FILE) as tmp:
+            shutil.copyfile(consent, tmp)
+        files["consent"] = CONSENT_FILE
+    write_json(out / CONFIG_FILE, {"format": VOICE_FORMAT, "version": VOICE_VERSION,
+                                   "model": model.cfg.to_dict(),
+                                   "features": features_config.to_dict(), "files": files})
+    if card is not None:
+        write_model_card(out, card)
+    return out
+
+
+def write_model_card(voice_dir: str | Path, card: dict) -> None:
+    """Write ``model_card.json`` and ``model_card.md`` (atomic)."""
+    out = Path(voice_dir)
+    write_json(out / CARD_JSON, card)
+    write_text(out / CARD_MD, model_card_markdown(card))
+
+
+def model_card_markdown(card: dict) -> str:
+    """Human-readable model card from the card dict."""
+    lines = [f"# Voice: {card.get('name', '?')}", ""]
+    tr = card.get("training", {})
+    lines += ["## Training", "",
+              f"- steps: {tr.get('steps', '?')}",
+              f"- training time: {tr.get('minutes', 0):.1f} min on {tr.get('device', 'cpu')}",
+              f"- model: {card.get('model', {}).get('decoder', '?')}, "
+              f"{card.get('model', {}).get('parameters', '?')} parameters, "
+              f"{card.get('model', {}).get('sample_rate', '?')} Hz", ""]
+    pitch = card.get("pitch_range", {})
+    if pitch:
+        lines += ["## Pitch range (5th–95th percentile of the training F0)", "",
+                  f"- {pitch.get('low_hz', 0):.1f} Hz ({pitch.get('low_note', '?')}) – "
+                  f"{pitch.get('high_hz', 0):.1f} Hz ({pitch.get('high_note', '?')})", ""]
+    data = card.get("data", {})
+    if data:
+        lines += ["## Data", ""] + [f"- {k}: {v}" for k, v in data.items()] + [""]
+    losses = card.get("losses", {})
+    if losses:
+        lines += ["## Final losses (multi-resolution STFT)", ""]
+        lines += [f"- {k}: {v:.4f}" if isinstance(v, (int, float)) else f"- {k}: {v}"
+                  for k, v in losses.items()] + [""]
+    consent = card.get("consent")
+    lines += ["## Consent", "", f"- {consent}" if consent else "- no consent record", ""]
+    return "\n".join(lines)
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise AisingerError(f"{path}: missing (not a voice folder?)")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AisingerError(f"{path}: unreadable JSON ({type(exc).__name__})") from None
+    if not isinstance(doc, dict):
+        raise AisingerError(f"{path}: expected a JSON object")
+    return doc
+
+
+def _load_tensors(path: Path) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise AisingerError(f"{path}: missing")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise AisingerError(f"{path}: not a readable safetensors file "
+                            f"({str(exc).splitlines()[0][:100]})") from None
+
+
+def load_voice(voice_dir: str | Path) -> Voice:
+    """Load and check a voice folder (AisingerError with one line on any problem)."""
+    from aisinger.features import FeatureConfig
+    from aisinger.nn.ddsp import DdspConfig, build_decoder
+
+    root = Path(voice_dir)
+    if not root.is_dir():
+        raise AisingerError(f"{root}: voice folder not found")
+    cfg_path = root / CONFIG_FILE
+    doc = _read_json(cfg_path)
+    if doc.get("format") != VOICE_FORMAT:
+        raise AisingerError(f"{cfg_path}: not an aisinger voice config (format "
+                            f"{doc.get('format')!r})")
+    if doc.get("version") != VOICE_VERSION:
+        raise AisingerError(f"{cfg_path}: unsupported voice version {doc.get('version')!r} "
+                            f"(this aisinger reads {VOICE_VERSION})")
+    try:
+        model_cfg = DdspConfig.from_dict(doc["model"])
+        features = FeatureConfig.from_dict(doc["features"])
+        model = build_decoder(model_cfg)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AisingerError(f"{cfg_path}: bad model config ({str(exc)[:120]})") from None
+    state = _load_tensors(root / MODEL_FILE)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    bad = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or extra or bad:
+        what = (f"missing {missing[0]}" if missing else f"unexpected {extra[0]}" if extra
+                else f"{bad[0]} has shape {tuple(state[bad[0]].shape)}, config says "
+                     f"{tuple(own[bad[0]].shape)}")
+        raise AisingerError(f"{root / MODEL_FILE}: weights do not match {CONFIG_FILE} ({what})")
+    model.load_state_dict(state)
+    model.eval()
+    index = None
+    if "index" in doc.get("files", {}):
+        t = _load_tensors(root / INDEX_FILE)
+        if "content" not in t or t["content"].ndim != 2 or \
+                t["content"].shape[1] != model_cfg.content_dim:
+            raise AisingerError(f"{root / INDEX_FILE}: expected a (N, {model_cfg.content_dim}) "
+                                f"'content' tensor")
+        index = t["content"].float().numpy()
+    card = _read_json(root / CARD_JSON) if (root / CARD_JSON).exists() else {}
+    return Voice(path=root, model=model, model_config=model_cfg, features=features, card=card,
+                 index=index)

@@ -1,0 +1,263 @@
+"""Voice model: DDSP decoder, voice folders, resumable training, conversion.
+
+A tiny target dataset is sung by the lab voice flite-slt; the source is flite-rms singing
+another melody.  Models in the default tests are small and trained for a few dozen steps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from aisinger.consent import save_consent, self_consent
+from aisinger.errors import AisingerError
+
+SR = 44100
+TINY_MODEL = {"hidden": 64, "layers": 3, "kernel": 3, "n_harmonics": 32, "n_noise_bands": 33}
+
+
+def _sing(voice: str, seed: int, n_notes: int = 12) -> np.ndarray:
+    from aisinger.lab import VOICES, make_melody, render
+    from aisinger.lab.lyrics import make_lyrics
+
+    notes = make_melody(n_notes, seed=seed)
+    syl = list(make_lyrics("en", len(notes), np.random.default_rng(seed)).syllables)
+    return render(syl, notes, VOICES[voice], sr=SR, seed=seed).audio
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    """A dataset folder: clips/*.wav (two ~10 s flite-slt songs) + dataset.json."""
+    from aisinger.audio import save
+
+    root = tmp_path_factory.mktemp("slt-dataset")
+    clips = []
+    for i, split in enumerate(["train", "validation"]):
+        save(root / "clips" / f"c{i}.wav", _sing("flite-slt", seed=i), SR)
+        clips.append({"id": f"c{i}", "file": f"clips/c{i}.wav", "split": split})
+    (root / "dataset.json").write_text(json.dumps({"name": "slt", "clips": clips}))
+    save_consent(self_consent("Lab SLT"), root / "consent.json")
+    return root
+
+
+def _config(steps: int, **kw):
+    from aisinger.train import TrainConfig
+
+    base = dict(steps=steps, batch_size=2, segment_s=0.5, learning_rate=3e-3,
+                checkpoint_every=5, validate_every=1000, model=TINY_MODEL)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory):
+    """(voice dir, TrainResult) of a 40-step tiny model."""
+    from aisinger.train import train
+
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("voice") / "slt"
+    result = train(dataset, out, _config(40), seed=0)
+    return out, result
+
+
+def _weights(voice_dir: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(voice_dir / "model.safetensors"))
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def test_decoder_shapes_and_phase_continuity():
+    from aisinger.nn.ddsp import DdspConfig, build_decoder, harmonic_synth
+
+    cfg = DdspConfig(**TINY_MODEL)
+    model = build_decoder(cfg).eval()
+    t = 51
+    y = model(torch.randn(2, t, 512), torch.full((2, t), 220.0), torch.ones(2, t),
+              torch.full((2, t), -20.0))
+    assert y.shape == (2, (t - 1) * cfg.hop) and torch.isfinite(y).all()
+    # two chunks with the carried phase == one pass
+    f0 = torch.linspace(200, 400, t)[None]
+    amps = torch.rand(1, t, 8)
+    whole, _ = harmonic_synth(f0, amps, 50 * cfg.hop, cfg.sample_rate, cfg.hop)
+    a, ph = harmonic_synth(f0[:, :26], amps[:, :26], 25 * cfg.hop, cfg.sample_rate, cfg.hop)
+    b, _ = harmonic_synth(f0[:, 25:], amps[:, 25:], 25 * cfg.hop, cfg.sample_rate, cfg.hop,
+                          phase0=ph)
+    assert torch.allclose(torch.cat([a, b], 1), whole, atol=1e-3)
+
+
+def test_voice_folder_round_trip_and_errors(tmp_path):
+    from aisinger.features import FeatureConfig
+    from aisinger.nn.ddsp import DdspConfig, build_decoder
+    from aisinger.voice import load_voice, save_voice
+
+    model = build_decoder(DdspConfig(**TINY_MODEL))
+    index = np.random.default_rng(0).standard_normal((10, 512)).astype(np.float32)
+    consent = save_consent(self_consent("x"), tmp_path / "consent.json")
+    d = save_voice(tmp_path / "v", model, FeatureConfig(), card={"name": "x"}, index=index,
+                   consent=consent)
+    v = load_voice(d)
+    for k, w in model.state_dict().items():
+        assert torch.equal(v.model.state_dict()[k], w)
+    assert v.name == "x" and v.index.shape == (10, 512) and (d / "consent.json").exists()
+    assert (d / "model_card.md").read_text().startswith("# Voice: x")
+
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["model"]["hidden"] = 96
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(AisingerError, match="do not match") as e:
+        load_voice(d)
+    assert "\n" not in str(e.value)
+    (d / "model.safetensors").unlink()
+    with pytest.raises(AisingerError, match="model.safetensors"):
+        load_voice(d)
+    with pytest.raises(AisingerError, match="config.json: missing"):
+        load_voice(tmp_path)
+    (d / "model.safetensors").write_bytes(b"garbage")
+    cfg["model"]["hidden"] = 64
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(AisingerError, match="safetensors"):
+        load_voice(d)
+
+
+def test_training_loss_decreases_and_voice_files(trained):
+    voice_dir, result = trained
+    assert result.finished and result.step == 40
+    hist = _history(voice_dir)
+    first, last = np.mean(hist[:8]), np.mean(hist[-8:])
+    assert last < 0.9 * first, (first, last)
+    card = json.loads((voice_dir / "model_card.json").read_text())
+    assert card["name"] == "slt" and card["training"]["steps"] == 40
+    lo, hi = card["pitch_range"]["low_hz"], card["pitch_range"]["high_hz"]
+    assert 150 < lo < hi < 600  # female "mid" register (MIDI 57-69 = 220-440 Hz)
+    assert card["pitch_range"]["low_note"] and card["losses"]["validation"] > 0
+    for name in ("model.safetensors", "config.json", "index.safetensors", "consent.json",
+                 "model_card.md", "training/loss.png"):
+        assert (voice_dir / name).exists(), name
+    assert list((voice_dir / "training" / "samples").glob("*.wav"))
+
+
+def _history(voice_dir: Path) -> list[float]:
+    from safetensors import safe_open
+
+    with safe_open(str(voice_dir / "training" / "checkpoint.safetensors"), "pt") as f:
+        state = json.loads(f.metadata()["state"])
+    return [x[1] for x in state["history"]]
+
+
+def test_resume_is_identical_to_uninterrupted(dataset, trained, tmp_path):
+    """Stop at step 20, start again to 40: same weights as the straight 40-step run."""
+    from aisinger.train import train
+
+    torch.set_num_threads(1)
+    out = tmp_path / "resumed"
+    first = train(dataset, out, _config(20), seed=0)
+    assert first.step == 20
+    second = train(dataset, out, _config(40), seed=0)
+    assert second.step == 40
+    a, b = _weights(trained[0]), _weights(out)
+    assert a.keys() == b.keys()
+    diff = {k: float((a[k] - b[k]).abs().max()) for k in a if not torch.equal(a[k], b[k])}
+    assert not diff, (diff, _history(out), _history(trained[0]))
+    assert _history(out) == _history(trained[0])
+    with pytest.raises(AisingerError, match="another seed or model config"):
+        train(dataset, out, _config(41), seed=1)
+
+
+def test_convert_keeps_length_pitch_and_has_no_clicks(trained, monkeypatch):
+    import aisinger.convert as conv
+    from aisinger.features import PitchConfig, estimate_f0
+
+    voice_dir, _ = trained
+    src = _sing("flite-rms", seed=7, n_notes=10)
+    monkeypatch.setattr(conv, "CHUNK_FRAMES", 150)  # force several chunks
+    transpose = 3.0
+    y, sr = conv.convert((src, SR), voice_dir, transpose=transpose, retrieval=0.5)
+    assert sr == 24000 and np.isfinite(y).all()
+    assert y.shape[0] == round(src.shape[0] * sr / SR)
+    y44, sr44 = conv.convert((src, SR), voice_dir, transpose=transpose, sr=SR, retrieval=0.0)
+    assert sr44 == SR and y44.shape[0] == src.shape[0]
+
+    f_src = estimate_f0(src, SR, PitchConfig(method="fcpe")) * 2 ** (transpose / 12)
+    f_out = estimate_f0(y, sr, PitchConfig(method="fcpe"))
+    n = min(f_src.shape[0], f_out.shape[0])
+    assert abs(f_src.shape[0] - f_out.shape[0]) <= 1
+    both = (f_src[:n] > 0) & (f_out[:n] > 0)
+    assert both.sum() > 100
+    cents = 1200 * np.abs(np.log2(f_out[:n][both] / f_src[:n][both]))
+    assert np.median(cents) < 50, np.median(cents)
+
+    # chunk borders: no sample jump beyond the signal's own largest steps
+    d = np.abs(np.diff(y))
+    typical = np.percentile(d, 99.9)
+    hop = 24000 // 100
+    for b in range(150 * hop, y.shape[0], 150 * hop):
+        assert d[b - 120:b + 120].max() <= 2 * typical, b
+
+
+def test_bad_inputs(trained, tmp_path):
+    from aisinger.convert import convert
+    from aisinger.train import train
+
+    with pytest.raises(AisingerError, match="F0 method"):
+        convert((np.zeros(SR, np.float32), SR), trained[0], f0_method="yin")
+    with pytest.raises(AisingerError, match="voice folder not found"):
+        convert((np.zeros(SR, np.float32), SR), tmp_path / "nope")
+    tiny = 0.1 * np.sin(2 * np.pi * 220 * np.arange(2000) / SR).astype(np.float32)
+    y, sr = convert((tiny, SR), trained[0])  # shorter than one STFT window
+    assert y.shape == (round(2000 * sr / SR),) and np.isfinite(y).all()
+    save_consent(self_consent("x"), tmp_path / "consent.json")
+    with pytest.raises(AisingerError, match="no training clips"):
+        train(tmp_path, tmp_path / "v", _config(1))
+
+
+@pytest.mark.slow
+def test_kill_and_resume_subprocess(dataset, tmp_path):
+    """SIGKILL a training process after its first checkpoint; a rerun finishes from there."""
+    out = tmp_path / "killed"
+    code = ("import sys, torch; torch.set_num_threads(1); "
+            "from aisinger.train import train, TrainConfig; "
+            f"train({str(dataset)!r}, {str(out)!r}, TrainConfig(**{dict(_config(400).to_dict(), fft_sizes=(2048, 512, 128))!r}), seed=0)")
+    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ,
+                                                               "AISINGER_PROGRESS": "0"})
+    ckpt = out / "training" / "checkpoint.safetensors"
+    deadline = time.monotonic() + 300
+    while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = _history(out)
+    assert 5 <= len(done) < 400
+    from aisinger.train import train
+
+    result = train(dataset, out, _config(len(done) + 10), seed=0)
+    assert result.step == len(done) + 10
+    assert _history(out)[:len(done)] == done
+    from safetensors import safe_open
+
+    with safe_open(str(ckpt), "pt") as f:
+        runs = json.loads(f.metadata()["state"])["runs"]
+    assert [r["start_step"] for r in runs] == [0, len(done)]  # continued, not restarted
+
+
+def test_training_refuses_dataset_without_consent(tmp_path):
+    from aisinger.audio import save
+    from aisinger.train import train
+
+    root = tmp_path / "ds"
+    save(root / "clips" / "c0.wav", _sing("flite-slt", seed=0), SR)
+    with pytest.raises(AisingerError, match="consent"):
+        train(root, tmp_path / "voice")
+    assert not (tmp_path / "voice").exists()
