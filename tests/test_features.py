@@ -453,7 +453,7 @@ def test_content_extraction_keeps_torch_thread_count():
     whisper._MODELS.clear()  # force a fresh load, where the OpenMP setting happens
     try:
         torch.set_num_threads(1)
-        content_features(np.zeros(16000, np.float32), 16000)
+        fcontent.content_features(np.zeros(16000, np.float32), 16000)
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(old)
