@@ -166,9 +166,7 @@ def convert(vocals, voice_dir: str | Path, out_path: str | Path | None = None,
     audio, rate = _load_source(vocals, input_sr)
     cfg = dataclasses.replace(voice.features,
                               pitch=dataclasses.replace(voice.features.pitch, method=f0_method))
-    threads = torch.get_num_threads()  # feature extraction may change torch's thread count
     feats = extract(audio, rate, config=cfg)
-    torch.set_num_threads(threads)
     content = retrieve_content(feats.content, voice.index, retrieval) if voice.index is not None \
         else feats.content.astype(np.float32)
     f0, voiced = fill_unvoiced(feats.f0 * 2.0 ** (transpose / 12.0))

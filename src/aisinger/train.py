@@ -397,11 +397,9 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig = Tr
     work = out / TRAINING_DIR
     ckpt = work / CHECKPOINT_FILE
 
-    threads = torch.get_num_threads()  # feature extraction may change torch's thread count
     train_clips = [_prepare_clip(p, features_cfg, model_cfg)
                    for p in track(train_paths, description="features (train)")]
     val_clips = [_prepare_clip(p, features_cfg, model_cfg) for p in val_paths[:VALIDATION_CLIPS]]
-    torch.set_num_threads(threads)
 
     torch.manual_seed(seed)
     model = build_decoder(model_cfg)

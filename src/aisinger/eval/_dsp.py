@@ -12,6 +12,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from aisinger.features.whisper import hann_window
+
 POWER_TO_DB_AMIN = 1e-10  # librosa.power_to_db's floor on power values
 POWER_TO_DB_TOP_DB = 80.0  # librosa.power_to_db's dynamic range limit in dB
 
@@ -24,11 +26,6 @@ def _mel_basis(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
     basis = mel_filterbank(sr, n_fft, n_mels)
     basis.setflags(write=False)
     return basis
-
-
-def _hann(n: int) -> np.ndarray:
-    """Periodic Hann window of ``n`` samples (float32)."""
-    return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)).astype(np.float32)
 
 
 def power_spectrogram(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
@@ -45,7 +42,7 @@ def power_spectrogram(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     frames = np.lib.stride_tricks.as_strided(
         padded, shape=(n_frames, n_fft), strides=(padded.strides[0] * hop, padded.strides[0]),
         writeable=False)
-    spectrum = np.fft.rfft(frames * _hann(n_fft), axis=-1)
+    spectrum = np.fft.rfft(frames * hann_window(n_fft), axis=-1)
     return (spectrum.real ** 2 + spectrum.imag ** 2).astype(np.float32)
 
 

@@ -206,7 +206,7 @@ def _filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
 STFT_BLOCK_FRAMES = 4096  # frames per FFT block: bounds memory on long inputs (~13 MB)
 
 
-def _hann(n: int) -> np.ndarray:
+def hann_window(n: int) -> np.ndarray:
     """Periodic Hann window of n samples: 0.5 - 0.5 cos(2 pi k / n), k = 0..n-1."""
     return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)).astype(np.float32)
 
@@ -230,7 +230,7 @@ def mel_power(audio: np.ndarray) -> np.ndarray:
         strides=(padded.strides[0] * HOP_LENGTH, padded.strides[0]),
         writeable=False,
     )
-    window = _hann(N_FFT)
+    window = hann_window(N_FFT)
     filters = _filterbank(SAMPLE_RATE, N_FFT, N_MELS)  # (80, 201)
     out = np.empty((N_MELS, n_frames), dtype=np.float32)
     for start in range(0, n_frames, STFT_BLOCK_FRAMES):
