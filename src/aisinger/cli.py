@@ -49,7 +49,8 @@ dataset_app = typer.Typer(help="Build a training dataset of one voice from songs
                                 "recordings (separation, slicing, loudness, rejection, report).",
                            no_args_is_help=True)
 app.add_typer(dataset_app, name="dataset")
-voice_app = typer.Typer(help="Inspect voices: consent record and model card.",
+voice_app = typer.Typer(help="Inspect voices (consent record, model card); import "
+                             "community So-VITS-SVC / RVC models.",
                         no_args_is_help=True)
 app.add_typer(voice_app, name="voice")
 lab_app = typer.Typer(help="Make synthetic lab audio (TTS voices sung to melodies with WORLD, "
@@ -331,6 +332,10 @@ def convert(
                                                         "voice model's)."),
     no_label: bool = typer.Option(False, "--no-label", help="Do NOT label the output as "
                                   "AI-generated (prints a warning and logs it)."),
+    content_encoder: Optional[Path] = typer.Option(None, "--content-encoder", help="HuBERT/"
+                                                   "ContentVec weights for voices imported "
+                                                   "with 'aisinger voice import' (default: "
+                                                   "$AISINGER_MODELS_DIR or the model cache)."),
 ) -> None:
     """Convert a vocal into the trained voice; timing is kept exactly (same duration).
 
@@ -349,11 +354,40 @@ def convert(
     check_scope(load_consent(consent), "convert")
     policy = policy_for("convert", no_label=no_label)
     y, rate = run_convert(vocals, voice, transpose=transpose, f0_method=f0,
-                          retrieval=retrieval, sr=sr)
+                          retrieval=retrieval, sr=sr, content_encoder=content_encoder)
     y, label_dict = label_audio(y, rate, voice_id=voice.resolve().name, policy=policy)
     audio_io.save(out, y, rate)
     tag_file(out, label_dict)
     typer.echo(f"converted: {out}{'' if label_dict else ' (NOT labelled)'}")
+
+
+# ----------------------------------------------------------------------------------------------
+# voice import: community So-VITS-SVC / RVC models (see docs/compat.md)
+
+
+@voice_app.command("import")
+def voice_import_cmd(
+    model: Path = typer.Argument(..., help="So-VITS-SVC G_*.pth or RVC .pth model file "
+                                           "(opened without executing any code in it)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Voice folder to create."),
+    consent: Optional[Path] = typer.Option(None, "--consent", help="Consent record of the "
+                                           "voice's owner permitting 'convert' (required; see "
+                                           "docs/labelling.md)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="So-VITS-SVC config.json "
+                                          "(default: config.json beside the model)."),
+    index: Optional[Path] = typer.Option(None, "--index", help="RVC .index file for feature "
+                                         "retrieval (convert --retrieval = RVC's index_rate)."),
+    speaker: Optional[str] = typer.Option(None, "--speaker", help="Speaker name or id of a "
+                                          "multi-speaker model (default: the first)."),
+) -> None:
+    """Import a community So-VITS-SVC 4.0/4.1 or RVC v1/v2 voice model into an aisinger voice
+    folder (safetensors + JSON + model card), checked by key and shape.  Afterwards
+    'aisinger convert --voice OUT' uses it like any other voice.
+    """
+    from aisinger.compat import import_voice
+
+    path = import_voice(model, out, consent, config=config, index=index, speaker=speaker)
+    typer.echo(f"imported: {path}")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -31,10 +31,10 @@ __all__ = ["CommunityModel", "load_community", "sovits_config", "rvc_config", "i
 
 # content encoder each layout expects: (asset name, output layer, final projection)
 CONTENT_ENCODERS = {
-    256: {"asset": "contentvec-fairseq", "layer": 9, "final_proj": True, "dim": 256},
-    768: {"asset": "contentvec-fairseq", "layer": 12, "final_proj": False, "dim": 768},
+    256: {"asset": "contentvec-base", "layer": 9, "final_proj": True, "dim": 256},
+    768: {"asset": "contentvec-base", "layer": 12, "final_proj": False, "dim": 768},
 }
-RVC_CONTENT_ASSET = "hubert-base-rvc"
+RVC_CONTENT_ASSET = "contentvec-base"
 RVC_SR = {"32k": 32000, "40k": 40000, "48k": 48000}
 SOVITS_UNSUPPORTED = ("use_depthwise_conv", "use_transformer_flow", "speaker_embedding",
                       "flow_share_parameter")
@@ -287,3 +287,187 @@ def load_community(path: str | Path, config: str | Path | None = None) -> Commun
                                     if isinstance(doc.get("iteration"), int) else None})
     raise AisingerError(f"{path}: not a So-VITS-SVC (G_*.pth with 'model') or RVC (.pth with "
                         "'weight' and 'config') checkpoint")
+
+
+# --------------------------------------------------------------------------------------------
+# RVC feature index
+
+MAX_INDEX_VECTORS = 100_000  # retrieval vectors kept (evenly subsampled beyond this)
+
+
+def read_index(path: str | Path, dim: int) -> np.ndarray:
+    """The stored content vectors of an RVC ``.index`` file (faiss), (N, dim) float32.
+
+    The file is parsed by faiss-cpu's reader (a binary format, not a pickle).  More than
+    :data:`MAX_INDEX_VECTORS` vectors are evenly subsampled.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AisingerError(f"{path}: index file not found")
+    try:
+        import faiss
+    except ImportError:  # pragma: no cover - faiss-cpu is a dependency
+        raise AisingerError(f"{path}: reading .index files needs faiss-cpu "
+                            "(pip install faiss-cpu)") from None
+    try:
+        index = faiss.read_index(str(path))
+    except RuntimeError as exc:
+        raise AisingerError(f"{path}: not a faiss index ({str(exc).splitlines()[0][:120]})") \
+            from None
+    if index.d != dim:
+        raise AisingerError(f"{path}: index vectors are {index.d}-d, the model needs {dim}-d")
+    n = int(index.ntotal)
+    if n == 0:
+        raise AisingerError(f"{path}: the index is empty")
+    try:
+        ivf = faiss.extract_index_ivf(index)
+        ivf.make_direct_map()
+    except RuntimeError:
+        pass  # flat indexes reconstruct directly
+    try:
+        vecs = index.reconstruct_n(0, n)
+    except RuntimeError as exc:
+        raise AisingerError(f"{path}: cannot read the stored vectors "
+                            f"({str(exc).splitlines()[0][:120]})") from None
+    vecs = np.asarray(vecs, dtype=np.float32)
+    if n > MAX_INDEX_VECTORS:
+        vecs = vecs[np.linspace(0, n - 1, MAX_INDEX_VECTORS).round().astype(np.int64)]
+    if not np.all(np.isfinite(vecs)):
+        raise AisingerError(f"{path}: the index holds non-finite vectors")
+    return vecs
+
+
+# --------------------------------------------------------------------------------------------
+# import into an aisinger voice folder
+
+
+def import_voice(path: str | Path, out_dir: str | Path, consent: str | Path | None,
+                 config: str | Path | None = None, index: str | Path | None = None,
+                 speaker: str | None = None, name: str | None = None) -> Path:
+    """Convert a community model once into an aisinger voice folder and return its path.
+
+    consent: a consent record (``aisinger.consent/1``) of the voice's owner that permits
+    ``convert`` — the import is refused without one.  config: So-VITS config.json; index: RVC
+    .index for feature retrieval; speaker: name (So-VITS ``spk`` map) or id of the speaker to
+    use from a multi-speaker model (default: the first).
+    """
+    from aisinger.consent import check_scope, load_consent
+    from aisinger.voice import save_vits_voice
+
+    if consent is None:
+        raise AisingerError("no consent record: a community voice model can only be imported "
+                            "with its owner's consent (pass --consent FILE)")
+    record = load_consent(consent)
+    check_scope(record, "convert")
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise AisingerError(f"{out}: exists and is not empty; choose a new voice folder")
+    cm = load_community(path, config)
+    sid = 0
+    if speaker is not None:
+        if speaker in cm.speakers:
+            sid = cm.speakers[speaker]
+        elif speaker.isdigit() and int(speaker) < cm.config.n_speakers:
+            sid = int(speaker)
+        else:
+            raise AisingerError(f"{path}: no speaker {speaker!r} (known: "
+                                f"{', '.join(cm.speakers) or 'none'})")
+    elif cm.speakers:
+        sid = min(cm.speakers.values())
+    vectors = read_index(index, cm.config.content_dim) if index is not None else None
+    if vectors is not None and cm.config.family != "rvc":
+        raise AisingerError(f"{index}: feature indexes are an RVC feature; So-VITS models do not "
+                            "use them")
+    n_params = sum(p.numel() for p in cm.model.parameters())
+    card = {"name": name or out.name,
+            "imported": {"source": cm.source, "file": Path(path).name,
+                         "sample_rate": cm.config.sample_rate, "content": cm.encoder["dim"],
+                         "content_encoder": cm.encoder["asset"], "speaker": sid,
+                         "parameters": n_params,
+                         "index_vectors": int(vectors.shape[0]) if vectors is not None else 0,
+                         **{k: v for k, v in cm.info.items() if v not in (None, "")}},
+            "model": {"decoder": f"vits/{cm.source}", "parameters": n_params,
+                      "sample_rate": cm.config.sample_rate},
+            "consent": f"{record.voice_owner} ({record.scope}, {record.date}, uses: "
+                       f"{', '.join(record.permitted_uses)})"}
+    meta = {"source": cm.source, "content_encoder": cm.encoder, "speakers": cm.speakers,
+            "speaker": sid}
+    return save_vits_voice(out, cm.model, meta, card, index=vectors, consent=consent)
+
+
+# --------------------------------------------------------------------------------------------
+# writing community layouts (tests, round trips, fine-tuning bases)
+
+
+def _wn_names(model, family: str) -> list[str]:
+    """Modules stored weight-normalised (``weight_g``/``weight_v``) in the community layout."""
+    names = []
+    for k in model.state_dict():
+        if not k.endswith(".weight"):
+            continue
+        base = k[:-7]
+        if base.startswith(("dec.ups.", "dec.resblocks.")) or \
+                (base.startswith("flow.flows.") and ".enc." in base):
+            names.append(base)
+        elif family == "sovits" and base in ("dec.conv_pre", "dec.conv_post"):
+            names.append(base)
+    return names
+
+
+def export_sovits(model, pth: str | Path, config_json: str | Path,
+                  speakers: dict | None = None) -> None:
+    """Write ``model`` (family sovits) as a So-VITS-SVC ``G_*.pth`` + ``config.json``."""
+    import torch
+
+    from aisinger.fileio import atomic_path, write_json
+    from aisinger.nn.vits import unfold_weight_norm
+
+    cfg = model.cfg
+    d = cfg.decoder
+    state = unfold_weight_norm(dict(model.state_dict()), _wn_names(model, "sovits"))
+    with atomic_path(Path(pth)) as tmp:
+        torch.save({"model": state, "iteration": 0, "optimizer": None,
+                    "learning_rate": 1e-4}, tmp)
+    write_json(Path(config_json), {
+        "data": {"sampling_rate": d.sample_rate, "hop_length": d.hop,
+                 "filter_length": (cfg.spec_channels - 1) * 2,
+                 "win_length": (cfg.spec_channels - 1) * 2, "n_mel_channels": 80,
+                 "max_wav_value": 32768.0},
+        "model": {"inter_channels": cfg.inter_channels, "hidden_channels": cfg.hidden_channels,
+                  "filter_channels": cfg.filter_channels, "n_heads": cfg.n_heads,
+                  "n_layers": cfg.n_layers, "kernel_size": cfg.kernel_size, "p_dropout": 0.1,
+                  "resblock": d.resblock, "resblock_kernel_sizes": list(d.resblock_kernel_sizes),
+                  "resblock_dilation_sizes": [list(x) for x in d.resblock_dilation_sizes],
+                  "upsample_rates": list(d.upsample_rates),
+                  "upsample_initial_channel": d.upsample_initial_channel,
+                  "upsample_kernel_sizes": list(d.upsample_kernel_sizes),
+                  "n_layers_q": 3, "n_flow_layer": cfg.flow_layers, "use_spectral_norm": False,
+                  "gin_channels": cfg.gin_channels, "ssl_dim": cfg.content_dim,
+                  "n_speakers": cfg.n_speakers, "vocoder_name": "nsf-hifigan",
+                  "speech_encoder": "vec768l12" if cfg.content_dim == 768 else "vec256l9",
+                  "vol_embedding": cfg.vol_embedding,
+                  "use_automatic_f0_prediction": cfg.f0_predictor},
+        "spk": speakers or {f"speaker{i}": i for i in range(cfg.n_speakers)}})
+
+
+def export_rvc(model, pth: str | Path, version: str | None = None) -> None:
+    """Write ``model`` (family rvc) as an RVC inference ``.pth`` (fp16 weights, config list)."""
+    import torch
+
+    from aisinger.fileio import atomic_path
+    from aisinger.nn.vits import unfold_weight_norm
+
+    cfg = model.cfg
+    d = cfg.decoder
+    state = unfold_weight_norm(dict(model.state_dict()), _wn_names(model, "rvc"))
+    state = {k: v.half() for k, v in state.items()}
+    sr_name = {v: k for k, v in RVC_SR.items()}.get(d.sample_rate, str(d.sample_rate))
+    conf = [cfg.spec_channels, 32, cfg.inter_channels, cfg.hidden_channels, cfg.filter_channels,
+            cfg.n_heads, cfg.n_layers, cfg.kernel_size, 0, d.resblock,
+            list(d.resblock_kernel_sizes), [list(x) for x in d.resblock_dilation_sizes],
+            list(d.upsample_rates), d.upsample_initial_channel, list(d.upsample_kernel_sizes),
+            cfg.n_speakers, cfg.gin_channels, d.sample_rate]
+    with atomic_path(Path(pth)) as tmp:
+        torch.save({"weight": state, "config": conf, "info": "aisinger export", "sr": sr_name,
+                    "f0": int(cfg.use_f0),
+                    "version": version or ("v2" if cfg.content_dim == 768 else "v1")}, tmp)

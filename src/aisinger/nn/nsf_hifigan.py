@@ -20,7 +20,7 @@ load by key and shape (weight normalisation is folded into plain weights on impo
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
@@ -111,13 +111,15 @@ class ResBlock2(nn.Module):
 
 def harmonic_excitation(f0: torch.Tensor, hop: int, sample_rate: int, harmonics: int,
                         generator: torch.Generator | None = None,
-                        phase_offset: torch.Tensor | None = None) -> torch.Tensor:
+                        phase_offset: torch.Tensor | None = None,
+                        init_phase: torch.Tensor | None = None) -> torch.Tensor:
     """Sines of the first ``harmonics`` multiples of a frame-rate F0, at the sample rate.
 
     f0: (B, T) Hz (0 = unvoiced); returns (B, T*hop, harmonics) float32.  Sample n of frame t
     has phase ``offset + sum_{m<=n} f0[m] / sr`` (float64, wrapped to [0, 1)), so chunks of
     one signal line up when the caller passes the phase reached so far as ``phase_offset``
-    ((B,) cycles).  With a ``generator`` the overtones get random initial phases and the
+    ((B,) cycles).  ``init_phase`` ((B, harmonics) cycles, fundamental 0) sets the overtones'
+    initial phases; without it a ``generator`` draws them at random.  With a ``generator`` the
     voiced/unvoiced noise is added; without one the excitation is deterministic.
     """
     b, t = f0.shape
@@ -128,10 +130,11 @@ def harmonic_excitation(f0: torch.Tensor, hop: int, sample_rate: int, harmonics:
     phase = torch.remainder(phase, 1.0)
     mult = torch.arange(1, harmonics + 1, dtype=torch.float64, device=f0.device)
     ph = torch.remainder(phase[:, :, None] * mult, 1.0)
-    if generator is not None:
-        init = torch.rand(b, 1, harmonics, generator=generator, dtype=torch.float64).to(f0.device)
-        init[:, :, 0] = 0.0
-        ph = ph + init
+    if init_phase is None and generator is not None:
+        init_phase = torch.rand(b, harmonics, generator=generator, dtype=torch.float64)
+        init_phase[:, 0] = 0.0
+    if init_phase is not None:
+        ph = ph + init_phase.to(device=f0.device, dtype=torch.float64)[:, None, :]
     sines = torch.sin(2.0 * math.pi * ph).to(torch.float32) * SINE_AMP
     uv = (f > 0).to(torch.float32)[:, :, None]
     out = sines * uv
@@ -187,10 +190,12 @@ class NsfHifigan(nn.Module):
             self.cond = nn.Conv1d(cfg.gin_channels, c0, 1)
 
     def source(self, f0: torch.Tensor, generator: torch.Generator | None = None,
-               phase_offset: torch.Tensor | None = None) -> torch.Tensor:
+               phase_offset: torch.Tensor | None = None,
+               init_phase: torch.Tensor | None = None) -> torch.Tensor:
         """The mixed harmonic source for frame F0 (B, T): (B, 1, T*hop)."""
         sines = harmonic_excitation(f0, self.cfg.hop, self.cfg.sample_rate, self.cfg.harmonics,
-                                    generator=generator, phase_offset=phase_offset)
+                                    generator=generator, phase_offset=phase_offset,
+                                    init_phase=init_phase)
         return self.m_source(sines.to(self.conv_pre.weight.dtype)).transpose(1, 2)
 
     def forward(self, x: torch.Tensor, f0: torch.Tensor | None = None,
