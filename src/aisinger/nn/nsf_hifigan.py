@@ -79,6 +79,41 @@ def _same(kernel: int, dilation: int = 1) -> int:
     return (kernel - 1) * dilation // 2
 
 
+# Fast path: on CPU, time-major ("channels last") 2-D convolutions over (B, C, 1, T) run the
+# narrow late stages of the decoder markedly faster than Conv1d over (B, C, T) (bench/compat.py).
+# The modules stay nn.Conv1d / nn.ConvTranspose1d (same parameters and state dict); these
+# helpers apply them to 4-D inputs.
+
+def _w4(m: nn.Module) -> torch.Tensor:
+    w = m.weight
+    if torch.is_grad_enabled() and w.requires_grad:
+        return w.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+    key = (w.data_ptr(), w._version, w.dtype, w.device)
+    cached = getattr(m, "_w4_cache", None)
+    if cached is None or cached[0] != key:
+        cached = (key, w.detach().unsqueeze(2).contiguous(memory_format=torch.channels_last))
+        object.__setattr__(m, "_w4_cache", cached)
+    return cached[1]
+
+
+def conv(m: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """``m(x)`` for (B, C, T) inputs; the equivalent 2-D convolution for (B, C, 1, T)."""
+    if x.ndim == 3:
+        return m(x)
+    return F.conv2d(x, _w4(m), m.bias, stride=(1, m.stride[0]), padding=(0, m.padding[0]),
+                    dilation=(1, m.dilation[0]), groups=m.groups)
+
+
+def conv_t(m: nn.ConvTranspose1d, x: torch.Tensor) -> torch.Tensor:
+    """``m(x)`` for (B, C, T); the equivalent 2-D transposed convolution for (B, C, 1, T)."""
+    if x.ndim == 3:
+        return m(x)
+    return F.conv_transpose2d(x, _w4(m), m.bias, stride=(1, m.stride[0]),
+                              padding=(0, m.padding[0]),
+                              output_padding=(0, m.output_padding[0]), groups=m.groups,
+                              dilation=(1, m.dilation[0]))
+
+
 class ResBlock1(nn.Module):
     """Three (dilated conv, plain conv) pairs with leaky ReLUs and residual sums."""
 
@@ -90,8 +125,11 @@ class ResBlock1(nn.Module):
                                      for _ in dilations])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for a, b in zip(self.convs1, self.convs2):
-            x = x + b(F.leaky_relu(a(F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE))
+        inplace = not torch.is_grad_enabled()  # inference: fewer large temporaries
+        for i, (a, b) in enumerate(zip(self.convs1, self.convs2)):
+            y = conv(b, F.leaky_relu(conv(a, F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE,
+                                     inplace=inplace))
+            x = x.add_(y) if inplace and i > 0 else x + y  # never modify the caller's x
         return x
 
 
@@ -104,8 +142,10 @@ class ResBlock2(nn.Module):
                                     for d in dilations[:2]])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for c in self.convs:
-            x = x + c(F.leaky_relu(x, LRELU_SLOPE))
+        inplace = not torch.is_grad_enabled()
+        for i, c in enumerate(self.convs):
+            y = conv(c, F.leaky_relu(x, LRELU_SLOPE))
+            x = x.add_(y) if inplace and i > 0 else x + y
         return x
 
 
@@ -159,9 +199,10 @@ class SourceModule(nn.Module):
 class NsfHifigan(nn.Module):
     """The NSF-HiFiGAN generator (see the module docstring)."""
 
-    def __init__(self, cfg: NsfConfig):
+    def __init__(self, cfg: NsfConfig, channels_last: bool = True):
         super().__init__()
         self.cfg = cfg
+        self.channels_last = channels_last  # the 4-D fast path (see conv()), same results
         c0 = cfg.upsample_initial_channel
         rates = list(cfg.upsample_rates)
         if cfg.harmonics > 0:
@@ -209,14 +250,24 @@ class NsfHifigan(nn.Module):
         x = self.conv_pre(x)
         if g is not None and self.cfg.gin_channels > 0:
             x = x + self.cond(g)
-        nk = len(self.cfg.resblock_kernel_sizes)
-        for i, up in enumerate(self.ups):
-            x = up(F.leaky_relu(x, LRELU_SLOPE))
+        fast = self.channels_last and x.device.type == "cpu"
+        if fast:
+            x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
             if har is not None:
-                x = x + self.noise_convs[i](har)
+                har = har.unsqueeze(2)
+        nk = len(self.cfg.resblock_kernel_sizes)
+        inplace = not torch.is_grad_enabled()
+        for i, up in enumerate(self.ups):
+            x = conv_t(up, F.leaky_relu(x, LRELU_SLOPE, inplace=inplace and i > 0))
+            if har is not None:
+                x = x.add_(conv(self.noise_convs[i], har)) if inplace else \
+                    x + conv(self.noise_convs[i], har)
             acc = self.resblocks[i * nk](x)
             for j in range(1, nk):
-                acc = acc + self.resblocks[i * nk + j](x)
-            x = acc / nk
-        x = self.conv_post(F.leaky_relu(x))
+                acc = acc.add_(self.resblocks[i * nk + j](x)) if inplace else \
+                    acc + self.resblocks[i * nk + j](x)
+            x = acc.div_(nk) if inplace else acc / nk
+        x = conv(self.conv_post, F.leaky_relu(x, inplace=inplace))
+        if fast:
+            x = x[:, :, 0].contiguous()
         return torch.tanh(x)
