@@ -521,3 +521,39 @@ def test_import_and_convert_lab_vocal(tmp_path, consent, lab_vocal, monkeypatch)
     monkeypatch.setattr(convert_vits, "CHUNK_S", 1.0)
     yc, _ = convert(x, sv, input_sr=SR, f0_method="dsp")
     assert np.abs(yc - ys).max() < 0.1 * np.abs(ys).max()
+
+
+@pytest.mark.slow
+def test_import_then_cover_lab_song(tmp_path, consent, monkeypatch):
+    """An imported RVC voice makes a finished cover of a lab song: same layout and length as
+    the song, true peak <= -1 dBTP, labelled."""
+    from aisinger import audio
+    from aisinger.compat import export_rvc, import_voice
+    from aisinger.cover import CoverOptions, cover
+    from aisinger.label import detect_file
+    from aisinger.lab import VOICES, accompany, make_melody, mix, render
+    from aisinger.lab.lyrics import make_lyrics
+    from aisinger.remix import true_peak_dbtp
+
+    torch.set_num_threads(1)
+    models = tmp_path / "models"
+    (models / "contentvec-base").mkdir(parents=True)
+    _tiny_hubert(models / "contentvec-base" / "hubert_base.pt", layers=9)
+    monkeypatch.setenv("AISINGER_MODELS_DIR", str(models))
+    export_rvc(_random_model(_rvc_cfg(256, 40000)), tmp_path / "rvc.pth")
+    voice = import_voice(tmp_path / "rvc.pth", tmp_path / "voice", consent)
+
+    notes = make_melody(8, seed=7)
+    syl = list(make_lyrics("en", len(notes), np.random.default_rng(7)).syllables)
+    vocal = render(syl, notes, VOICES["flite-rms"], sr=SR, seed=7).audio
+    acc = accompany(notes, sr=SR, seconds=len(vocal) / SR, seed=7)
+    mixture, _, _ = mix(vocal, acc, vocal_to_acc_db=2.0)
+    audio.save(tmp_path / "song.wav", mixture, SR)
+    out = tmp_path / "cover.flac"
+    r = cover(tmp_path / "song.wav", voice, out, CoverOptions(stems=True, f0_method="dsp"))
+    y, sr = audio.load(out)
+    assert sr == SR and y.shape == mixture.shape
+    assert true_peak_dbtp(y) <= -1.0 + 1e-3
+    assert detect_file(out).exit_code == 0
+    conv, _ = audio.load(r.stems["vocals_converted"])
+    assert conv.shape[-1] == mixture.shape[-1] and np.abs(conv).max() > 1e-4

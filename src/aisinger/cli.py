@@ -18,6 +18,7 @@ from typing import Optional
 import typer
 
 from aisinger import __version__
+from aisinger.convert import DEFAULT_PROTECT, DEFAULT_RETRIEVAL
 from aisinger.errors import EXIT_USER_ERROR, AisingerError
 
 log = logging.getLogger("aisinger")
@@ -325,9 +326,11 @@ def convert(
     out: Path = typer.Option(..., "-o", "--out", help="Output file: .wav, .flac, .mp3 or .ogg."),
     transpose: float = typer.Option(0.0, "--transpose", help="Pitch shift in semitones."),
     f0: str = typer.Option("fcpe", "--f0", help="Pitch method: fcpe, crepe-tiny, dsp."),
-    retrieval: float = typer.Option(0.5, "--retrieval", help="0-1: how much of each content "
-                                    "frame is replaced by its nearest frames of the voice's "
-                                    "own training data (against timbre leakage)."),
+    retrieval: float = typer.Option(DEFAULT_RETRIEVAL, "--retrieval", help="0-1: how much of "
+                                    "each content frame is replaced by its nearest frames of "
+                                    "the voice's own training data (against timbre leakage)."),
+    protect: float = typer.Option(DEFAULT_PROTECT, "--protect", help="0-1: share of the "
+                                  "source kept on consonants and breaths (0 = off)."),
     sr: Optional[int] = typer.Option(None, "--sr", help="Output sample rate (default: the "
                                                         "voice model's)."),
     no_label: bool = typer.Option(False, "--no-label", help="Do NOT label the output as "
@@ -354,7 +357,8 @@ def convert(
     check_scope(load_consent(consent), "convert")
     policy = policy_for("convert", no_label=no_label)
     y, rate = run_convert(vocals, voice, transpose=transpose, f0_method=f0,
-                          retrieval=retrieval, sr=sr, content_encoder=content_encoder)
+                          retrieval=retrieval, sr=sr, protect=protect,
+                          content_encoder=content_encoder)
     y, label_dict = label_audio(y, rate, voice_id=voice.resolve().name, policy=policy)
     audio_io.save(out, y, rate)
     tag_file(out, label_dict)
@@ -388,6 +392,116 @@ def voice_import_cmd(
 
     path = import_voice(model, out, consent, config=config, index=index, speaker=speaker)
     typer.echo(f"imported: {path}")
+
+
+# ----------------------------------------------------------------------------------------------
+# cover and speak
+
+
+@app.command()
+def cover(
+    song: Path = typer.Argument(..., help="The song (with accompaniment): any format aisinger "
+                                          "reads; mono, stereo or 5.1."),
+    voice: Path = typer.Option(..., "--voice", help="Voice folder ('aisinger train' or "
+                                                    "'aisinger voice import')."),
+    out: Path = typer.Option(..., "-o", "--out", help="The cover: .wav, .flac, .mp3 or .ogg."),
+    transpose: Optional[float] = typer.Option(None, "--transpose", help="Pitch shift in "
+                                              "semitones (default: automatic key)."),
+    key_shift: str = typer.Option("octave", "--key-shift", help="Automatic key moves by "
+                                  "'octave' (keeps the song's key) or 'semitone'."),
+    retrieval: float = typer.Option(DEFAULT_RETRIEVAL, "--retrieval", help="0-1: k-NN "
+                                    "retrieval of the voice's own content against timbre "
+                                    "leakage."),
+    protect: float = typer.Option(DEFAULT_PROTECT, "--protect", help="0-1: share of the "
+                                  "source kept on consonants and breaths (0 = off)."),
+    f0: str = typer.Option("fcpe", "--f0", help="Pitch method: fcpe, crepe-tiny, dsp."),
+    stems: bool = typer.Option(False, "--stems", help="Also write OUT.stems/vocals_converted.wav"
+                               " and OUT.stems/accompaniment.wav."),
+    explicit: Optional[str] = typer.Option(None, "--explicit-label", help="Audible AI notice "
+                                           "at the start: voice, rhythm or none (default none "
+                                           "here; metadata and watermark are always on)."),
+    no_label: bool = typer.Option(False, "--no-label", help="Do NOT label the output as "
+                                  "AI-generated (prints a warning and logs it)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Make a finished AI cover in one step: separate the song, convert its vocal into the
+    voice (automatic key, timbre-leakage control, breath protection), put it back over the
+    accompaniment sample-aligned at the original vocal/accompaniment balance, true-peak limit
+    to -1 dBTP and label it (AIGC metadata + watermark).
+
+    Prints the chosen key and why.  Refuses a song without vocals.
+    """
+    import json
+
+    from aisinger.cover import CoverOptions
+    from aisinger.cover import cover as run_cover
+    from aisinger.progress import stage_bar
+
+    opts = CoverOptions(transpose=transpose, key_shift=key_shift, retrieval=retrieval,
+                        protect=protect, f0_method=f0, stems=stems, explicit_label=explicit,
+                        no_label=no_label)
+    with stage_bar("cover") as progress:
+        result = run_cover(song, voice, out, opts, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        return
+    typer.echo(f"key: {result.key_reason}")
+    for name, path in result.stems.items():
+        typer.echo(f"{name}: {path}")
+    typer.echo(f"cover: {out}{'' if result.label else ' (NOT labelled)'}")
+
+
+@app.command()
+def speak(
+    text: str = typer.Argument(..., help="The text to read (Chinese characters, pinyin or "
+                                         "English)."),
+    voice: Path = typer.Option(..., "--voice", help="Voice folder."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output: .wav, .flac, .mp3 or .ogg."),
+    lang: str = typer.Option("en", "--lang", help="Language of the text: zh (Mandarin), yue "
+                                                 "(Cantonese) or en."),
+    transpose: Optional[float] = typer.Option(None, "--transpose", help="Pitch shift in "
+                                              "semitones (default: speech placed in the "
+                                              "lower part of the voice's range)."),
+    sr: Optional[int] = typer.Option(None, "--sr", help="Output sample rate (default: the "
+                                                        "voice model's)."),
+    no_label: bool = typer.Option(False, "--no-label", help="Do NOT label the output as "
+                                  "AI-generated (prints a warning and logs it)."),
+) -> None:
+    """Read a text aloud in a trained voice: offline TTS (flite / espeak-ng) with a natural
+    speech contour, converted into the voice, labelled as AI-generated."""
+    from aisinger.speak import SpeakOptions
+    from aisinger.speak import speak as run_speak
+
+    result = run_speak(text, voice, out, lang=lang,
+                       options=SpeakOptions(transpose=transpose, sr=sr, no_label=no_label))
+    typer.echo(f"pitch: {result.reason}")
+    typer.echo(f"speech: {out} ({result.seconds:.1f} s){'' if result.label else ' (NOT labelled)'}")
+
+
+@app.command()
+def demo(
+    out_dir: Path = typer.Option(Path("demo"), "-o", "--out", help="Folder for the demo voice "
+                                 "and cover (re-running resumes and reuses what is done)."),
+    train_minutes: float = typer.Option(None, "--train-minutes", help="CPU minutes of "
+                                        "demo-voice training (default: the demo's)."),
+) -> None:
+    """The main job on the embedded default: make a demo voice from project-made lab singing
+    (training it on the CPU), then cover the real example song with it.
+
+    Writes OUT/voice/ (the voice), OUT/cover.mp3 (the labelled cover) and
+    OUT/cover.mp3.stems/.  The demo voice is synthetic (a TTS voice sung to melodies): expect
+    a clear change of timbre and a buzzy, robotic sound.
+    """
+    from aisinger.demo import DEMO_TRAIN_MINUTES, run_demo
+
+    result = run_demo(out_dir, train_minutes=DEMO_TRAIN_MINUTES if train_minutes is None
+                      else train_minutes)
+    typer.echo(f"key: {result.key_reason}")
+    typer.echo(f"voice: {result.voice_dir} (step {result.train_step}, "
+               f"{result.train_minutes:.1f} min of training)")
+    for name, path in result.stems.items():
+        typer.echo(f"{name}: {path}")
+    typer.echo(f"cover: {result.cover}")
 
 
 # ----------------------------------------------------------------------------------------------

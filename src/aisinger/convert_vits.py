@@ -32,12 +32,16 @@ NOISE_SCALE = {"sovits": 0.4, "rvc": 0.66666}  # the communities' default poster
 SEED = 0
 
 
-def retrieve_rvc(content: np.ndarray, index: np.ndarray, ratio: float,
+def retrieve_rvc(content: np.ndarray, index: np.ndarray, ratio,
                  k: int = RETRIEVAL_K) -> np.ndarray:
-    """RVC-style feature retrieval: each frame is blended (``ratio``) with the
-    inverse-squared-distance weighted mean of its k nearest index vectors (L2)."""
-    if ratio <= 0 or index is None or index.shape[0] == 0:
+    """RVC-style feature retrieval: each frame is blended (``ratio``: a number or a per-frame
+    (T,) array) with the inverse-squared-distance weighted mean of its k nearest index
+    vectors (L2)."""
+    ratio = np.asarray(ratio, dtype=np.float32)
+    if not np.any(ratio > 0) or index is None or index.shape[0] == 0:
         return content.astype(np.float32)
+    if ratio.ndim:
+        ratio = ratio[:, None]
     k = min(k, index.shape[0])
     idx_sq = (index.astype(np.float32) ** 2).sum(axis=1)
     out = np.empty_like(content, dtype=np.float32)
@@ -49,7 +53,8 @@ def retrieve_rvc(content: np.ndarray, index: np.ndarray, ratio: float,
         w = 1.0 / np.maximum(np.take_along_axis(d2, top, axis=1), 1e-12)
         w = w / w.sum(axis=1, keepdims=True)
         knn = np.einsum("bk,bkd->bd", w, index[top].astype(np.float32))
-        out[a:a + RETRIEVAL_BLOCK] = (1 - ratio) * c + ratio * knn
+        r = ratio[a:a + RETRIEVAL_BLOCK] if ratio.ndim else ratio
+        out[a:a + RETRIEVAL_BLOCK] = (1 - r) * c + r * knn
     return out
 
 
@@ -137,9 +142,13 @@ def _synthesize(model, content, f0, uv, vol, sid, noise_scale, gen) -> np.ndarra
 
 def convert_vits(voice, audio: np.ndarray, rate: int, transpose: float, f0_method: str,
                  retrieval: float, sr: int | None, content_encoder=None,
-                 noise_scale: float | None = None) -> tuple[np.ndarray, int]:
+                 noise_scale: float | None = None, protect: float = 0.0
+                 ) -> tuple[np.ndarray, int]:
     """Convert mono ``audio`` at ``rate`` with a vits-family ``voice`` (see the module
-    docstring).  Returns (audio, out_sr) with round(len(audio) · out_sr / rate) samples."""
+    docstring).  ``protect``: on the source's consonants and breaths (unvoiced, not silent;
+    :func:`aisinger.convert.protect_mask`) the retrieval blend is reduced by this share, as
+    RVC's ``protect`` keeps the source's own content there.  Returns (audio, out_sr) with
+    round(len(audio) · out_sr / rate) samples."""
     import torch
 
     from aisinger.audio import resample
@@ -161,13 +170,24 @@ def convert_vits(voice, audio: np.ndarray, rate: int, transpose: float, f0_metho
     if content.shape[1] != cfg.content_dim:
         raise AisingerError(f"{enc_file}: gives {content.shape[1]}-d content, the voice needs "
                             f"{cfg.content_dim}-d")
+    need_f0 = cfg.use_f0 or (voice.index is not None and retrieval > 0 and protect > 0)
+    f0_100 = estimate_f0(audio, rate, PitchConfig(method=f0_method)) if need_f0 else None
     if voice.index is not None and retrieval > 0:
-        content = retrieve_rvc(content, voice.index, retrieval)
+        ratio = np.float32(retrieval)
+        if protect > 0:
+            from aisinger.convert import protect_mask
+            from aisinger.features.hubert import frame_times_hubert
+            from aisinger.features.loudness import loudness_db
+
+            keep = protect_mask(f0_100, loudness_db(audio, rate), protect)
+            at = np.clip(np.rint(frame_times_hubert(content.shape[0]) * FRAME_RATE), 0,
+                         keep.shape[0] - 1).astype(np.int64)
+            ratio = retrieval * (1.0 - keep[at])
+        content = retrieve_rvc(content, voice.index, ratio)
     content = _content_on_grid(content, t, grid_rate)
     f0 = np.zeros(t, np.float32)
     uv = np.zeros(t, np.float32)
     if cfg.use_f0:
-        f0_100 = estimate_f0(audio, rate, PitchConfig(method=f0_method))
         f0_100 = f0_100 * np.float32(2.0 ** (transpose / 12.0))
         f0 = resample_f0(f0_100, t, rate_in=FRAME_RATE, rate_out=grid_rate)
         uv = (f0 > 0).astype(np.float32)

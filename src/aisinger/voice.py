@@ -53,7 +53,8 @@ CARD_MD = "model_card.md"
 class Voice:
     """A loaded voice: ``family`` ("ddsp" or "vits"), ``model`` (an
     :class:`aisinger.nn.ddsp.Decoder` or :class:`aisinger.nn.vits.SvcGenerator` in eval mode),
-    ``model_config`` (DdspConfig / VitsConfig), ``features`` (FeatureConfig; None for vits),
+    ``model_config`` (DdspConfig / VitsConfig), ``features`` (FeatureConfig; for vits the
+    defaults, used only by analysis around conversion),
     ``card`` (dict), ``index`` ((N, D) float32 content frames for retrieval, or None),
     ``meta`` (vits: source, content_encoder, speakers, speaker), ``path``."""
 
@@ -298,5 +299,9 @@ def _load_vits(root: Path, doc: dict) -> Voice:
                                 f"'content' tensor")
         index = t["content"].float().numpy()
     card = _read_json(root / CARD_JSON) if (root / CARD_JSON).exists() else {}
-    return Voice(path=root, model=model, model_config=model_cfg, features=None, card=card,
-                 index=index, family="vits", meta=meta)
+    from aisinger.features import FeatureConfig
+
+    # features: only what analysis steps around conversion use (cover's key choice, speak);
+    # the model itself runs on HuBERT/ContentVec content (meta["content_encoder"])
+    return Voice(path=root, model=model, model_config=model_cfg, features=FeatureConfig(),
+                 card=card, index=index, family="vits", meta=meta)
