@@ -186,7 +186,9 @@ REGISTRY: dict[str, Asset] = {a.name: a for a in [
           (AssetFile("hubert_base.pt", None, None,
                      urls=("https://huggingface.co/lj1995/VoiceConversionWebUI/resolve/main/"
                            "hubert_base.pt",)),),
-          offline=False),
+          offline=False,
+          extra={"unpinned": "no published SHA-256 and no internet where aisinger is built; "
+                             "the digest of the first download is recorded and checked after"}),
 ]}
 
 
