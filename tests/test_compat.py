@@ -557,3 +557,62 @@ def test_import_then_cover_lab_song(tmp_path, consent, monkeypatch):
     assert detect_file(out).exit_code == 0
     conv, _ = audio.load(r.stems["vocals_converted"])
     assert conv.shape[-1] == mixture.shape[-1] and np.abs(conv).max() > 1e-4
+
+
+# --------------------------------------------------------------------------------------------
+# training (a few CPU steps; the GPU is used when present)
+
+
+def test_vits_training_few_steps_and_fine_tune(tmp_path, monkeypatch):
+    from aisinger import audio
+    from aisinger.compat import export_sovits
+    from aisinger.nn.vits import unfold_weight_norm
+    from aisinger.nn.vits_train import MultiPeriodDiscriminator, PosteriorEncoder
+    from aisinger.train_vits import VitsTrainConfig, train_vits
+    from aisinger.voice import load_voice
+
+    torch.set_num_threads(1)
+    models = tmp_path / "models"
+    (models / "contentvec-base").mkdir(parents=True)
+    _tiny_hubert(models / "contentvec-base" / "hubert_base.pt", layers=9)
+    monkeypatch.setenv("AISINGER_MODELS_DIR", str(models))
+    ds = tmp_path / "ds"
+    audio.save(ds / "clips" / "c0.wav", _sing("flite-slt", seed=1, n_notes=4), SR)
+    save_consent(self_consent("Lab SLT"), ds / "consent.json")
+    cfg = _sovits_cfg(256, vol=True, f0_pred=True, n_speakers=1)
+    small = dict(content_dim=256, inter_channels=16, hidden_channels=32, filter_channels=64,
+                 n_layers=2, n_flows=2, flow_layers=2, gin_channels=16,
+                 decoder=dict(upsample_initial_channel=32, resblock_kernel_sizes=(3, 7),
+                              resblock_dilation_sizes=((1, 3, 5), (1, 3, 5))))
+    tc = VitsTrainConfig(steps=3, batch_size=2, window_frames=24, segment_frames=8,
+                         learning_rate=2e-4, model=small, disc_width=1 / 16)
+    r = train_vits(ds, tmp_path / "voice", tc, seed=0)
+    assert r.steps == 3 and all(np.isfinite(v) for v in r.losses.values())
+    assert r.losses["mel"] > 0 and r.losses["kl"] != 0 and r.losses["f0"] > 0
+    voice = load_voice(r.voice_dir)
+    assert voice.family == "vits" and voice.meta["source"] == "aisinger-vits-sovits"
+    assert (r.voice_dir / "training" / "discriminator.safetensors").is_file()
+
+    # fine-tuning from a community G_0 / D_0: with learning rate 0 the weights stay the base's
+    base = _random_model(cfg, seed=4)
+    enc_q = PosteriorEncoder(cfg.spec_channels, 16, 32, 16)
+    export_sovits(base, tmp_path / "G_0.pth", tmp_path / "config.json")
+    ck = torch.load(tmp_path / "G_0.pth", weights_only=True)
+    enc_names = [k[:-7] for k in enc_q.state_dict() if k.startswith("enc.") and
+                 k.endswith(".weight")]
+    ck["model"].update({f"enc_q.{k}": v for k, v in
+                        unfold_weight_norm(enc_q.state_dict(), enc_names).items()})
+    torch.save(ck, tmp_path / "G_0.pth")
+    disc = MultiPeriodDiscriminator(1 / 16)
+    torch.save({"model": disc.state_dict(), "iteration": 0}, tmp_path / "D_0.pth")
+    r2 = train_vits(ds, tmp_path / "tuned", dataclasses_replace(tc, learning_rate=0.0, steps=1),
+                    base=tmp_path / "G_0.pth", base_d=tmp_path / "D_0.pth", seed=0)
+    tuned = load_voice(r2.voice_dir).model.state_dict()
+    for k, v in base.state_dict().items():
+        assert torch.allclose(tuned[k], v, atol=1e-5), k
+
+
+def dataclasses_replace(obj, **kw):
+    import dataclasses
+
+    return dataclasses.replace(obj, **kw)

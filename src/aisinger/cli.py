@@ -298,9 +298,17 @@ def train(
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop (resumably) "
                                                 "after this many minutes."),
     seed: int = typer.Option(0, "--seed", help="Random seed: same seed and data, same voice."),
+    model: str = typer.Option("ddsp", "--model", help="ddsp (CPU voice model) or vits (So-VITS-"
+                              "SVC/RVC architecture, for GPUs; see docs/compat.md)."),
+    base: Optional[Path] = typer.Option(None, "--base", help="vits: fine-tune from a community "
+                                        "So-VITS-SVC G_0.pth (config.json beside it)."),
+    base_d: Optional[Path] = typer.Option(None, "--base-d", help="vits: its D_0.pth."),
+    content_encoder: Optional[Path] = typer.Option(None, "--content-encoder", help="vits: "
+                                                   "HuBERT/ContentVec weights."),
 ) -> None:
     """Train a voice on the CPU: a small DDSP model (harmonic + noise synthesiser) driven by
-    Whisper content, F0 and loudness.
+    Whisper content, F0 and loudness (--model vits: the So-VITS-SVC architecture with its
+    discriminators, on the GPU when present).
 
     Writes OUT/model.safetensors, config.json, index.safetensors (content frames for
     retrieval), consent.json and model_card.{json,md}; OUT/training/ holds the resumable
@@ -309,6 +317,21 @@ def train(
     """
     import dataclasses
 
+    if model == "vits":
+        from aisinger.train_vits import VitsTrainConfig, train_vits
+
+        if max_minutes is not None:
+            raise AisingerError("--max-minutes is not supported with --model vits (its runs are "
+                                "not resumable yet); use --steps")
+
+        vcfg = VitsTrainConfig() if steps is None else VitsTrainConfig(steps=steps)
+        vres = train_vits(dataset, out_dir, vcfg, base=base, base_d=base_d,
+                          content_encoder=content_encoder, seed=seed)
+        typer.echo(f"voice: {vres.voice_dir} — {vres.steps} steps on {vres.device}, mel loss "
+                   f"{vres.losses.get('mel', float('nan')):.3f}")
+        return
+    if model != "ddsp":
+        raise AisingerError(f"unknown model {model!r}; use ddsp or vits")
     from aisinger.train import TrainConfig
     from aisinger.train import train as run_training
 
