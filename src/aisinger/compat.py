@@ -360,8 +360,9 @@ def import_voice(path: str | Path, out_dir: str | Path, consent: str | Path | No
     record = load_consent(consent)
     check_scope(record, "convert")
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        raise AisingerError(f"{out}: exists and is not empty; choose a new voice folder")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise AisingerError(f"{out}: exists and is not an empty folder; choose a new voice "
+                            "folder")
     cm = load_community(path, config)
     sid = 0
     if speaker is not None:
