@@ -183,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['seconds']:>7.0f}s {r['wall_s']:>8.2f} {r['rtf']:>6.3f} {r['cpu_s']:>7.2f} "
               f"{r['cpu_rtf']:>8.3f} {orig:>13}")
     print("CPU RTF = process CPU time / threads / audio duration: the RTF on otherwise idle "
-          "cores, if the threads scale perfectly")
+          "cores, if the threads scale perfectly; CPU s / duration bounds it from above "
+          "(no thread scaling at all)")
     for r in rows:
         total = sum(r["modules_s"].values())
         print(f"\nwhere the time goes, {r['seconds']:.0f} s input (hooked run, {total:.2f} s):")
