@@ -10,7 +10,7 @@ from aisinger import __version__
 COMMANDS = [[], ["models"], ["models", "list"], ["models", "fetch"], ["models", "verify"],
             ["separate"], ["features"], ["info"], ["eval"], ["lab"], ["lab", "make"],
             ["lab", "voices"], ["dataset"], ["dataset", "build"], ["label"], ["detect"],
-            ["voice"], ["voice", "info"], ["train"], ["convert"]]
+            ["voice"], ["voice", "info"], ["voice", "import"], ["train"], ["convert"]]
 
 
 def run(*args, **kw):

@@ -178,6 +178,17 @@ REGISTRY: dict[str, Asset] = {a.name: a for a in [
                            "955717e8-8726e21a.th",),
                      sha256_prefix="8726e21a"),),
           offline=False),
+    Asset("contentvec-base", "ContentVec / HuBERT-base content encoder (fairseq checkpoint, "
+          "16 kHz, 50 frames/s; layer 12 = 768-d, layer 9 + final_proj = 256-d) for imported "
+          "So-VITS-SVC and RVC voices; So-VITS's checkpoint_best_legacy_500.pt can be put here "
+          "under this file name.  Hub file, not hash-pinned: its digest is recorded on first "
+          "download", "MIT (ContentVec)", "convert with imported voices (aisinger voice import)",
+          (AssetFile("hubert_base.pt", None, None,
+                     urls=("https://huggingface.co/lj1995/VoiceConversionWebUI/resolve/main/"
+                           "hubert_base.pt",)),),
+          offline=False,
+          extra={"unpinned": "no published SHA-256 and no internet where aisinger is built; "
+                             "the digest of the first download is recorded and checked after"}),
 ]}
 
 

@@ -50,7 +50,8 @@ dataset_app = typer.Typer(help="Build a training dataset of one voice from songs
                                 "recordings (separation, slicing, loudness, rejection, report).",
                            no_args_is_help=True)
 app.add_typer(dataset_app, name="dataset")
-voice_app = typer.Typer(help="Inspect voices: consent record and model card.",
+voice_app = typer.Typer(help="Inspect voices (consent record, model card); import "
+                             "community So-VITS-SVC / RVC models.",
                         no_args_is_help=True)
 app.add_typer(voice_app, name="voice")
 lab_app = typer.Typer(help="Make synthetic lab audio (TTS voices sung to melodies with WORLD, "
@@ -297,9 +298,17 @@ def train(
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop (resumably) "
                                                 "after this many minutes."),
     seed: int = typer.Option(0, "--seed", help="Random seed: same seed and data, same voice."),
+    model: str = typer.Option("ddsp", "--model", help="ddsp (CPU voice model) or vits (So-VITS-"
+                              "SVC/RVC architecture, for GPUs; see docs/compat.md)."),
+    base: Optional[Path] = typer.Option(None, "--base", help="vits: fine-tune from a community "
+                                        "So-VITS-SVC G_0.pth (config.json beside it)."),
+    base_d: Optional[Path] = typer.Option(None, "--base-d", help="vits: its D_0.pth."),
+    content_encoder: Optional[Path] = typer.Option(None, "--content-encoder", help="vits: "
+                                                   "HuBERT/ContentVec weights."),
 ) -> None:
     """Train a voice on the CPU: a small DDSP model (harmonic + noise synthesiser) driven by
-    Whisper content, F0 and loudness.
+    Whisper content, F0 and loudness (--model vits: the So-VITS-SVC architecture with its
+    discriminators, on the GPU when present).
 
     Writes OUT/model.safetensors, config.json, index.safetensors (content frames for
     retrieval), consent.json and model_card.{json,md}; OUT/training/ holds the resumable
@@ -308,6 +317,21 @@ def train(
     """
     import dataclasses
 
+    if model == "vits":
+        from aisinger.train_vits import VitsTrainConfig, train_vits
+
+        if max_minutes is not None:
+            raise AisingerError("--max-minutes is not supported with --model vits (its runs are "
+                                "not resumable yet); use --steps")
+
+        vcfg = VitsTrainConfig() if steps is None else VitsTrainConfig(steps=steps)
+        vres = train_vits(dataset, out_dir, vcfg, base=base, base_d=base_d,
+                          content_encoder=content_encoder, seed=seed)
+        typer.echo(f"voice: {vres.voice_dir} — {vres.steps} steps on {vres.device}, mel loss "
+                   f"{vres.losses.get('mel', float('nan')):.3f}")
+        return
+    if model != "ddsp":
+        raise AisingerError(f"unknown model {model!r}; use ddsp or vits")
     from aisinger.train import TrainConfig
     from aisinger.train import train as run_training
 
@@ -334,6 +358,10 @@ def convert(
                                                         "voice model's)."),
     no_label: bool = typer.Option(False, "--no-label", help="Do NOT label the output as "
                                   "AI-generated (prints a warning and logs it)."),
+    content_encoder: Optional[Path] = typer.Option(None, "--content-encoder", help="HuBERT/"
+                                                   "ContentVec weights for voices imported "
+                                                   "with 'aisinger voice import' (default: "
+                                                   "$AISINGER_MODELS_DIR or the model cache)."),
 ) -> None:
     """Convert a vocal into the trained voice; timing is kept exactly (same duration).
 
@@ -352,11 +380,41 @@ def convert(
     check_scope(load_consent(consent), "convert")
     policy = policy_for("convert", no_label=no_label)
     y, rate = run_convert(vocals, voice, transpose=transpose, f0_method=f0,
-                          retrieval=retrieval, sr=sr, protect=protect)
+                          retrieval=retrieval, sr=sr, protect=protect,
+                          content_encoder=content_encoder)
     y, label_dict = label_audio(y, rate, voice_id=voice.resolve().name, policy=policy)
     audio_io.save(out, y, rate)
     tag_file(out, label_dict)
     typer.echo(f"converted: {out}{'' if label_dict else ' (NOT labelled)'}")
+
+
+# ----------------------------------------------------------------------------------------------
+# voice import: community So-VITS-SVC / RVC models (see docs/compat.md)
+
+
+@voice_app.command("import")
+def voice_import_cmd(
+    model: Path = typer.Argument(..., help="So-VITS-SVC G_*.pth or RVC .pth model file "
+                                           "(opened without executing any code in it)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Voice folder to create."),
+    consent: Optional[Path] = typer.Option(None, "--consent", help="Consent record of the "
+                                           "voice's owner permitting 'convert' (required; see "
+                                           "docs/labelling.md)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="So-VITS-SVC config.json "
+                                          "(default: config.json beside the model)."),
+    index: Optional[Path] = typer.Option(None, "--index", help="RVC .index file for feature "
+                                         "retrieval (convert --retrieval = RVC's index_rate)."),
+    speaker: Optional[str] = typer.Option(None, "--speaker", help="Speaker name or id of a "
+                                          "multi-speaker model (default: the first)."),
+) -> None:
+    """Import a community So-VITS-SVC 4.0/4.1 or RVC v1/v2 voice model into an aisinger voice
+    folder (safetensors + JSON + model card), checked by key and shape.  Afterwards
+    'aisinger convert --voice OUT' uses it like any other voice.
+    """
+    from aisinger.compat import import_voice
+
+    path = import_voice(model, out, consent, config=config, index=index, speaker=speaker)
+    typer.echo(f"imported: {path}")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -186,16 +186,20 @@ def _synthesize(model, controls: dict, n_samples: int) -> np.ndarray:
 def convert(vocals, voice_dir: str | Path, out_path: str | Path | None = None,
             transpose: float = 0.0, f0_method: str = "fcpe",
             retrieval: float = DEFAULT_RETRIEVAL, sr: int | None = None,
-            input_sr: int | None = None, protect: float = DEFAULT_PROTECT
-            ) -> tuple[np.ndarray, int]:
+            input_sr: int | None = None, protect: float = DEFAULT_PROTECT,
+            content_encoder: str | Path | None = None) -> tuple[np.ndarray, int]:
     """Convert sung vocals to the voice in ``voice_dir``.
 
     vocals: a path, an array (samples,)/(channels, samples) with ``input_sr``, or an
     ``(array, sr)`` tuple; transpose: semitones (F0 x 2^(n/12)); f0_method: fcpe, crepe-tiny
     or dsp; retrieval: 0..1 blend of k-NN retrieved target content (0 = off; needs the voice's
-    index); sr: output rate (default: the voice's); protect: 0..1 share of the source kept on
-    consonants and breaths (see :func:`protect_mask`; 0 = off).  Returns (audio (samples,) float32, sr) with
+    index; for RVC voices this is RVC's index_rate); sr: output rate (default: the voice's);
+    protect: 0..1 share of the source kept on consonants and breaths (see
+    :func:`protect_mask`; 0 = off); content_encoder: HuBERT/ContentVec weights for
+    imported So-VITS/RVC voices (default: the asset registry, see
+    aisinger.features.hubert).  Returns (audio (samples,) float32, sr) with
     samples = round(input samples x sr / input rate); writes ``out_path`` when given.
+    Dispatches on the voice's model family (DDSP, or vits for imported community models).
     """
     import torch
 
@@ -215,6 +219,14 @@ def convert(vocals, voice_dir: str | Path, out_path: str | Path | None = None,
         raise AisingerError(f"convert: transpose must be a number of semitones, got {transpose}")
     voice = load_voice(voice_dir)
     audio, rate = _load_source(vocals, input_sr)
+    if voice.family == "vits":
+        from aisinger.convert_vits import convert_vits
+
+        y, out_sr = convert_vits(voice, audio, rate, transpose, f0_method, retrieval, sr,
+                                 content_encoder=content_encoder, protect=protect)
+        if out_path is not None:
+            save(out_path, y, out_sr)
+        return y, out_sr
     feats = extract(audio, rate, config=feature_config(voice, f0_method))
     keep = protect_mask(feats.f0, feats.loudness_db, protect)
     content = retrieve_content(feats.content, voice.index, retrieval * (1 - keep)) \

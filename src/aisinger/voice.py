@@ -2,16 +2,23 @@
 
 Layout of ``VOICE/``::
 
-    model.safetensors   decoder weights (float32)
-    config.json         {"format": "aisinger-voice", "version": 1, "model": DdspConfig,
-                         "features": FeatureConfig, "files": {...}}
-    index.safetensors   optional: "content" (N, 512) float16, a subsample of the training
-                        content frames for k-NN retrieval (see aisinger.convert)
+    model.safetensors   model weights (float32)
+    config.json         {"format": "aisinger-voice", "version": 2, "family": "ddsp",
+                         "model": DdspConfig, "features": FeatureConfig, "files": {...}}
+                        or, for imported community models (see aisinger.compat),
+                        {"format", "version": 2, "family": "vits", "model": VitsConfig,
+                         "source": "sovits-4.1" | "rvc-v2" | ..., "content_encoder": {...},
+                         "speakers": {name: id}, "speaker": id, "files": {...}}
+    index.safetensors   optional: "content" (N, D) float16 content frames for k-NN retrieval
+                        (DDSP: a subsample of the training frames, D = 512; RVC: the
+                        vectors of the model's .index file)
     consent.json        copied from the dataset when it has one
     model_card.json/.md voice name, training minutes/steps, pitch range, data summary, losses
 
-Every file is written atomically; :func:`load_voice` checks the folder and raises a one-line
-:class:`~aisinger.errors.AisingerError` naming the file and the problem.
+Version 1 folders (written before model families existed) are DDSP voices and load
+unchanged.  Every file is written atomically; :func:`load_voice` checks the folder and raises a
+one-line :class:`~aisinger.errors.AisingerError` naming the file and the problem (also for a
+model family this aisinger does not know).
 """
 
 from __future__ import annotations
@@ -28,10 +35,12 @@ from aisinger.fileio import atomic_path, write_json, write_text
 
 __all__ = ["Voice", "save_voice", "load_voice", "write_model_card", "model_card_markdown",
            "VOICE_FORMAT", "VOICE_VERSION", "MODEL_FILE", "CONFIG_FILE", "INDEX_FILE",
-           "CONSENT_FILE", "CARD_JSON", "CARD_MD"]
+           "CONSENT_FILE", "CARD_JSON", "CARD_MD", "FAMILIES", "save_vits_voice"]
 
 VOICE_FORMAT = "aisinger-voice"
-VOICE_VERSION = 1
+VOICE_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+FAMILIES = ("ddsp", "vits")
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 INDEX_FILE = "index.safetensors"
@@ -42,9 +51,12 @@ CARD_MD = "model_card.md"
 
 @dataclass
 class Voice:
-    """A loaded voice: ``model`` (an :class:`aisinger.nn.ddsp.Decoder` in eval mode),
-    ``model_config`` (DdspConfig), ``features`` (FeatureConfig), ``card`` (dict),
-    ``index`` ((N, 512) float32 training content frames, or None), ``path``."""
+    """A loaded voice: ``family`` ("ddsp" or "vits"), ``model`` (an
+    :class:`aisinger.nn.ddsp.Decoder` or :class:`aisinger.nn.vits.SvcGenerator` in eval mode),
+    ``model_config`` (DdspConfig / VitsConfig), ``features`` (FeatureConfig; for vits the
+    defaults, used only by analysis around conversion),
+    ``card`` (dict), ``index`` ((N, D) float32 content frames for retrieval, or None),
+    ``meta`` (vits: source, content_encoder, speakers, speaker), ``path``."""
 
     path: Path
     model: object
@@ -52,6 +64,8 @@ class Voice:
     features: object
     card: dict = field(default_factory=dict)
     index: np.ndarray | None = None
+    family: str = "ddsp"
+    meta: dict = field(default_factory=dict)
 
     @property
     def sample_rate(self) -> int:
@@ -96,10 +110,42 @@ def save_voice(voice_dir: str | Path, model, features_config, card: dict | None 
             shutil.copyfile(consent, tmp)
         files["consent"] = CONSENT_FILE
     write_json(out / CONFIG_FILE, {"format": VOICE_FORMAT, "version": VOICE_VERSION,
-                                   "model": model.cfg.to_dict(),
+                                   "family": "ddsp", "model": model.cfg.to_dict(),
                                    "features": features_config.to_dict(), "files": files})
     if card is not None:
         write_model_card(out, card)
+    return out
+
+
+def save_vits_voice(voice_dir: str | Path, model, meta: dict, card: dict,
+                    index: np.ndarray | None = None, consent: str | Path | None = None) -> Path:
+    """Write a "vits"-family voice folder (an imported So-VITS-SVC / RVC model).
+
+    model: SvcGenerator with ``.cfg`` (VitsConfig); meta: {"source", "content_encoder",
+    "speakers", "speaker"}; index: (N, content_dim) retrieval vectors; consent: a consent
+    record to copy in.
+    """
+    import torch
+
+    out = Path(voice_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _save_tensors(out / MODEL_FILE, {k: v.to(torch.float32) for k, v in model.state_dict().items()},
+                  metadata={"format": VOICE_FORMAT, "family": "vits"})
+    files = {"model": MODEL_FILE}
+    if index is not None:
+        _save_tensors(out / INDEX_FILE, {"content": torch.from_numpy(
+            np.ascontiguousarray(index, dtype=np.float16))})
+        files["index"] = INDEX_FILE
+    if consent is not None and Path(consent).is_file():
+        with atomic_path(out / CONSENT_FILE) as tmp:
+            shutil.copyfile(consent, tmp)
+        files["consent"] = CONSENT_FILE
+    write_json(out / CONFIG_FILE, {"format": VOICE_FORMAT, "version": VOICE_VERSION,
+                                   "family": "vits", "model": model.cfg.to_dict(),
+                                   **{k: meta[k] for k in ("source", "content_encoder",
+                                                           "speakers", "speaker")},
+                                   "files": files})
+    write_model_card(out, card)
     return out
 
 
@@ -113,6 +159,10 @@ def write_model_card(voice_dir: str | Path, card: dict) -> None:
 def model_card_markdown(card: dict) -> str:
     """Human-readable model card from the card dict."""
     lines = [f"# Voice: {card.get('name', '?')}", ""]
+    imported = card.get("imported")
+    if imported:
+        lines += ["## Imported community model", "",
+                  *[f"- {k}: {v}" for k, v in imported.items()], ""]
     tr = card.get("training", {})
     lines += ["## Training", "",
               f"- steps: {tr.get('steps', '?')}",
@@ -176,9 +226,16 @@ def load_voice(voice_dir: str | Path) -> Voice:
     if doc.get("format") != VOICE_FORMAT:
         raise AisingerError(f"{cfg_path}: not an aisinger voice config (format "
                             f"{doc.get('format')!r})")
-    if doc.get("version") != VOICE_VERSION:
+    if doc.get("version") not in READABLE_VERSIONS:
         raise AisingerError(f"{cfg_path}: unsupported voice version {doc.get('version')!r} "
-                            f"(this aisinger reads {VOICE_VERSION})")
+                            f"(this aisinger reads versions "
+                            f"{', '.join(map(str, READABLE_VERSIONS))})")
+    family = doc.get("family", "ddsp") if doc.get("version") >= 2 else "ddsp"
+    if family not in FAMILIES:
+        raise AisingerError(f"{cfg_path}: unknown model family {family!r} (this aisinger "
+                            f"knows {', '.join(FAMILIES)}; a newer aisinger may read it)")
+    if family == "vits":
+        return _load_vits(root, doc)
     try:
         model_cfg = DdspConfig.from_dict(doc["model"])
         features = FeatureConfig.from_dict(doc["features"])
@@ -186,15 +243,7 @@ def load_voice(voice_dir: str | Path) -> Voice:
     except (KeyError, TypeError, ValueError) as exc:
         raise AisingerError(f"{cfg_path}: bad model config ({str(exc)[:120]})") from None
     state = _load_tensors(root / MODEL_FILE)
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    extra = sorted(set(state) - set(own))
-    bad = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or extra or bad:
-        what = (f"missing {missing[0]}" if missing else f"unexpected {extra[0]}" if extra
-                else f"{bad[0]} has shape {tuple(state[bad[0]].shape)}, config says "
-                     f"{tuple(own[bad[0]].shape)}")
-        raise AisingerError(f"{root / MODEL_FILE}: weights do not match {CONFIG_FILE} ({what})")
+    _check_state(root, model, state)
     model.load_state_dict(state)
     model.eval()
     index = None
@@ -208,3 +257,51 @@ def load_voice(voice_dir: str | Path) -> Voice:
     card = _read_json(root / CARD_JSON) if (root / CARD_JSON).exists() else {}
     return Voice(path=root, model=model, model_config=model_cfg, features=features, card=card,
                  index=index)
+
+
+def _check_state(root: Path, model, state: dict) -> None:
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    bad = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or extra or bad:
+        what = (f"missing {missing[0]}" if missing else f"unexpected {extra[0]}" if extra
+                else f"{bad[0]} has shape {tuple(state[bad[0]].shape)}, config says "
+                     f"{tuple(own[bad[0]].shape)}")
+        raise AisingerError(f"{root / MODEL_FILE}: weights do not match {CONFIG_FILE} ({what})")
+
+
+def _load_vits(root: Path, doc: dict) -> Voice:
+    from aisinger.nn.vits import SvcGenerator, VitsConfig
+
+    cfg_path = root / CONFIG_FILE
+    try:
+        model_cfg = VitsConfig.from_dict(doc["model"])
+        model = SvcGenerator(model_cfg)
+        meta = {k: doc[k] for k in ("source", "content_encoder", "speakers", "speaker")}
+        enc = meta["content_encoder"]
+        if not isinstance(enc, dict) or not {"asset", "layer", "final_proj", "dim"} <= set(enc):
+            raise ValueError("content_encoder needs asset, layer, final_proj, dim")
+        if not 0 <= int(meta["speaker"]) < model_cfg.n_speakers:
+            raise ValueError(f"speaker {meta['speaker']} not in 0..{model_cfg.n_speakers - 1}")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AisingerError(f"{cfg_path}: bad model config ({str(exc)[:120]})") from None
+    state = _load_tensors(root / MODEL_FILE)
+    _check_state(root, model, state)
+    model.load_state_dict(state)
+    model.eval()
+    index = None
+    if "index" in doc.get("files", {}):
+        t = _load_tensors(root / INDEX_FILE)
+        if "content" not in t or t["content"].ndim != 2 or \
+                t["content"].shape[1] != model_cfg.content_dim:
+            raise AisingerError(f"{root / INDEX_FILE}: expected a (N, {model_cfg.content_dim}) "
+                                f"'content' tensor")
+        index = t["content"].float().numpy()
+    card = _read_json(root / CARD_JSON) if (root / CARD_JSON).exists() else {}
+    from aisinger.features import FeatureConfig
+
+    # features: only what analysis steps around conversion use (cover's key choice, speak);
+    # the model itself runs on HuBERT/ContentVec content (meta["content_encoder"])
+    return Voice(path=root, model=model, model_config=model_cfg, features=FeatureConfig(),
+                 card=card, index=index, family="vits", meta=meta)
