@@ -87,8 +87,9 @@ CONV_POLYS = (0o171, 0o133)
 """Generator polynomials (octal) of the rate-1/2 K=7 code."""
 SYNC_BITS = 40
 """Known bits used to find the block position and to score detection."""
-TARGET_SNR_DB = 25.5
-"""Per-frame signal-to-watermark power ratio aimed at (≥ 25 dB with margin)."""
+TARGET_SNR_DB = 23.5
+"""Per-frame signal-to-watermark power ratio aimed at (frames below the cap and the silence
+gate make the whole file's SNR ~2 dB higher: ≥ 25 dB)."""
 A_SMOOTH_FRAMES = 5
 """Moving-average length (frames) of the depth ``a`` over time."""
 SILENCE_LEVEL = 2.0 ** -16
@@ -97,19 +98,21 @@ SILENCE_GUARD_S = 0.005
 """Half-width (s) of the neighbourhood used to decide digital silence."""
 DEPTH_TILT = 1.0
 """Exponent of the depth's inverse dependence on a row's energy (0: same depth everywhere)."""
-A_TILE_MAX = 0.5
-"""Largest depth of any tile: groups move by at most +3.5/-6 dB, the mark stays ≥ 6 dB
+A_TILE_MAX = 0.7
+"""Largest depth of any tile: groups move by at most +4.6/-10.5 dB, the mark stays ≥ 3 dB
 below the tile it lives in."""
 ISS_ITERATIONS = 2
 """Informed-embedding passes (each: embed, measure the detector statistic, adapt)."""
 ISS_TARGET = 0.35
-"""Aimed-at mean tile statistic of every bit instance (tile statistic ∈ [-1, 1])."""
+"""Aimed-at mean tile statistic of every bit instance (tile statistic ∈ [-LR_CLIP, LR_CLIP])."""
 ISS_STEP_MIN, ISS_STEP_MAX = 0.7, 2.5
 """Bounds of one adaptation step of a bit instance's depth multiplier."""
-BOOST_MIN, BOOST_MAX = 0.5, 4.0
+BOOST_MIN, BOOST_MAX = 0.5, 8.0
 """Bounds of a tile's depth multiplier."""
 EMPTY_TILE_REL = 1e-9
 """Tiles with less energy than this × the loudest tile count as empty (no information)."""
+LR_CLIP = 1.0
+"""Clip (natural-log units, ±8.7 dB) of a group's log-energy contrast in the tile statistic."""
 VAR_FLOOR = 1e-3
 """Lower bound of a tile's variance in the detector weights (avoids dividing by ~0)."""
 WEIGHT_CAP = 20.0
@@ -361,13 +364,20 @@ def _tile_weights(energy: np.ndarray, var: np.ndarray) -> np.ndarray:
     return np.minimum(w, WEIGHT_CAP * max(float(np.median(w)), 1e-12))
 
 
-def _tile_shares(group_power: np.ndarray, phase: int, with_energy: bool = False) -> tuple:
-    """Tiles starting at frame ``phase``: share of each group in its tile's energy.
+def _tile_values(group_power: np.ndarray, phase: int, with_energy: bool = False) -> tuple:
+    """Tiles starting at frame ``phase``: each group's clipped log-energy contrast.
+
+    ``u_g = clip(log E_g - ½(log E_g[prev tile] + log E_g[next tile]) - mean, ±LR_CLIP)``
+    (centred over the tile's groups): the group's energy relative to the same bins one tile
+    earlier and later.  A sustained note's spectral shape (harmonics, formants) cancels, so
+    the host interferes far less than with a within-tile energy balance; gain and loudness
+    cancel too, and the clip bounds onsets and transients.  The tile statistic is
+    ``Σ_g pn_g·dev_g`` with ``dev = u / groups``.
 
     Returns:
-        ``shares`` ``(K, rows, groups)`` (uniform 1/groups for empty tiles) and ``var``
-        ``(K, rows)``: the variance of ``Σ_g pn_g·share_g`` over balanced random signs
-        (0 for empty tiles).
+        ``dev`` ``(K, rows, groups)`` (0 for empty tiles), ``var`` ``(K, rows)``: the variance
+        of ``Σ_g pn_g·dev_g`` over balanced random signs (its null variance, key-independent),
+        and with ``with_energy`` the tile energies ``(K, rows)``.
     """
     n_cols = max(0, (len(group_power) - phase) // TILE_HOPS)
     tiles = group_power[phase: phase + n_cols * TILE_HOPS]
@@ -375,11 +385,20 @@ def _tile_shares(group_power: np.ndarray, phase: int, with_energy: bool = False)
     total = tiles.sum(axis=2, keepdims=True)
     floor = EMPTY_TILE_REL * max(float(total.max(initial=0.0)), 1e-30)
     ok = total > floor
-    shares = np.where(ok, tiles / np.maximum(total, 1e-30), 1.0 / _N_GROUPS)
-    var = _N_GROUPS / (_N_GROUPS - 1) * ((shares - 1.0 / _N_GROUPS) ** 2).sum(axis=2)
+    log_e = np.log(np.maximum(tiles, floor / _N_GROUPS))
+    ref = log_e.copy()
+    if n_cols >= 3:
+        ref[1:-1] = 0.5 * (log_e[:-2] + log_e[2:])
+    if n_cols >= 2:
+        ref[0], ref[-1] = log_e[1], log_e[-2]
+    u = log_e - ref
+    u = np.clip(u - u.mean(axis=2, keepdims=True), -LR_CLIP, LR_CLIP)
+    u = np.where(ok, u - u.mean(axis=2, keepdims=True), 0.0)
+    dev = u / _N_GROUPS
+    var = (u ** 2).sum(axis=2) / (_N_GROUPS * (_N_GROUPS - 1))
     if with_energy:
-        return shares, var, total[:, :, 0]
-    return shares, var
+        return dev, var, total[:, :, 0]
+    return dev, var
 
 
 # ----------------------------------------------------------------------------------------------
@@ -472,9 +491,9 @@ def watermark_gain(x16: np.ndarray, payload: bytes, key: str = DEFAULT_KEY) -> n
         if it == ISS_ITERATIONS or n_whole < 1:
             return full
         mark = _istft(spec * full, starts, len(x16))
-        shares, _ = _tile_shares(_group_power(_stft(x16 + mark)[0]), _PAD_FRAMES)
-        k = shares.shape[0]
-        feat = (shares * lay.pn[np.arange(k) % BLOCK_COLS]).sum(axis=2) * signs[1:k + 1]
+        dev, _ = _tile_values(_group_power(_stft(x16 + mark)[0]), _PAD_FRAMES)
+        k = dev.shape[0]
+        feat = (dev * lay.pn[np.arange(k) % BLOCK_COLS]).sum(axis=2) * signs[1:k + 1]
         inst = instance[:k].reshape(-1)
         per_inst = np.bincount(inst, feat.reshape(-1), minlength=inst.max() + 1)
         n_inst = np.bincount(inst, minlength=inst.max() + 1)
@@ -596,12 +615,12 @@ def _candidates(x16: np.ndarray, key: str) -> tuple[np.ndarray, np.ndarray]:
     soft = np.zeros((TILE_HOPS, BLOCK_COLS, _N_BITS))
     var = np.zeros_like(soft)
     for phase in range(TILE_HOPS):
-        shares, v, energy = _tile_shares(gp, phase, with_energy=True)
+        dev, v, energy = _tile_values(gp, phase, with_energy=True)
         w = _tile_weights(energy, v)
-        q = np.arange(len(shares)) % BLOCK_COLS
+        q = np.arange(len(dev)) % BLOCK_COLS
         folded = np.zeros((BLOCK_COLS, _N_ROWS, _N_GROUPS))
         fv = np.zeros((BLOCK_COLS, _N_ROWS))
-        np.add.at(folded, q, (shares - 1.0 / _N_GROUPS) * w[:, :, None])
+        np.add.at(folded, q, dev * w[:, :, None])
         np.add.at(fv, q, v * w * w)
         # offset o: block column p was observed at folded column (p - o) mod P
         feat = (folded[shift] * lay.pn[None]).sum(axis=3)  # (offsets, P, R)
