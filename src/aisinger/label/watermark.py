@@ -98,6 +98,8 @@ SILENCE_GUARD_S = 0.005
 """Half-width (s) of the neighbourhood used to decide digital silence."""
 DEPTH_TILT = 1.0
 """Exponent of the depth's inverse dependence on a row's energy (0: same depth everywhere)."""
+WATERFILL_ITERATIONS = 3
+"""Water-filling passes of the depth: rows at the cap free budget for the others."""
 A_TILE_MAX = 0.7
 """Largest depth of any tile: groups move by at most +4.6/-10.5 dB, the mark stays ≥ 3 dB
 below the tile it lives in."""
@@ -424,7 +426,7 @@ def _depth(spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     shape = (np.maximum(rows, 1e-30) / mean) ** -DEPTH_TILT
     a = np.zeros_like(rows)
     scale = np.zeros(len(rows))
-    for _ in range(3):  # water-filling: rows at the cap free budget for the others
+    for _ in range(WATERFILL_ITERATIONS):  # water-filling: rows at the cap free budget for the others
         free = a >= A_TILE_MAX
         used = (A_TILE_MAX ** 2 * rows * free).sum(axis=1)
         denom = (shape ** 2 * rows * ~free).sum(axis=1)
