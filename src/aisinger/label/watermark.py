@@ -37,7 +37,8 @@ cancellation).  No code of an existing watermarking tool was read or used.
   noise floor over the square root of their null variance) are folded modulo the block and
   correlated with the pattern for all 3 frame phases × 107 block offsets, so any crop works.  The best sync
   correlation is a z-score (≈ N(0, 1) per candidate on unmarked audio); the coded bits there
-  are soft-Viterbi decoded and the CRC checked.  A mark is reported when the CRC holds and
+  are soft-Viterbi decoded and the CRC checked (if it fails, the next best candidates, up to
+  :data:`DECODE_CANDIDATES` with ``z >= Z_PAYLOAD``, are decoded too).  A mark is reported when the CRC holds and
   ``z >= Z_PAYLOAD``, or — payload unreadable — when ``z >= Z_MARK_ONLY``.  Thresholds and
   robustness are measured by ``bench/watermark.py`` (see ``docs/labelling.md``).
 
@@ -133,6 +134,9 @@ MIN_DETECT_S = 1.0
 """Shorter inputs are not searched (seconds)."""
 Z_PAYLOAD = 5.0
 """Sync z-score needed (together with a valid CRC) to report a mark with its payload."""
+DECODE_CANDIDATES = 4
+"""Sync candidates (best first, each with ``z >= Z_PAYLOAD``) whose payload is decoded until
+one passes its CRC."""
 Z_MARK_ONLY = 6.5
 """Sync z-score that reports a mark even when the payload cannot be read."""
 WINDOW_S = 20.0
@@ -577,7 +581,8 @@ class WatermarkResult:
         present: a mark was found (see the module docstring for the rule).
         payload: the 4 payload bytes when the CRC holds, else ``None``.
         voice_hash / content_id: the payload split (``None`` without payload).
-        score: best sync z-score (≈ N(0,1) on unmarked audio, per candidate).
+        score: sync z-score (≈ N(0,1) on unmarked audio, per candidate) of the candidate
+            whose payload passed its CRC, else the best one.
         confidence: 1 − (Bonferroni-corrected) p-value of the sync score, in [0, 1].
         crc_ok: the decoded payload passed its CRC-16.
         bit_errors: coded bits whose sign disagrees with the re-encoded codeword
@@ -645,6 +650,18 @@ def _norm_sf(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2.0))
 
 
+def _decode_at(soft: np.ndarray, var: np.ndarray) -> tuple:
+    """Soft-Viterbi decode one candidate's coded bits: ``(info, payload, crc_ok, coded,
+    observed)``."""
+    coded_var = var[SYNC_BITS:]
+    observed = coded_var > 0
+    coded = np.where(observed, soft[SYNC_BITS:] / np.sqrt(np.maximum(coded_var, 1e-12)), 0.0)
+    info = viterbi_decode(coded)
+    payload = np.packbits(info[:PAYLOAD_BITS].astype(np.uint8)).tobytes()
+    crc = int.from_bytes(np.packbits(info[PAYLOAD_BITS:].astype(np.uint8)).tobytes(), "big")
+    return info, payload, crc == _crc16(payload), coded, observed
+
+
 def _detect16(x16: np.ndarray, key: str, time_origin: float = 0.0) -> WatermarkResult:
     seconds = len(x16) / WM_SR
     empty = WatermarkResult(False, None, None, None, 0.0, 0.0, False, None, 0, 0.0, seconds)
@@ -656,17 +673,20 @@ def _detect16(x16: np.ndarray, key: str, time_origin: float = 0.0) -> WatermarkR
         return empty
     z = soft[..., :SYNC_BITS].sum(axis=2) / np.sqrt(np.maximum(sync_var, 1e-12))
     z[sync_var <= 0] = 0.0
-    phase, offset = np.unravel_index(int(np.argmax(z)), z.shape)
+    best = float(z.max())
+    confidence = max(0.0, 1.0 - min(1.0, z.size * _norm_sf(best)))
+    ranked = [np.unravel_index(int(i), z.shape)
+              for i in np.argsort(z, axis=None)[::-1][:max(1, DECODE_CANDIDATES)]]
+    phase, offset = ranked[0]
+    info, payload, crc_ok, coded, observed = _decode_at(soft[phase, offset], var[phase, offset])
+    for cand in ranked[1:]:
+        if crc_ok or z[cand] < Z_PAYLOAD:
+            break
+        c_info, c_payload, c_ok, c_coded, c_obs = _decode_at(soft[cand], var[cand])
+        if c_ok:
+            phase, offset = cand
+            info, payload, crc_ok, coded, observed = c_info, c_payload, c_ok, c_coded, c_obs
     score = float(z[phase, offset])
-    confidence = max(0.0, 1.0 - min(1.0, z.size * _norm_sf(score)))
-    coded_var = var[phase, offset, SYNC_BITS:]
-    observed = coded_var > 0
-    coded = np.where(observed, soft[phase, offset, SYNC_BITS:] / np.sqrt(
-        np.maximum(coded_var, 1e-12)), 0.0)
-    info = viterbi_decode(coded)
-    payload = np.packbits(info[:PAYLOAD_BITS].astype(np.uint8)).tobytes()
-    crc = int.from_bytes(np.packbits(info[PAYLOAD_BITS:].astype(np.uint8)).tobytes(), "big")
-    crc_ok = crc == _crc16(payload)
     present = (crc_ok and score >= Z_PAYLOAD) or score >= Z_MARK_ONLY
     good = crc_ok and present
     bit_errors = None
