@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/watermark.py [--corpus DIR] [--marked 60] [--unmarked 220]
                                         [--json bench/results/watermark.json]
+    .venv/bin/python bench/watermark.py --table bench/results/watermark.json   # reprint
 
 Marked set: lab-corpus song renditions (full mixes and a-cappella vocals) and "vocal takes"
 (consecutive phrase clips of one voice joined to ≥ 12 s), plus the real example song.  Each
@@ -190,14 +191,16 @@ def run(args) -> dict:
 def table(res: dict) -> str:
     kinds = [k for k in res["attacks"]["none"] if k != "all"]
     head = f"{'attack':13s} {'detect':>7s} {'payload':>8s} {'bits':>7s} {'med z':>6s}" + \
-        "".join(f" {('det ' + k)[:11]:>11s}" for k in kinds)
+        "".join(f" {('det ' + k)[:10]:>10s}" for k in kinds) + \
+        "".join(f" {('pay ' + k)[:10]:>10s}" for k in kinds)
     lines = [f"watermark bench: {res['n_marked']} marked clips ({EXCERPT_S:.0f} s random "
              f"excerpts), {res['n_unmarked']} unmarked", head, "-" * len(head)]
     for a, r in res["attacks"].items():
         al = r["all"]
         lines.append(f"{a:13s} {al['detection']:7.1%} {al['payload_exact']:8.1%} "
                      f"{al['bit_accuracy']:7.2%} {al['median_z']:6.1f}" +
-                     "".join(f" {r[k]['detection']:11.1%}" for k in kinds))
+                     "".join(f" {r[k]['detection']:10.1%}" for k in kinds) +
+                     "".join(f" {r[k]['payload_exact']:10.1%}" for k in kinds))
     n = res["null_score"]
     s, sp = res["snr_db"], res["speed"]
     lines += [
@@ -225,7 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--marked", type=int, default=60)
     p.add_argument("--unmarked", type=int, default=220)
     p.add_argument("--json", default="bench/results/watermark.json")
+    p.add_argument("--table", metavar="JSON", help="only print the table of a stored result")
     args = p.parse_args(argv)
+    if args.table:
+        print(table(json.loads(Path(args.table).read_text())))
+        return 0
     try:
         import torch
 

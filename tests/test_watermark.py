@@ -90,6 +90,26 @@ def test_mark_survives_attack(excerpt, attack):
     assert r.payload == PAYLOAD, f"{attack}: payload lost (z={r.score:.1f})"
 
 
+@pytest.fixture(scope="module")
+def vocal_excerpt() -> np.ndarray:
+    """A marked a-cappella lab vocal (notes with pauses), cropped to 10 s off the grid."""
+    from aisinger import lab
+
+    notes = [n for n in lab.make_melody(24, seed=4) if n.end < 13.5]
+    vocal = lab.sing((["la", "na", "mi", "do"] * len(notes))[: len(notes)], notes, "flite-slt",
+                     sr=SR, seed=4)
+    return attacks.crop(wm.embed(vocal, SR, PAYLOAD), SR, 1.7313, 10.0)
+
+
+@pytest.mark.parametrize("attack", ["noise20", "chain"])
+def test_a_cappella_vocal_survives_noise(vocal_excerpt, attack):
+    """White noise at 20 dB SNR fills a sparse vocal's pauses and upper band (the weak case)."""
+    y, sr = attacks.apply(attack, vocal_excerpt, SR, seed=2)
+    assert _snr_db(vocal_excerpt, y) < 21.0
+    r = wm.detect(y, sr)
+    assert r.present and r.payload == PAYLOAD, f"{attack}: z={r.score:.1f}"
+
+
 def test_attacks_really_change_the_audio(excerpt):
     """Guard against attacks that silently do nothing (which would make the tests vacuous)."""
     for name in ("mp3", "aac", "noise20", "resample16k"):

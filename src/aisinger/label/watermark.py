@@ -9,16 +9,19 @@ cancellation).  No code of an existing watermarking tool was read or used.
 
 * **Grid.**  Everything is analysed at :data:`WM_SR` = 16 kHz (mono downmix), so resampling
   anywhere in 16–48 kHz keeps the whole marked band.  An STFT (Hann, :data:`N_FFT` = 1024,
-  hop :data:`HOP` = 256) is cut into *tiles* of :data:`TILE_HOPS` frames (128 ms) ×
+  hop :data:`HOP` = 256) is cut into *tiles* of :data:`TILE_HOPS` frames (48 ms) ×
   :data:`ROW_BINS` bins (250 Hz) over :data:`BAND_LO_HZ`–:data:`BAND_HI_HZ` (24 rows).
-  :data:`BLOCK_COLS` tile columns (5.12 s) make a *block*, repeated over the whole file.
+  :data:`BLOCK_COLS` tile columns (5.14 s) make a *block*, repeated over the whole file.
 * **Keyed pattern.**  The key (public by default: the mark discloses, it is not DRM) seeds,
   for every tile of the block, a balanced ±1 sign for each of its 8 two-bin groups
   (patchwork sets A/B) and which block bit the tile carries (a permutation, so every bit is
   spread over time and frequency).
-* **Statistic.**  A tile's value is ``Σ_g pn_g · E_g / Σ_g E_g`` (E_g: group energy): the
-  energy balance between its A and B groups, in [-1, 1], independent of gain and of the
-  tile's loudness, ~0 on unmarked audio.
+* **Statistic.**  A group's value is its log-energy contrast against the same bins one
+  tile earlier and later, centred over the tile and clipped to ±:data:`LR_CLIP`; a tile's
+  statistic is ``Σ_g pn_g · u_g / groups``.  A sustained note's harmonics and formants
+  cancel in the contrast (an energy *balance* inside a tile is dominated by where the
+  harmonics fall — the host interference that sank sparse vocals under added noise); gain,
+  loudness and resampling cancel too; ~0 on unmarked audio.
 * **Embedding** is multiplicative: group g of a tile carrying bit b is scaled by
   ``1 + a·pn_g·(2b-1)``, so the mark is proportional to the signal (none in silence; samples
   of digital silence are additionally gated to stay bit-exact).  The depth ``a`` per frame
@@ -30,11 +33,12 @@ cancellation).  No code of an existing watermarking tool was read or used.
 * **Code.**  32 payload bits (16-bit voice-model hash + 16-bit content ID) + CRC-16/CCITT
   go through the terminated rate-1/2, K=7 convolutional code (generators 171/133 octal),
   giving 108 coded bits; 40 *sync* bits (all ones) locate the block.
-* **Detection.**  Tile values (weighted by their reliability: energy above the row's noise
-  floor over their null variance) are folded modulo the block and correlated with the
-  pattern for all 8 frame phases × 40 block offsets, so any crop works.  The best sync
+* **Detection.**  Tile statistics (weighted by their reliability: energy above the row's
+  noise floor over the square root of their null variance) are folded modulo the block and
+  correlated with the pattern for all 3 frame phases × 107 block offsets, so any crop works.  The best sync
   correlation is a z-score (≈ N(0, 1) per candidate on unmarked audio); the coded bits there
-  are soft-Viterbi decoded and the CRC checked.  A mark is reported when the CRC holds and
+  are soft-Viterbi decoded and the CRC checked (if it fails, the next best candidates, up to
+  :data:`DECODE_CANDIDATES` with ``z >= Z_PAYLOAD``, are decoded too).  A mark is reported when the CRC holds and
   ``z >= Z_PAYLOAD``, or — payload unreadable — when ``z >= Z_MARK_ONLY``.  Thresholds and
   robustness are measured by ``bench/watermark.py`` (see ``docs/labelling.md``).
 
@@ -61,8 +65,9 @@ N_FFT = 1024
 """STFT frame length at WM_SR (64 ms)."""
 HOP = 256
 """STFT hop at WM_SR (16 ms)."""
-TILE_HOPS = 8
-"""Frames per tile column (8 × 16 ms = 128 ms)."""
+TILE_HOPS = 3
+"""Frames per tile column (3 × 16 ms = 48 ms; v1 used 128 ms).  Short tiles keep a sung
+note's spectrum nearly the same in the neighbouring tiles the statistic compares against."""
 BAND_LO_HZ = 750.0
 """Lowest marked frequency (Hz): above most of a voice's fundamental energy."""
 BAND_HI_HZ = 6750.0
@@ -71,8 +76,12 @@ ROW_BINS = 16
 """STFT bins per tile row (16 × 15.625 Hz = 250 Hz)."""
 GROUP_BINS = 2
 """Bins per sign group inside a tile (8 groups per tile, half of them +1)."""
-BLOCK_COLS = 40
-"""Tile columns per block (40 × 128 ms = 5.12 s); the block repeats."""
+BLOCK_COLS = 107
+"""Tile columns per block (107 × 48 ms = 5.14 s); the block repeats."""
+WATERMARK_VERSION = 2
+"""Version of the tile grid and statistic.  2: 48 ms tiles, log-energy contrast statistic
+(1: 128 ms tiles, energy balance); payload, code and key are unchanged, but marks of one
+version are not read by the other's detector."""
 PAYLOAD_BITS = 32
 """Payload: 16-bit voice-model hash + 16-bit content ID."""
 VOICE_BITS = 16
@@ -87,8 +96,9 @@ CONV_POLYS = (0o171, 0o133)
 """Generator polynomials (octal) of the rate-1/2 K=7 code."""
 SYNC_BITS = 40
 """Known bits used to find the block position and to score detection."""
-TARGET_SNR_DB = 25.5
-"""Per-frame signal-to-watermark power ratio aimed at (≥ 25 dB with margin)."""
+TARGET_SNR_DB = 23.0
+"""Per-frame signal-to-watermark power ratio aimed at (frames below the cap and the silence
+gate make the whole file's SNR ~2 dB higher: ≥ 25 dB)."""
 A_SMOOTH_FRAMES = 5
 """Moving-average length (frames) of the depth ``a`` over time."""
 SILENCE_LEVEL = 2.0 ** -16
@@ -97,19 +107,23 @@ SILENCE_GUARD_S = 0.005
 """Half-width (s) of the neighbourhood used to decide digital silence."""
 DEPTH_TILT = 1.0
 """Exponent of the depth's inverse dependence on a row's energy (0: same depth everywhere)."""
-A_TILE_MAX = 0.5
-"""Largest depth of any tile: groups move by at most +3.5/-6 dB, the mark stays ≥ 6 dB
+WATERFILL_ITERATIONS = 3
+"""Water-filling passes of the depth: rows at the cap free budget for the others."""
+A_TILE_MAX = 0.7
+"""Largest depth of any tile: groups move by at most +4.6/-10.5 dB, the mark stays ≥ 3 dB
 below the tile it lives in."""
 ISS_ITERATIONS = 2
 """Informed-embedding passes (each: embed, measure the detector statistic, adapt)."""
 ISS_TARGET = 0.35
-"""Aimed-at mean tile statistic of every bit instance (tile statistic ∈ [-1, 1])."""
+"""Aimed-at mean tile statistic of every bit instance (tile statistic ∈ [-LR_CLIP, LR_CLIP])."""
 ISS_STEP_MIN, ISS_STEP_MAX = 0.7, 2.5
 """Bounds of one adaptation step of a bit instance's depth multiplier."""
-BOOST_MIN, BOOST_MAX = 0.5, 4.0
+BOOST_MIN, BOOST_MAX = 0.5, 8.0
 """Bounds of a tile's depth multiplier."""
 EMPTY_TILE_REL = 1e-9
 """Tiles with less energy than this × the loudest tile count as empty (no information)."""
+LR_CLIP = 1.0
+"""Clip (natural-log units, ±8.7 dB) of a group's log-energy contrast in the tile statistic."""
 VAR_FLOOR = 1e-3
 """Lower bound of a tile's variance in the detector weights (avoids dividing by ~0)."""
 WEIGHT_CAP = 20.0
@@ -120,6 +134,9 @@ MIN_DETECT_S = 1.0
 """Shorter inputs are not searched (seconds)."""
 Z_PAYLOAD = 5.0
 """Sync z-score needed (together with a valid CRC) to report a mark with its payload."""
+DECODE_CANDIDATES = 4
+"""Sync candidates (best first, each with ``z >= Z_PAYLOAD``) whose payload is decoded until
+one passes its CRC."""
 Z_MARK_ONLY = 6.5
 """Sync z-score that reports a mark even when the payload cannot be read."""
 WINDOW_S = 20.0
@@ -347,27 +364,36 @@ def _group_power(spec: np.ndarray) -> np.ndarray:
 def _tile_weights(energy: np.ndarray, var: np.ndarray) -> np.ndarray:
     """Detector weight of every tile, ``(K, rows)``.
 
-    ``rho / var``: ``rho`` = share of the tile's energy above its row's noise floor (the
-    :data:`NOISE_FLOOR_PCT` percentile of the row's tile energies), i.e. how much of the mark
-    can have survived additive noise; ``var`` = the tile statistic's variance on unmarked
-    audio.  (Matched-filter weighting; it depends on the audio only, never on the key, so the
-    null distribution of the score stays N(0, 1).)
+    ``rho / sqrt(var)``: ``rho`` = share of the tile's energy above its row's noise floor
+    (the :data:`NOISE_FLOOR_PCT` percentile of the row's tile energies), i.e. how much of the
+    mark can have survived additive noise; ``var`` = the tile statistic's null variance.  A
+    full ``1 / var`` (the textbook matched filter) over-penalises marked tiles, whose
+    contrast spread includes the mark itself; the square root measured best under added
+    noise (bench/watermark.py).  The weight depends on the audio only, never on the key, so
+    the null distribution of the score stays N(0, 1).
     """
     if len(energy) < 4:
         return np.ones_like(energy)
     floor = np.percentile(energy, NOISE_FLOOR_PCT, axis=0, keepdims=True)
     rho = np.clip(1.0 - floor / np.maximum(energy, 1e-30), 0.0, 1.0)
-    w = rho / np.maximum(var, VAR_FLOOR)
+    w = rho / np.sqrt(np.maximum(var, VAR_FLOOR))
     return np.minimum(w, WEIGHT_CAP * max(float(np.median(w)), 1e-12))
 
 
-def _tile_shares(group_power: np.ndarray, phase: int, with_energy: bool = False) -> tuple:
-    """Tiles starting at frame ``phase``: share of each group in its tile's energy.
+def _tile_values(group_power: np.ndarray, phase: int, with_energy: bool = False) -> tuple:
+    """Tiles starting at frame ``phase``: each group's clipped log-energy contrast.
+
+    ``u_g = clip(log E_g - ½(log E_g[prev tile] + log E_g[next tile]) - mean, ±LR_CLIP)``
+    (centred over the tile's groups): the group's energy relative to the same bins one tile
+    earlier and later.  A sustained note's spectral shape (harmonics, formants) cancels, so
+    the host interferes far less than with a within-tile energy balance; gain and loudness
+    cancel too, and the clip bounds onsets and transients.  The tile statistic is
+    ``Σ_g pn_g·dev_g`` with ``dev = u / groups``.
 
     Returns:
-        ``shares`` ``(K, rows, groups)`` (uniform 1/groups for empty tiles) and ``var``
-        ``(K, rows)``: the variance of ``Σ_g pn_g·share_g`` over balanced random signs
-        (0 for empty tiles).
+        ``dev`` ``(K, rows, groups)`` (0 for empty tiles), ``var`` ``(K, rows)``: the variance
+        of ``Σ_g pn_g·dev_g`` over balanced random signs (its null variance, key-independent),
+        and with ``with_energy`` the tile energies ``(K, rows)``.
     """
     n_cols = max(0, (len(group_power) - phase) // TILE_HOPS)
     tiles = group_power[phase: phase + n_cols * TILE_HOPS]
@@ -375,11 +401,20 @@ def _tile_shares(group_power: np.ndarray, phase: int, with_energy: bool = False)
     total = tiles.sum(axis=2, keepdims=True)
     floor = EMPTY_TILE_REL * max(float(total.max(initial=0.0)), 1e-30)
     ok = total > floor
-    shares = np.where(ok, tiles / np.maximum(total, 1e-30), 1.0 / _N_GROUPS)
-    var = _N_GROUPS / (_N_GROUPS - 1) * ((shares - 1.0 / _N_GROUPS) ** 2).sum(axis=2)
+    log_e = np.log(np.maximum(tiles, floor / _N_GROUPS))
+    ref = log_e.copy()
+    if n_cols >= 3:
+        ref[1:-1] = 0.5 * (log_e[:-2] + log_e[2:])
+    if n_cols >= 2:
+        ref[0], ref[-1] = log_e[1], log_e[-2]
+    u = log_e - ref
+    u = np.clip(u - u.mean(axis=2, keepdims=True), -LR_CLIP, LR_CLIP)
+    u = np.where(ok, u - u.mean(axis=2, keepdims=True), 0.0)
+    dev = u / _N_GROUPS
+    var = (u ** 2).sum(axis=2) / (_N_GROUPS * (_N_GROUPS - 1))
     if with_energy:
-        return shares, var, total[:, :, 0]
-    return shares, var
+        return dev, var, total[:, :, 0]
+    return dev, var
 
 
 # ----------------------------------------------------------------------------------------------
@@ -405,7 +440,7 @@ def _depth(spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     shape = (np.maximum(rows, 1e-30) / mean) ** -DEPTH_TILT
     a = np.zeros_like(rows)
     scale = np.zeros(len(rows))
-    for _ in range(3):  # water-filling: rows at the cap free budget for the others
+    for _ in range(WATERFILL_ITERATIONS):  # water-filling: rows at the cap free budget for the others
         free = a >= A_TILE_MAX
         used = (A_TILE_MAX ** 2 * rows * free).sum(axis=1)
         denom = (shape ** 2 * rows * ~free).sum(axis=1)
@@ -472,9 +507,9 @@ def watermark_gain(x16: np.ndarray, payload: bytes, key: str = DEFAULT_KEY) -> n
         if it == ISS_ITERATIONS or n_whole < 1:
             return full
         mark = _istft(spec * full, starts, len(x16))
-        shares, _ = _tile_shares(_group_power(_stft(x16 + mark)[0]), _PAD_FRAMES)
-        k = shares.shape[0]
-        feat = (shares * lay.pn[np.arange(k) % BLOCK_COLS]).sum(axis=2) * signs[1:k + 1]
+        dev, _ = _tile_values(_group_power(_stft(x16 + mark)[0]), _PAD_FRAMES)
+        k = dev.shape[0]
+        feat = (dev * lay.pn[np.arange(k) % BLOCK_COLS]).sum(axis=2) * signs[1:k + 1]
         inst = instance[:k].reshape(-1)
         per_inst = np.bincount(inst, feat.reshape(-1), minlength=inst.max() + 1)
         n_inst = np.bincount(inst, minlength=inst.max() + 1)
@@ -546,7 +581,8 @@ class WatermarkResult:
         present: a mark was found (see the module docstring for the rule).
         payload: the 4 payload bytes when the CRC holds, else ``None``.
         voice_hash / content_id: the payload split (``None`` without payload).
-        score: best sync z-score (≈ N(0,1) on unmarked audio, per candidate).
+        score: sync z-score (≈ N(0,1) on unmarked audio, per candidate) of the candidate
+            whose payload passed its CRC, else the best one.
         confidence: 1 − (Bonferroni-corrected) p-value of the sync score, in [0, 1].
         crc_ok: the decoded payload passed its CRC-16.
         bit_errors: coded bits whose sign disagrees with the re-encoded codeword
@@ -596,12 +632,12 @@ def _candidates(x16: np.ndarray, key: str) -> tuple[np.ndarray, np.ndarray]:
     soft = np.zeros((TILE_HOPS, BLOCK_COLS, _N_BITS))
     var = np.zeros_like(soft)
     for phase in range(TILE_HOPS):
-        shares, v, energy = _tile_shares(gp, phase, with_energy=True)
+        dev, v, energy = _tile_values(gp, phase, with_energy=True)
         w = _tile_weights(energy, v)
-        q = np.arange(len(shares)) % BLOCK_COLS
+        q = np.arange(len(dev)) % BLOCK_COLS
         folded = np.zeros((BLOCK_COLS, _N_ROWS, _N_GROUPS))
         fv = np.zeros((BLOCK_COLS, _N_ROWS))
-        np.add.at(folded, q, (shares - 1.0 / _N_GROUPS) * w[:, :, None])
+        np.add.at(folded, q, dev * w[:, :, None])
         np.add.at(fv, q, v * w * w)
         # offset o: block column p was observed at folded column (p - o) mod P
         feat = (folded[shift] * lay.pn[None]).sum(axis=3)  # (offsets, P, R)
@@ -612,6 +648,18 @@ def _candidates(x16: np.ndarray, key: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _norm_sf(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def _decode_at(soft: np.ndarray, var: np.ndarray) -> tuple:
+    """Soft-Viterbi decode one candidate's coded bits: ``(info, payload, crc_ok, coded,
+    observed)``."""
+    coded_var = var[SYNC_BITS:]
+    observed = coded_var > 0
+    coded = np.where(observed, soft[SYNC_BITS:] / np.sqrt(np.maximum(coded_var, 1e-12)), 0.0)
+    info = viterbi_decode(coded)
+    payload = np.packbits(info[:PAYLOAD_BITS].astype(np.uint8)).tobytes()
+    crc = int.from_bytes(np.packbits(info[PAYLOAD_BITS:].astype(np.uint8)).tobytes(), "big")
+    return info, payload, crc == _crc16(payload), coded, observed
 
 
 def _detect16(x16: np.ndarray, key: str, time_origin: float = 0.0) -> WatermarkResult:
@@ -625,17 +673,20 @@ def _detect16(x16: np.ndarray, key: str, time_origin: float = 0.0) -> WatermarkR
         return empty
     z = soft[..., :SYNC_BITS].sum(axis=2) / np.sqrt(np.maximum(sync_var, 1e-12))
     z[sync_var <= 0] = 0.0
-    phase, offset = np.unravel_index(int(np.argmax(z)), z.shape)
+    best = float(z.max())
+    confidence = max(0.0, 1.0 - min(1.0, z.size * _norm_sf(best)))
+    ranked = [np.unravel_index(int(i), z.shape)
+              for i in np.argsort(z, axis=None)[::-1][:max(1, DECODE_CANDIDATES)]]
+    phase, offset = ranked[0]
+    info, payload, crc_ok, coded, observed = _decode_at(soft[phase, offset], var[phase, offset])
+    for cand in ranked[1:]:
+        if crc_ok or z[cand] < Z_PAYLOAD:
+            break
+        c_info, c_payload, c_ok, c_coded, c_obs = _decode_at(soft[cand], var[cand])
+        if c_ok:
+            phase, offset = cand
+            info, payload, crc_ok, coded, observed = c_info, c_payload, c_ok, c_coded, c_obs
     score = float(z[phase, offset])
-    confidence = max(0.0, 1.0 - min(1.0, z.size * _norm_sf(score)))
-    coded_var = var[phase, offset, SYNC_BITS:]
-    observed = coded_var > 0
-    coded = np.where(observed, soft[phase, offset, SYNC_BITS:] / np.sqrt(
-        np.maximum(coded_var, 1e-12)), 0.0)
-    info = viterbi_decode(coded)
-    payload = np.packbits(info[:PAYLOAD_BITS].astype(np.uint8)).tobytes()
-    crc = int.from_bytes(np.packbits(info[PAYLOAD_BITS:].astype(np.uint8)).tobytes(), "big")
-    crc_ok = crc == _crc16(payload)
     present = (crc_ok and score >= Z_PAYLOAD) or score >= Z_MARK_ONLY
     good = crc_ok and present
     bit_errors = None
