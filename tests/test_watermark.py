@@ -175,6 +175,23 @@ def test_speed_well_under_real_time(song):
     assert rtf < 0.25, f"embed+detect RTF {rtf:.3f}"  # target 0.05; loose on a shared CPU
 
 
+def test_tile_statistic_cancels_a_sustained_note_and_gain():
+    """The log-energy contrast ignores a steady harmonic spectrum (where a within-tile energy
+    balance is dominated by where the harmonics fall) and any gain."""
+    t = np.arange(3 * wm.WM_SR) / wm.WM_SR
+    note = (0.1 * sum(np.sin(2 * np.pi * 220 * k * t) / k for k in range(1, 30))).astype(np.float32)
+    gp = wm._group_power(wm._stft(note)[0])
+    dev, var = wm._tile_values(gp, 0)
+    assert float(np.sqrt(var[2:-2]).mean()) < 0.1
+    tiles = gp[: len(gp) // wm.TILE_HOPS * wm.TILE_HOPS].reshape(
+        -1, wm.TILE_HOPS, gp.shape[1], gp.shape[2]).sum(axis=1)
+    shares = tiles / tiles.sum(axis=2, keepdims=True)
+    balance_spread = np.sqrt(((shares - shares.mean(axis=2, keepdims=True)) ** 2).sum(axis=2))
+    assert float(balance_spread.mean()) > 0.3  # what the v1 statistic had to fight
+    dev4, _ = wm._tile_values(wm._group_power(wm._stft(4 * note)[0]), 0)
+    assert np.allclose(dev4, dev, atol=1e-5)
+
+
 def test_convolutional_code_corrects_errors():
     rng = np.random.default_rng(0)
     info = rng.integers(0, 2, 48).astype(np.int8)

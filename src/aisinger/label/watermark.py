@@ -35,11 +35,12 @@ cancellation).  No code of an existing watermarking tool was read or used.
   giving 108 coded bits; 40 *sync* bits (all ones) locate the block.
 * **Detection.**  Tile statistics (weighted by their reliability: energy above the row's
   noise floor over the square root of their null variance) are folded modulo the block and
-  correlated with the pattern for all 3 frame phases × 107 block offsets, so any crop works.  The best sync
-  correlation is a z-score (≈ N(0, 1) per candidate on unmarked audio); the coded bits there
-  are soft-Viterbi decoded and the CRC checked (if it fails, the next best candidates, up to
-  :data:`DECODE_CANDIDATES` with ``z >= Z_PAYLOAD``, are decoded too).  A mark is reported when the CRC holds and
-  ``z >= Z_PAYLOAD``, or — payload unreadable — when ``z >= Z_MARK_ONLY``.  Thresholds and
+  correlated with the pattern for all 3 frame phases × 107 block offsets, so any crop
+  works.  The best sync correlation is a z-score (≈ N(0, 1) per candidate on unmarked
+  audio); the coded bits there are soft-Viterbi decoded and the CRC checked (if it fails,
+  the next best candidates, up to :data:`DECODE_CANDIDATES` with ``z >= Z_PAYLOAD``, are
+  decoded too).  A mark is reported when the CRC holds and ``z >= Z_PAYLOAD``, or —
+  payload unreadable — when ``z >= Z_MARK_ONLY``.  Thresholds and
   robustness are measured by ``bench/watermark.py`` (see ``docs/labelling.md``).
 
 Arrays: ``audio`` is ``(samples,)`` or ``(channels, samples)`` float at ``sr`` Hz.
@@ -440,7 +441,7 @@ def _depth(spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     shape = (np.maximum(rows, 1e-30) / mean) ** -DEPTH_TILT
     a = np.zeros_like(rows)
     scale = np.zeros(len(rows))
-    for _ in range(WATERFILL_ITERATIONS):  # water-filling: rows at the cap free budget for the others
+    for _ in range(WATERFILL_ITERATIONS):  # rows at the cap free budget for the others
         free = a >= A_TILE_MAX
         used = (A_TILE_MAX ** 2 * rows * free).sum(axis=1)
         denom = (shape ** 2 * rows * ~free).sum(axis=1)
