@@ -261,3 +261,25 @@ def test_false_positive_scan_200_clips(tmp_path_factory):
     assert len(scores) >= 200
     assert sum(r.present for r in scores) == 0
     assert max(r.score for r in scores) < wm.Z_PAYLOAD
+
+
+def test_long_input_is_marked_in_segments_like_one_piece(monkeypatch):
+    """Inputs over SEGMENT_BLOCKS + 2 blocks are marked segment by segment (bounded memory):
+    the mark equals the one-piece mark away from the joints, and an excerpt across a joint
+    reads the payload."""
+    rng = np.random.default_rng(5)
+    sr = 16000
+    blk = wm.BLOCK_COLS * wm.TILE_HOPS * wm.HOP  # samples at WM_SR
+    monkeypatch.setattr(wm, "SEGMENT_BLOCKS", 4)  # joints every ~20 s instead of ~82 s
+    n = 11 * blk  # > SEGMENT_BLOCKS + 2 blocks: two joints
+    env = np.repeat(rng.uniform(0.05, 0.4, n // 1600 + 1), 1600)[:n]
+    x = (rng.standard_normal(n) * env).astype(np.float32)
+    pay = wm.payload_for("segment-test", 77)
+    seg = wm.embed(x, sr, pay) - x
+    monkeypatch.setattr(wm, "SEGMENT_BLOCKS", 10 ** 6)
+    one = wm.embed(x, sr, pay) - x
+    mid = slice(blk, 3 * blk)  # inside the first segment's core, away from its joint
+    assert np.sqrt(np.mean((seg[mid] - one[mid]) ** 2)) < 1e-3 * np.sqrt(np.mean(one ** 2))
+    joint = 4 * blk
+    r = wm.detect((x + seg)[joint - 5 * sr:joint + 5 * sr], sr)
+    assert r.present and r.crc_ok and r.payload == pay

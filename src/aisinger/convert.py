@@ -29,6 +29,7 @@ DEFAULT_RETRIEVAL = 0.5  # blend of retrieved target content frames (0 = off, 1 
 DEFAULT_PROTECT = 0.33  # share of the source kept on unvoiced frames (0 = off); see protect_mask
 PROTECT_RAMP_FRAMES = 2  # the protect mask rises/falls over this many frames (20 ms), no clicks
 PROTECT_SILENCE_DB = -60.0  # source frames quieter than this (dBFS) are silence, not consonants
+BLEND_BLOCK = 1 << 20  # samples per block of the protect blend (bounds memory)
 RETRIEVAL_K = 4  # nearest neighbours averaged per frame
 RETRIEVAL_BLOCK = 2048  # source frames per similarity matmul (memory bound)
 CHUNK_FRAMES = 1000  # frames (10 s) per network/synthesis chunk
@@ -89,14 +90,18 @@ def protect_mask(f0: np.ndarray, loudness_db: np.ndarray, protect: float) -> np.
 
 def _blend_source(y: np.ndarray, source: np.ndarray, mask: np.ndarray, frame_rate: int,
                   sr: int) -> np.ndarray:
-    """y * (1 - m) + source * m with the frame mask m interpolated to samples."""
+    """y * (1 - m) + source * m in place, with the frame mask m linearly interpolated to
+    samples (block by block: no full-length float64 temporaries)."""
     if not np.any(mask > 0):
         return y
     n = y.shape[0]
-    t = np.arange(n, dtype=np.float64) * frame_rate / sr
-    m = np.interp(t, np.arange(mask.shape[0]), mask).astype(np.float32)
     src = np.pad(source, (0, max(0, n - source.shape[0])))[:n]
-    return (y * (1 - m) + src * m).astype(np.float32)
+    frames = np.arange(mask.shape[0])
+    for a in range(0, n, BLEND_BLOCK):
+        b = min(n, a + BLEND_BLOCK)
+        m = np.interp(np.arange(a, b) * (frame_rate / sr), frames, mask).astype(np.float32)
+        y[a:b] += m * (src[a:b] - y[a:b])
+    return y
 
 
 def feature_config(voice, f0_method: str):

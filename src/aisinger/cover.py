@@ -273,20 +273,27 @@ def cover(song: str | Path, voice_dir: str | Path, out_path: str | Path,
     clock.stage("remix")
     mixed = remix(converted, vocals, accompaniment, sr)
     del converted, vocals
+    placed = mixed.vocal if options.stems else None
+    mixed.vocal = None
+    if not options.stems:
+        del accompaniment
     clock.end("remix")
 
     clock.stage("label")
     y, label = _label(mixed.mix, sr, voice_id, policy)
-    y, reduction = limit_true_peak(y, sr)
+    mixed.mix = None  # labelling returned a new array: free the unlabelled one
+    y, reduction = limit_true_peak(y, sr, inplace=True)
     stems: dict[str, Path] = {}
     if options.stems:
         sdir = stems_dir_for(out_path)
-        v, v_label = _label(mixed.vocal, sr, voice_id, policy_for(
+        v, v_label = _label(placed, sr, voice_id, policy_for(
             "cover", no_label=options.no_label, explicit="none"))
-        v, _ = limit_true_peak(v, sr)
+        del placed
+        v, _ = limit_true_peak(v, sr, inplace=True)
         stems["vocals_converted"] = _write(sdir / "vocals_converted.wav", v, sr, v_label)
+        del v
         stems["accompaniment"] = _write(sdir / "accompaniment.wav", accompaniment, sr, {})
-    del accompaniment
+        del accompaniment
     _write(out_path, y, sr, label)
     clock.end("label")
 

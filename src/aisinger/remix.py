@@ -48,6 +48,7 @@ SAFETY_DB = 0.05
 ALIGN_HOP_MS = 0.25
 ALIGN_WINDOW_MS = 5.0
 ALIGN_RANGE_DB = 30.0
+BLEND_BLOCKS = 1 << 16  # envelope blocks computed at a time (bounds memory)
 ALIGN_MAX_LAG_MS = 50.0
 ALIGN_TOLERANCE_MS = 0.25
 ALIGN_MIN_CORRELATION = 0.5
@@ -81,25 +82,33 @@ def _sample_true_peak(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def _max_true_peak(x: np.ndarray) -> float:
+    """Largest true-peak magnitude of ``(C, samples)``, block by block."""
+    return max((float(_sample_true_peak(x[:, a:a + BLOCK_SAMPLES]).max())
+                for a in range(0, x.shape[1], BLOCK_SAMPLES)), default=0.0)
+
+
 def true_peak_dbtp(x: np.ndarray, sr: int | None = None) -> float:
     """True peak of ``x`` in dBTP (4x oversampled); ``-inf`` for silence.  ``sr`` is unused
     (oversampling is relative) and accepted for symmetry with the other measures."""
     x = _channels(x)
     if x.shape[1] == 0:
         return float("-inf")
-    peak = float(_sample_true_peak(x).max())
+    peak = _max_true_peak(x)
     return 20.0 * math.log10(peak) if peak > 0 else float("-inf")
 
 
-def limit_true_peak(x: np.ndarray, sr: int, ceiling_dbtp: float = TRUE_PEAK_CEILING_DBTP
-                    ) -> tuple[np.ndarray, float]:
+def limit_true_peak(x: np.ndarray, sr: int, ceiling_dbtp: float = TRUE_PEAK_CEILING_DBTP,
+                    inplace: bool = False) -> tuple[np.ndarray, float]:
     """Limit ``x`` to ``ceiling_dbtp`` true peak with a smooth look-ahead gain.
 
     The required gain ``min(1, ceiling / peak)`` per sample is held over ±``LIMITER_HOLD_S``
     (a running minimum) and then smoothed by a moving average of ``LIMITER_RAMP_S``, which can
     only lower it where it was already held low, so every peak is reduced enough and no gain
     jumps.  A final check scales the whole signal by what oversampling still finds above the
-    ceiling (normally nothing).
+    ceiling (normally nothing).  Works block by block (``BLOCK_SAMPLES`` plus the filters'
+    reach on each side), so memory does not grow with the length; ``inplace`` limits a float32
+    ``(C, samples)`` array in place instead of a copy.
 
     Returns:
         (limited audio in the input's layout, largest gain reduction in dB (>= 0)).
@@ -107,22 +116,35 @@ def limit_true_peak(x: np.ndarray, sr: int, ceiling_dbtp: float = TRUE_PEAK_CEIL
     from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
     mono = np.asarray(x).ndim == 1
-    y = _channels(x).copy()
+    y = _channels(x)  # float32; a view of x when x already is float32
+    if not inplace:
+        y = y.copy()
     if y.shape[1] == 0:
         return (y[0] if mono else y), 0.0
     thr = 10 ** ((ceiling_dbtp - SAFETY_DB) / 20)
-    peak = _sample_true_peak(y)
-    reduction = 0.0
-    if peak.max() > thr:
+    hold = max(1, int(round(LIMITER_HOLD_S * sr)))
+    ramp = max(1, min(int(round(LIMITER_RAMP_S * sr)), hold))
+    reach = hold + ramp + 1
+    n = y.shape[1]
+    gains = []
+    lowest = 1.0
+    for a in range(0, n, BLOCK_SAMPLES):  # gains from the unlimited signal, then applied
+        b = min(n, a + BLOCK_SAMPLES)
+        lo, hi = max(0, a - reach), min(n, b + reach)
+        peak = _sample_true_peak(y[:, lo:hi])
+        if peak.max() <= thr:
+            gains.append(None)
+            continue
         need = np.minimum(1.0, thr / np.maximum(peak, 1e-12)).astype(np.float32)
-        hold = max(1, int(round(LIMITER_HOLD_S * sr)))
-        ramp = max(1, min(int(round(LIMITER_RAMP_S * sr)), hold))
         gain = minimum_filter1d(need, size=2 * hold + 1, mode="nearest")
-        gain = uniform_filter1d(gain, size=ramp, mode="nearest")
-        gain = np.minimum(gain, need)  # float rounding of the average
-        y *= gain[None, :]
-        reduction = -20.0 * math.log10(float(gain.min()))
-    after = float(_sample_true_peak(y).max())
+        gain = np.minimum(uniform_filter1d(gain, size=ramp, mode="nearest"), need)
+        gains.append(gain[a - lo:b - lo])
+        lowest = min(lowest, float(gains[-1].min()))
+    for i, a in enumerate(range(0, n, BLOCK_SAMPLES)):
+        if gains[i] is not None:
+            y[:, a:a + gains[i].shape[0]] *= gains[i][None, :]
+    reduction = -20.0 * math.log10(lowest)
+    after = _max_true_peak(y)
     ceiling = 10 ** (ceiling_dbtp / 20)
     if after > ceiling:  # oversampling of the gained signal found a little more
         y *= ceiling / after * 10 ** (-SAFETY_DB / 20)
@@ -151,14 +173,22 @@ def spread_channels(mono: np.ndarray, like: np.ndarray) -> np.ndarray:
 
 
 def _level_envelope_db(x: np.ndarray, sr: int) -> np.ndarray:
-    """Level (dB) every ALIGN_HOP_MS over an ALIGN_WINDOW_MS Hann window, floored
-    ALIGN_RANGE_DB below its maximum, mean removed."""
+    """Level (dB) every ALIGN_HOP_MS: the mean square over hop-long blocks, smoothed by an
+    ALIGN_WINDOW_MS Hann window, floored ALIGN_RANGE_DB below its maximum, mean removed.
+    Works on block means, so a 20-minute song needs no full-length float64 copy."""
     from scipy.signal import fftconvolve
 
     hop = max(1, int(round(sr * ALIGN_HOP_MS / 1000)))
-    win = np.hanning(max(3, int(round(sr * ALIGN_WINDOW_MS / 1000))))
-    power = fftconvolve(np.square(np.asarray(x, np.float64)), win / win.sum(), mode="same")
-    db = 10 * np.log10(np.maximum(power[::hop], 1e-20))
+    x = np.asarray(x, np.float32)
+    n = x.shape[0] // hop
+    power = np.empty(n, np.float64)
+    for a in range(0, n, BLEND_BLOCKS):
+        b = min(n, a + BLEND_BLOCKS)
+        seg = x[a * hop:b * hop].reshape(b - a, hop).astype(np.float64)
+        power[a:b] = np.mean(seg * seg, axis=1)
+    win = np.hanning(max(3, int(round(ALIGN_WINDOW_MS / ALIGN_HOP_MS))))
+    power = fftconvolve(power, win / win.sum(), mode="same")
+    db = 10 * np.log10(np.maximum(power, 1e-20))
     db = np.maximum(db, db.max() - ALIGN_RANGE_DB)
     return db - db.mean()
 

@@ -153,6 +153,10 @@ _N_ROWS = int(round((BAND_HI_HZ - BAND_LO_HZ) * N_FFT / WM_SR)) // ROW_BINS
 _BIN_HI = _BIN_LO + _N_ROWS * ROW_BINS
 _N_GROUPS = ROW_BINS // GROUP_BINS
 _PAD_FRAMES = 2
+SEGMENT_BLOCKS = 16
+"""Long inputs are marked in segments of this many blocks (~82 s) plus context; see
+:func:`_marks16`."""
+_JOIN = 2 * N_FFT  # crossfade at segment joints (samples at WM_SR)
 """Extra frames before sample 0 so the first samples are fully covered."""
 
 
@@ -457,7 +461,9 @@ def _silence_mask(x: np.ndarray, sr: int) -> np.ndarray:
     """``(samples,)`` bool: True where ``x`` (``(C, n)``) is digital silence."""
     from scipy.ndimage import maximum_filter1d
 
-    peak = np.abs(x).max(axis=0)
+    peak = np.abs(x[0])
+    for c in range(1, x.shape[0]):  # channel by channel: no (C, n) temporary
+        np.maximum(peak, np.abs(x[c]), out=peak)
     size = max(1, int(2 * SILENCE_GUARD_S * sr) + 1)
     return maximum_filter1d(peak, size=size) < SILENCE_LEVEL
 
@@ -536,6 +542,40 @@ def watermark_signal(x16: np.ndarray, gain: np.ndarray) -> np.ndarray:
     return _istft(delta * cap[:, None], starts, len(x16))
 
 
+def _marks16(x16: np.ndarray, payload: bytes, key: str) -> np.ndarray:
+    """The marks ``(C, n)`` of the channels ``x16`` ``(C, n)`` at WM_SR.
+
+    Inputs longer than ``SEGMENT_BLOCKS + 2`` blocks are marked segment by segment so that
+    memory stays bounded (a 20-minute song would otherwise hold several full-length STFTs):
+    each segment is ``SEGMENT_BLOCKS`` whole blocks plus one block of context on each side and
+    starts on a block boundary, so every tile keeps its column, bit and chip; segments are
+    joined with a ``_JOIN``-sample linear crossfade.
+    """
+    n = x16.shape[1]
+    blk = BLOCK_COLS * TILE_HOPS * HOP
+    core = SEGMENT_BLOCKS * blk
+    if n <= core + 2 * blk:
+        gain = watermark_gain(x16.mean(axis=0), payload, key)
+        return np.stack([watermark_signal(x16[c], gain) for c in range(x16.shape[0])])
+    out = np.zeros_like(x16, dtype=np.float32)
+    half = _JOIN // 2
+    ramp = ((np.arange(_JOIN) + 0.5) / _JOIN).astype(np.float32)
+    for a in range(0, n, core):
+        lo, hi = max(0, a - blk), min(n, a + core + blk)
+        seg = x16[:, lo:hi]
+        gain = watermark_gain(seg.mean(axis=0), payload, key)
+        keep_lo, keep_hi = (a - half if a > 0 else 0), min(n, a + core + half)
+        weight = np.ones(keep_hi - keep_lo, dtype=np.float32)
+        if a > 0:
+            weight[:_JOIN] = ramp
+        if a + core < n:
+            weight[-_JOIN:] = ramp[::-1]
+        for c in range(x16.shape[0]):
+            w = watermark_signal(seg[c], gain)[keep_lo - lo:keep_hi - lo]
+            out[c, keep_lo:keep_hi] += w * weight
+    return out
+
+
 def embed(audio: np.ndarray, sr: int, payload: bytes | int, key: str = DEFAULT_KEY) -> np.ndarray:
     """Add the watermark carrying ``payload`` (32 bits) to ``audio``.
 
@@ -556,11 +596,9 @@ def embed(audio: np.ndarray, sr: int, payload: bytes | int, key: str = DEFAULT_K
     x2 = x[None, :] if x.ndim == 1 else x
     silent = _silence_mask(x2, sr)
     out = x2.copy()
-    x16 = resample(x2, sr, WM_SR)
-    gain = watermark_gain(x16.mean(axis=0), data, key)
+    marks16 = _marks16(resample(x2, sr, WM_SR), data, key)
     for c in range(x2.shape[0]):
-        w16 = watermark_signal(x16[c], gain)
-        w = resample(w16, WM_SR, sr)
+        w = resample(marks16[c], WM_SR, sr)
         n = min(len(w), x2.shape[1])
         w = np.pad(w[:n], (0, x2.shape[1] - n))
         w[silent] = 0.0
