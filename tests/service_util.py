@@ -166,3 +166,88 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def browser(profile: Path):
+    """Headless Debian Chromium driven by selenium (no network, fresh profile)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for a in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+              "--disable-background-networking", "--disable-component-update",
+              "--disable-sync", f"--user-data-dir={profile}", "--window-size=1200,1600",
+              "--autoplay-policy=no-user-gesture-required"):
+        opts.add_argument(a)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+
+
+def ui_submit_and_play(driver, url: str, secret: str, song: Path, voice_id: str,
+                       timeout: float = 300, shots: Path | None = None) -> dict:
+    """Use the web page as a person would: token, upload, voice, submit, wait, play.
+
+    Returns what the page showed: the job state, the player's duration and play position,
+    the download link, and the heading in both languages.
+    """
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, 30)
+    driver.get(url + "/")
+    heading_zh = driver.find_element(By.TAG_NAME, "h1").text
+    driver.find_element(By.ID, "token").send_keys(secret)
+    driver.find_element(By.ID, "save-token").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f"#voice option[value='{voice_id}']"))
+    driver.find_element(By.ID, "file").send_keys(str(song))
+    driver.find_element(By.ID, "title").send_keys("UI song")
+    driver.find_element(By.ID, "upload").click()
+    wait.until(lambda d: any("UI song" in o.text for o in
+                             d.find_elements(By.CSS_SELECTOR, "#song option")))
+    Select(driver.find_element(By.ID, "voice")).select_by_value(voice_id)
+    Select(driver.find_element(By.ID, "format")).select_by_value("mp3")
+    driver.find_element(By.ID, "submit").click()
+    seen_positions = set()
+
+    def finished(d):
+        pos = d.find_element(By.ID, "position").text
+        seen_positions.add(pos)
+        return d.find_element(By.ID, "status").get_attribute("data-state") in ("done", "failed")
+
+    WebDriverWait(driver, timeout, poll_frequency=0.3).until(finished)
+    state = driver.find_element(By.ID, "status").get_attribute("data-state")
+    out = {"state": state, "message": driver.find_element(By.ID, "message").text,
+           "positions": sorted(seen_positions), "heading_zh": heading_zh}
+    if state != "done":
+        return out
+    wait.until(lambda d: d.find_element(By.ID, "player").get_attribute("src").startswith("blob:"))
+    played = driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const a = document.getElementById('player');
+        const finish = () => done({duration: a.duration, time: a.currentTime, paused: a.paused,
+                                   error: a.error && a.error.code});
+        a.play().then(() => setTimeout(finish, 1500)).catch(e => done({error: String(e)}));
+    """)
+    out.update(played)
+    link = driver.find_element(By.ID, "download")
+    out["download"] = link.get_attribute("download")
+    out["download_href"] = link.get_attribute("href")
+    out["progress"] = driver.find_element(By.ID, "progress").get_attribute("value")
+    if shots:
+        driver.save_screenshot(str(shots / "request-page-zh.png"))
+    driver.find_element(By.ID, "lang").click()
+    out["heading_en"] = driver.find_element(By.TAG_NAME, "h1").text
+    if shots:
+        driver.save_screenshot(str(shots / "request-page-en.png"))
+    driver.get(url + "/live")
+    WebDriverWait(driver, 30).until(
+        lambda d: "UI song" in d.find_element(By.ID, "recent").text)
+    out["live_recent"] = driver.find_element(By.ID, "recent").text
+    if shots:
+        driver.save_screenshot(str(shots / "live-page.png"))
+    return out
