@@ -238,8 +238,8 @@ def test_job_lifecycle_positions_result_delete(service, alice, song_id, songs):
     assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
     out = service.data.parent / "result.wav"
     out.write_bytes(r.content)
-    d = detect_file(out)
-    assert d.labelled and d.metadata.valid and d.watermark.present
+    d = detect_file(out, known_voices={"tiny": "tiny", "noserve": "noserve"})
+    assert d.labelled and d.metadata.valid and d.watermark.present and d.voice == "tiny"
     assert done[1]["info"]["explicit"] == "voice"      # audible cue on in the service
     import soundfile as sf
 

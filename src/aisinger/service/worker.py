@@ -120,15 +120,17 @@ class Worker:
         vid, digest = voice["id"], voice["digest"]
         if not VOICE_ID.match(vid) or not all(c in "0123456789abcdef" for c in digest):
             raise AisingerError(f"server sent a bad voice reference {vid!r}")
-        target = self.cache / "voices" / f"{vid}-{digest[:16]}"
+        # the folder keeps the voice's own name: it is the voice ID the watermark carries
+        target = self.cache / "voices" / f"{vid}-{digest[:16]}" / vid
         if (target / "config.json").is_file():
             return target
-        with tempfile.TemporaryDirectory(dir=self.cache / "voices") as tmp:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
             arc = self._download(f"/api/worker/voices/{vid}/archive", Path(tmp) / "v.tar")
             staged = extract_voice(arc, Path(tmp) / vid, max_bytes=4 << 30)
             try:
                 staged.rename(target)
-            except OSError:  # another worker thread/process got there first
+            except OSError:  # another worker process got there first
                 pass
         return target
 
