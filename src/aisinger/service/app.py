@@ -157,25 +157,28 @@ def create_app(config: ServiceConfig, queue=None) -> FastAPI:
     app.state.config, app.state.store, app.state.queue = cfg, store, jq
     app.state.reap_once = reap_once
     bearer = HTTPBearer(auto_error=False)
+    # Token checks and status reads are single indexed SQLite reads (well under 1 ms): they run
+    # on the event loop, skipping the thread-pool hop that dominates their latency under load.
 
-    def principal(cred: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> Principal:
+    async def principal(cred: Optional[HTTPAuthorizationCredentials] = Depends(bearer)
+                        ) -> Principal:
         p = store.authenticate(cred.credentials if cred else None)
         if p is None:
             raise HTTPException(401, "missing or invalid API token",
                                 headers={"WWW-Authenticate": "Bearer"})
         return p
 
-    def user(p: Principal = Depends(principal)) -> Principal:
+    async def user(p: Principal = Depends(principal)) -> Principal:
         if p.role not in ("user", "admin"):
             raise HTTPException(403, "this token cannot use the client API")
         return p
 
-    def admin(p: Principal = Depends(principal)) -> Principal:
+    async def admin(p: Principal = Depends(principal)) -> Principal:
         if p.role != "admin":
             raise HTTPException(403, "admin token required")
         return p
 
-    def worker(p: Principal = Depends(principal)) -> Principal:
+    async def worker(p: Principal = Depends(principal)) -> Principal:
         if p.role != "worker":
             raise HTTPException(403, "worker token required")
         return p
@@ -394,7 +397,7 @@ def create_app(config: ServiceConfig, queue=None) -> FastAPI:
         return [job_out(j) for j in rows]
 
     @app.get("/api/jobs/{job_id}", tags=["jobs"])
-    def job(job_id: str, p: Principal = Depends(user)) -> dict:
+    async def job(job_id: str, p: Principal = Depends(user)) -> dict:
         """State, stage, progress (0–1) and queue position (1 = next; 0 = running)."""
         return job_out(get_job_or_404(job_id))
 

@@ -21,6 +21,7 @@ import hmac
 import json
 import secrets
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -80,25 +81,27 @@ def _row(cur: sqlite3.Cursor, row: tuple) -> dict:
 
 
 class Store:
-    """Thread-safe access to ``service.db`` (a fresh connection per operation)."""
+    """Thread-safe access to ``service.db``: one connection per thread (autocommit; writes in
+    explicit ``BEGIN IMMEDIATE`` transactions), WAL so readers never wait for the writer."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
         with self._conn() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
 
     @contextlib.contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.row_factory = _row
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=30000")
-        try:
-            yield db
-        finally:
-            db.close()
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.row_factory = _row
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db = db
+        yield db
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
