@@ -329,3 +329,21 @@ def test_claim_is_atomic_and_lost_messages_are_resent(tmp_path):
     assert q.pending_ids() == {job2["id"]}
     app.state.reap_once()                     # still pending: not sent twice
     assert q.pending_count() == 1
+
+
+def test_queue_messages_are_json_not_pickle(tmp_path):
+    import pickle
+
+    from huey.registry import Message
+
+    from aisinger.service.queue import JobQueue, JsonSerializer
+
+    q = JobQueue(f"sqlite://{tmp_path / 'q.db'}")
+    q.enqueue("0123abcd")
+    raw = q.huey.storage.enqueued_items()[0]
+    assert json.loads(raw)["message"]["args"] == ["0123abcd"]
+    assert JsonSerializer().deserialize(raw).args == ("0123abcd",)
+    evil = pickle.dumps(Message("x", "aisinger.run_job", None, 0, 0, None, ("j",), {}, None,
+                                None, None, None))
+    with pytest.raises(ValueError):       # a pickle in the queue is not executed, only refused
+        JsonSerializer().deserialize(evil)
