@@ -18,6 +18,7 @@ from typing import Optional
 import typer
 
 from aisinger import __version__
+from aisinger.convert import DEFAULT_PROTECT, DEFAULT_RETRIEVAL
 from aisinger.errors import EXIT_USER_ERROR, AisingerError
 
 log = logging.getLogger("aisinger")
@@ -324,9 +325,11 @@ def convert(
     out: Path = typer.Option(..., "-o", "--out", help="Output file: .wav, .flac, .mp3 or .ogg."),
     transpose: float = typer.Option(0.0, "--transpose", help="Pitch shift in semitones."),
     f0: str = typer.Option("fcpe", "--f0", help="Pitch method: fcpe, crepe-tiny, dsp."),
-    retrieval: float = typer.Option(0.5, "--retrieval", help="0-1: how much of each content "
-                                    "frame is replaced by its nearest frames of the voice's "
-                                    "own training data (against timbre leakage)."),
+    retrieval: float = typer.Option(DEFAULT_RETRIEVAL, "--retrieval", help="0-1: how much of "
+                                    "each content frame is replaced by its nearest frames of "
+                                    "the voice's own training data (against timbre leakage)."),
+    protect: float = typer.Option(DEFAULT_PROTECT, "--protect", help="0-1: share of the "
+                                  "source kept on consonants and breaths (0 = off)."),
     sr: Optional[int] = typer.Option(None, "--sr", help="Output sample rate (default: the "
                                                         "voice model's)."),
     no_label: bool = typer.Option(False, "--no-label", help="Do NOT label the output as "
@@ -349,11 +352,95 @@ def convert(
     check_scope(load_consent(consent), "convert")
     policy = policy_for("convert", no_label=no_label)
     y, rate = run_convert(vocals, voice, transpose=transpose, f0_method=f0,
-                          retrieval=retrieval, sr=sr)
+                          retrieval=retrieval, sr=sr, protect=protect)
     y, label_dict = label_audio(y, rate, voice_id=voice.resolve().name, policy=policy)
     audio_io.save(out, y, rate)
     tag_file(out, label_dict)
     typer.echo(f"converted: {out}{'' if label_dict else ' (NOT labelled)'}")
+
+
+# ----------------------------------------------------------------------------------------------
+# cover and speak
+
+
+@app.command()
+def cover(
+    song: Path = typer.Argument(..., help="The song (with accompaniment): any format aisinger "
+                                          "reads; mono, stereo or 5.1."),
+    voice: Path = typer.Option(..., "--voice", help="Voice folder ('aisinger train' or "
+                                                    "'aisinger voice import')."),
+    out: Path = typer.Option(..., "-o", "--out", help="The cover: .wav, .flac, .mp3 or .ogg."),
+    transpose: Optional[float] = typer.Option(None, "--transpose", help="Pitch shift in "
+                                              "semitones (default: automatic key)."),
+    key_shift: str = typer.Option("octave", "--key-shift", help="Automatic key moves by "
+                                  "'octave' (keeps the song's key) or 'semitone'."),
+    retrieval: float = typer.Option(DEFAULT_RETRIEVAL, "--retrieval", help="0-1: k-NN "
+                                    "retrieval of the voice's own content against timbre "
+                                    "leakage."),
+    protect: float = typer.Option(DEFAULT_PROTECT, "--protect", help="0-1: share of the "
+                                  "source kept on consonants and breaths (0 = off)."),
+    f0: str = typer.Option("fcpe", "--f0", help="Pitch method: fcpe, crepe-tiny, dsp."),
+    stems: bool = typer.Option(False, "--stems", help="Also write OUT.stems/vocals_converted.wav"
+                               " and OUT.stems/accompaniment.wav."),
+    explicit: Optional[str] = typer.Option(None, "--explicit-label", help="Audible AI notice "
+                                           "at the start: voice, rhythm or none (default none "
+                                           "here; metadata and watermark are always on)."),
+    no_label: bool = typer.Option(False, "--no-label", help="Do NOT label the output as "
+                                  "AI-generated (prints a warning and logs it)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Make a finished AI cover in one step: separate the song, convert its vocal into the
+    voice (automatic key, timbre-leakage control, breath protection), put it back over the
+    accompaniment sample-aligned at the original vocal/accompaniment balance, true-peak limit
+    to -1 dBTP and label it (AIGC metadata + watermark).
+
+    Prints the chosen key and why.  Refuses a song without vocals.
+    """
+    import json
+
+    from aisinger.cover import CoverOptions
+    from aisinger.cover import cover as run_cover
+    from aisinger.progress import stage_bar
+
+    opts = CoverOptions(transpose=transpose, key_shift=key_shift, retrieval=retrieval,
+                        protect=protect, f0_method=f0, stems=stems, explicit_label=explicit,
+                        no_label=no_label)
+    with stage_bar("cover") as progress:
+        result = run_cover(song, voice, out, opts, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        return
+    typer.echo(f"key: {result.key_reason}")
+    for name, path in result.stems.items():
+        typer.echo(f"{name}: {path}")
+    typer.echo(f"cover: {out}{'' if result.label else ' (NOT labelled)'}")
+
+
+@app.command()
+def speak(
+    text: str = typer.Argument(..., help="The text to read (Chinese characters, pinyin or "
+                                         "English)."),
+    voice: Path = typer.Option(..., "--voice", help="Voice folder."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output: .wav, .flac, .mp3 or .ogg."),
+    lang: str = typer.Option("en", "--lang", help="Language of the text: zh (Mandarin), yue "
+                                                 "(Cantonese) or en."),
+    transpose: Optional[float] = typer.Option(None, "--transpose", help="Pitch shift in "
+                                              "semitones (default: speech placed in the "
+                                              "lower part of the voice's range)."),
+    sr: Optional[int] = typer.Option(None, "--sr", help="Output sample rate (default: the "
+                                                        "voice model's)."),
+    no_label: bool = typer.Option(False, "--no-label", help="Do NOT label the output as "
+                                  "AI-generated (prints a warning and logs it)."),
+) -> None:
+    """Read a text aloud in a trained voice: offline TTS (flite / espeak-ng) with a natural
+    speech contour, converted into the voice, labelled as AI-generated."""
+    from aisinger.speak import SpeakOptions
+    from aisinger.speak import speak as run_speak
+
+    result = run_speak(text, voice, out, lang=lang,
+                       options=SpeakOptions(transpose=transpose, sr=sr, no_label=no_label))
+    typer.echo(f"pitch: {result.reason}")
+    typer.echo(f"speech: {out} ({result.seconds:.1f} s){'' if result.label else ' (NOT labelled)'}")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -21,10 +21,14 @@ import numpy as np
 
 from aisinger.errors import AisingerError
 
-__all__ = ["convert", "retrieve_content", "F0_METHODS", "DEFAULT_RETRIEVAL"]
+__all__ = ["convert", "retrieve_content", "protect_mask", "feature_config", "F0_METHODS",
+           "DEFAULT_RETRIEVAL", "DEFAULT_PROTECT"]
 
 F0_METHODS = ("fcpe", "crepe-tiny", "dsp")
 DEFAULT_RETRIEVAL = 0.5  # blend of retrieved target content frames (0 = off, 1 = all)
+DEFAULT_PROTECT = 0.33  # share of the source kept on unvoiced frames (0 = off); see protect_mask
+PROTECT_RAMP_FRAMES = 2  # the protect mask rises/falls over this many frames (20 ms), no clicks
+PROTECT_SILENCE_DB = -60.0  # source frames quieter than this (dBFS) are silence, not consonants
 RETRIEVAL_K = 4  # nearest neighbours averaged per frame
 RETRIEVAL_BLOCK = 2048  # source frames per similarity matmul (memory bound)
 CHUNK_FRAMES = 1000  # frames (10 s) per network/synthesis chunk
@@ -33,16 +37,19 @@ CONTEXT_EXTRA = 2  # frames of context beyond the receptive field
 NOISE_SEED = 0  # noise generator seed (conversion is deterministic)
 
 
-def retrieve_content(content: np.ndarray, index: np.ndarray, ratio: float,
+def retrieve_content(content: np.ndarray, index: np.ndarray, ratio,
                      k: int = RETRIEVAL_K) -> np.ndarray:
     """Blend each content frame with the mean of its k nearest index frames (cosine).
 
-    content: (T, D); index: (N, D) target training frames; ratio in [0, 1].  Returns (T, D)
-    float32 = (1 - ratio) * content + ratio * knn_mean.  Neighbours are weighted by their
-    cosine similarity.
+    content: (T, D); index: (N, D) target training frames; ratio in [0, 1], a number or a
+    per-frame (T,) array.  Returns (T, D) float32 = (1 - ratio) * content + ratio * knn_mean.
+    Neighbours are weighted by their cosine similarity.
     """
-    if ratio <= 0 or index is None or index.shape[0] == 0:
+    ratio = np.asarray(ratio, dtype=np.float32)
+    if not np.any(ratio > 0) or index is None or index.shape[0] == 0:
         return content.astype(np.float32)
+    if ratio.ndim:
+        ratio = ratio[:, None]
     k = min(k, index.shape[0])
     idx_n = index / np.maximum(np.linalg.norm(index, axis=1, keepdims=True), 1e-8)
     out = np.empty_like(content, dtype=np.float32)
@@ -54,8 +61,45 @@ def retrieve_content(content: np.ndarray, index: np.ndarray, ratio: float,
         w = np.maximum(np.take_along_axis(sim, top, axis=1), 1e-4)
         w = w / w.sum(axis=1, keepdims=True)
         knn = np.einsum("bk,bkd->bd", w, index[top])
-        out[a:a + RETRIEVAL_BLOCK] = (1 - ratio) * c + ratio * knn
+        r = ratio[a:a + RETRIEVAL_BLOCK] if ratio.ndim else ratio
+        out[a:a + RETRIEVAL_BLOCK] = (1 - r) * c + r * knn
     return out
+
+
+def protect_mask(f0: np.ndarray, loudness_db: np.ndarray, protect: float) -> np.ndarray:
+    """Per-frame share of the *source* to keep, (T,) float32 in [0, protect].
+
+    Consonants and breaths are the unvoiced, non-silent frames of the source (F0 = 0, level
+    above ``PROTECT_SILENCE_DB``).  There a DDSP voice has only its noise branch, and
+    retrieval swaps their content for the nearest (mostly voiced) target frames: both turn
+    sibilants and breaths "electronic".  Protection (the idea behind RVC's ``protect``) keeps
+    ``protect`` of the source on those frames: the retrieval blend is reduced by it and the
+    source waveform is mixed back in by it.  The mask ramps over ``PROTECT_RAMP_FRAMES``.
+    """
+    m = ((f0 <= 0) & (loudness_db > PROTECT_SILENCE_DB)).astype(np.float32) * float(protect)
+    if protect > 0 and PROTECT_RAMP_FRAMES > 0 and m.size:
+        from scipy.ndimage import uniform_filter1d
+
+        m = uniform_filter1d(m, size=2 * PROTECT_RAMP_FRAMES + 1, mode="nearest")
+    return m.astype(np.float32)
+
+
+def _blend_source(y: np.ndarray, source: np.ndarray, mask: np.ndarray, frame_rate: int,
+                  sr: int) -> np.ndarray:
+    """y * (1 - m) + source * m with the frame mask m interpolated to samples."""
+    if not np.any(mask > 0):
+        return y
+    n = y.shape[0]
+    t = np.arange(n, dtype=np.float64) * frame_rate / sr
+    m = np.interp(t, np.arange(mask.shape[0]), mask).astype(np.float32)
+    src = np.pad(source, (0, max(0, n - source.shape[0])))[:n]
+    return (y * (1 - m) + src * m).astype(np.float32)
+
+
+def feature_config(voice, f0_method: str):
+    """The FeatureConfig conversion analyses a source with: the voice's, with ``f0_method``."""
+    return dataclasses.replace(voice.features,
+                               pitch=dataclasses.replace(voice.features.pitch, method=f0_method))
 
 
 def _load_source(vocals, input_sr: int | None) -> tuple[np.ndarray, int]:
@@ -139,13 +183,15 @@ def _synthesize(model, controls: dict, n_samples: int) -> np.ndarray:
 def convert(vocals, voice_dir: str | Path, out_path: str | Path | None = None,
             transpose: float = 0.0, f0_method: str = "fcpe",
             retrieval: float = DEFAULT_RETRIEVAL, sr: int | None = None,
-            input_sr: int | None = None) -> tuple[np.ndarray, int]:
+            input_sr: int | None = None, protect: float = DEFAULT_PROTECT
+            ) -> tuple[np.ndarray, int]:
     """Convert sung vocals to the voice in ``voice_dir``.
 
     vocals: a path, an array (samples,)/(channels, samples) with ``input_sr``, or an
     ``(array, sr)`` tuple; transpose: semitones (F0 x 2^(n/12)); f0_method: fcpe, crepe-tiny
     or dsp; retrieval: 0..1 blend of k-NN retrieved target content (0 = off; needs the voice's
-    index); sr: output rate (default: the voice's).  Returns (audio (samples,) float32, sr) with
+    index); sr: output rate (default: the voice's); protect: 0..1 share of the source kept on
+    consonants and breaths (see :func:`protect_mask`; 0 = off).  Returns (audio (samples,) float32, sr) with
     samples = round(input samples x sr / input rate); writes ``out_path`` when given.
     """
     import torch
@@ -160,15 +206,16 @@ def convert(vocals, voice_dir: str | Path, out_path: str | Path | None = None,
                             f"{', '.join(F0_METHODS)})")
     if not 0.0 <= retrieval <= 1.0:
         raise AisingerError(f"convert: retrieval must be in [0, 1], got {retrieval}")
+    if not 0.0 <= protect <= 1.0:
+        raise AisingerError(f"convert: protect must be in [0, 1], got {protect}")
     if not math.isfinite(transpose):
         raise AisingerError(f"convert: transpose must be a number of semitones, got {transpose}")
     voice = load_voice(voice_dir)
     audio, rate = _load_source(vocals, input_sr)
-    cfg = dataclasses.replace(voice.features,
-                              pitch=dataclasses.replace(voice.features.pitch, method=f0_method))
-    feats = extract(audio, rate, config=cfg)
-    content = retrieve_content(feats.content, voice.index, retrieval) if voice.index is not None \
-        else feats.content.astype(np.float32)
+    feats = extract(audio, rate, config=feature_config(voice, f0_method))
+    keep = protect_mask(feats.f0, feats.loudness_db, protect)
+    content = retrieve_content(feats.content, voice.index, retrieval * (1 - keep)) \
+        if voice.index is not None else feats.content.astype(np.float32)
     f0, voiced = fill_unvoiced(feats.f0 * 2.0 ** (transpose / 12.0))
     controls = _controls(voice.model, np.ascontiguousarray(content, dtype=np.float32), f0,
                          voiced, feats.loudness_db.astype(np.float32))
@@ -179,6 +226,8 @@ def convert(vocals, voice_dir: str | Path, out_path: str | Path | None = None,
         y = resample(y, voice.sample_rate, out_sr)
     n_out = int(round(audio.shape[0] * out_sr / rate))
     y = np.pad(y, (0, max(0, n_out - y.shape[0])))[:n_out].astype(np.float32)
+    if protect > 0:
+        y = _blend_source(y, resample(audio, rate, out_sr), keep, feats.frame_rate, out_sr)
     if not np.all(np.isfinite(y)):
         raise AisingerError(f"{voice.path}: the model produced invalid audio (NaN)")
     if out_path is not None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -44,3 +45,26 @@ def track(iterable: Iterable[T], total: int | None = None, description: str = ""
         for item in iterable:
             yield item
             bar.advance(task)
+
+
+@contextmanager
+def stage_bar(description: str) -> Iterator[Callable[[str, float], None]]:
+    """A bar over a job of named stages: yields ``report(stage, fraction_done)`` (fraction in
+    [0, 1]), the callback :func:`aisinger.cover.cover` and the service's jobs take.  Without
+    progress enabled the callback does nothing."""
+    if not enabled():
+        yield lambda stage, fraction: None
+        return
+    from rich.console import Console
+    from rich.progress import (BarColumn, Progress, TaskProgressColumn, TextColumn,
+                               TimeElapsedColumn)
+
+    columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=1.0)
+
+        def report(stage: str, fraction: float) -> None:
+            bar.update(task, completed=fraction, description=f"{description}: {stage}")
+
+        yield report

@@ -13,9 +13,8 @@ import math
 import numpy as np
 
 from aisinger.features.frames import FRAME_RATE
+from aisinger.features.loudness import LOUDNESS_BLOCK_S, integrated_lufs  # noqa: F401 (re-export)
 
-LOUDNESS_BLOCK_S = 0.4
-"""BS.1770 gating block (s): the shortest signal whose integrated loudness is defined."""
 ACCOMPANIMENT_WINDOW_S = 0.5
 """Window of the accompaniment/mixture energy ratio (auto separation)."""
 ACCOMPANIMENT_ACTIVE_DB = 30.0
@@ -37,22 +36,6 @@ def clipped_fraction(audio: np.ndarray, level: float) -> float:
     else:
         hit = np.abs(x) >= level
     return float(hit.mean()) if hit.size else 0.0
-
-
-def integrated_lufs(x: np.ndarray, sr: int) -> float:
-    """EBU R128 integrated loudness (LUFS) of mono ``(samples,)``; ``-inf`` when silent or
-    shorter than one 400 ms block."""
-    import warnings
-
-    import pyloudnorm
-
-    x = np.asarray(x, dtype=np.float64)
-    if x.shape[0] < int(math.ceil(LOUDNESS_BLOCK_S * sr)):
-        return float("-inf")
-    meter = pyloudnorm.Meter(int(sr), block_size=LOUDNESS_BLOCK_S)
-    with warnings.catch_warnings(), np.errstate(divide="ignore"):
-        warnings.simplefilter("ignore")  # pyloudnorm warns about possible clipping
-        return float(meter.integrated_loudness(x))
 
 
 def normalise_loudness(x: np.ndarray, sr: int, target_lufs: float,

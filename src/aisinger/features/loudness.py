@@ -22,15 +22,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 
 from aisinger.features.frames import FRAME_RATE, n_frames
 
-__all__ = ["LoudnessConfig", "loudness_db", "DEFAULT_WINDOW_S", "DEFAULT_FLOOR_DB"]
+__all__ = ["LoudnessConfig", "loudness_db", "integrated_lufs", "DEFAULT_WINDOW_S", "DEFAULT_FLOOR_DB",
+           "LOUDNESS_BLOCK_S"]
 
 DEFAULT_WINDOW_S = 0.04  # Hann window, 4 hops of 10 ms (effective length 20 ms)
 DEFAULT_FLOOR_DB = -120.0  # level reported for digital silence
 _BLOCK_FRAMES = 1024  # frames gathered at a time (bounds memory on long inputs)
+LOUDNESS_BLOCK_S = 0.4
+"""BS.1770 gating block (s): the shortest signal whose integrated loudness is defined."""
 
 
 @dataclass(frozen=True)
@@ -105,3 +110,20 @@ def loudness_db(audio: np.ndarray, sr: int, config: LoudnessConfig = LoudnessCon
 
     floor_power = 10.0 ** (config.floor_db / 10.0)
     return (10.0 * np.log10(np.maximum(power, floor_power))).astype(np.float32)
+
+
+def integrated_lufs(x: np.ndarray, sr: int) -> float:
+    """EBU R128 / ITU-R BS.1770-4 integrated loudness (LUFS) of ``(samples,)`` or
+    ``(channels, samples)`` (channel powers summed, as BS.1770 does for stereo); ``-inf``
+    when silent or shorter than one 400 ms block."""
+    import warnings
+
+    import pyloudnorm
+
+    x = np.asarray(x, dtype=np.float64)
+    if x.shape[-1] < int(math.ceil(LOUDNESS_BLOCK_S * sr)):
+        return float("-inf")
+    meter = pyloudnorm.Meter(int(sr), block_size=LOUDNESS_BLOCK_S)
+    with warnings.catch_warnings(), np.errstate(divide="ignore"):
+        warnings.simplefilter("ignore")  # pyloudnorm warns about possible clipping
+        return float(meter.integrated_loudness(x if x.ndim == 1 else x.T))

@@ -1,0 +1,262 @@
+"""Remix: put a converted vocal back over the accompaniment, sample-aligned and balanced.
+
+The 2023 tutorials ended with "手动对齐音轨" (aligning tracks by hand in a DAW).  Here nothing is
+moved by hand:
+
+* **Alignment.**  Separation keeps every sample in place and conversion keeps the length and
+  the frame grid (frame *i* at *i*/100 s), so the converted vocal starts at sample 0 of the
+  accompaniment.  What a voice model still moves (onsets a few ms early or late) is measured
+  against the separated vocal by envelope cross-correlation and undone (:func:`align_to`);
+  :func:`alignment_lag_ms` is the measure (the cover test and benchmark check 0 ± 1 ms).
+* **Panning.**  A converted vocal is mono; it is spread over the song's channels with the
+  original vocal's per-channel RMS, so a vocal panned left stays left.
+* **Balance.**  The converted vocal is scaled so that its integrated loudness (EBU R128)
+  relative to the accompaniment equals the original vocal's (:func:`balance_gain_db`).
+* **No clipping.**  The sum is true-peak limited to ``-1 dBTP`` (:func:`limit_true_peak`: 4x
+  oversampled peaks, look-ahead gain with smooth release), as streaming platforms require.
+
+Arrays are float32 ``(channels, samples)`` (or ``(samples,)`` for mono), as elsewhere.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from aisinger.features.loudness import integrated_lufs
+
+__all__ = ["RemixResult", "remix", "true_peak_dbtp", "limit_true_peak", "balance_gain_db",
+           "alignment_lag_ms", "align_to", "spread_channels", "TRUE_PEAK_CEILING_DBTP"]
+
+TRUE_PEAK_CEILING_DBTP = -1.0
+"""Output ceiling (dB true peak): EBU R128 / streaming delivery practice."""
+OVERSAMPLE = 4
+"""True-peak oversampling factor (ITU-R BS.1770-4 Annex 2 uses 4x at 48 kHz)."""
+LIMITER_HOLD_S = 0.010
+"""Look-ahead/hold of the limiter: the gain is at its lowest this long around each peak."""
+LIMITER_RAMP_S = 0.010
+"""Length of the limiter's gain ramps (attack and release), no hard gain steps."""
+BLOCK_SAMPLES = 1 << 18
+"""Samples per processing block (bounds memory on 20-minute songs)."""
+_PAD = 64  # samples of context each side of a block for the oversampling filter
+MAX_BALANCE_GAIN_DB = 40.0
+"""The balancing gain is clamped to ±this (a near-silent converted vocal is not blown up)."""
+SAFETY_DB = 0.05
+"""Extra margin below the ceiling that the limiter aims for (oversampling is an estimate)."""
+ALIGN_HOP_MS = 0.25
+ALIGN_WINDOW_MS = 5.0
+ALIGN_RANGE_DB = 30.0
+ALIGN_MAX_LAG_MS = 50.0
+ALIGN_TOLERANCE_MS = 0.25
+ALIGN_MIN_CORRELATION = 0.5
+"""Alignment measurement (:func:`alignment_lag_ms`, :func:`align_to`): level envelopes every
+0.25 ms over a 5 ms Hann window, the top 30 dB only (lower levels hold separation bleed and
+noise: with 40-50 dB the lag against the true vocal read up to 2 ms off, with 20-30 dB and
+5 ms within 0.12 ms on lab covers), lags searched over ±50 ms; a measured lag is
+undone only above 0.25 ms and when the envelopes correlate at least 0.5 (a vocal and its
+conversion: 0.8-0.95 on lab covers)."""
+
+
+def _channels(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x[None, :] if x.ndim == 1 else x
+
+
+def _sample_true_peak(x: np.ndarray) -> np.ndarray:
+    """Per-sample true-peak magnitude ``(samples,)`` of ``(C, samples)``: the largest
+    |value| over the channels and the oversampled points in that sample's interval."""
+    from scipy.signal import resample_poly
+
+    c, n = x.shape
+    out = np.empty(n, np.float32)
+    for a in range(0, n, BLOCK_SAMPLES):
+        b = min(n, a + BLOCK_SAMPLES)
+        lo, hi = max(0, a - _PAD), min(n, b + _PAD)
+        up = resample_poly(x[:, lo:hi], OVERSAMPLE, 1, axis=1)
+        up = np.abs(up).max(axis=0)[(a - lo) * OVERSAMPLE:(b - lo) * OVERSAMPLE]
+        out[a:b] = np.maximum(up.reshape(b - a, OVERSAMPLE).max(axis=1),
+                              np.abs(x[:, a:b]).max(axis=0))
+    return out
+
+
+def true_peak_dbtp(x: np.ndarray, sr: int | None = None) -> float:
+    """True peak of ``x`` in dBTP (4x oversampled); ``-inf`` for silence.  ``sr`` is unused
+    (oversampling is relative) and accepted for symmetry with the other measures."""
+    x = _channels(x)
+    if x.shape[1] == 0:
+        return float("-inf")
+    peak = float(_sample_true_peak(x).max())
+    return 20.0 * math.log10(peak) if peak > 0 else float("-inf")
+
+
+def limit_true_peak(x: np.ndarray, sr: int, ceiling_dbtp: float = TRUE_PEAK_CEILING_DBTP
+                    ) -> tuple[np.ndarray, float]:
+    """Limit ``x`` to ``ceiling_dbtp`` true peak with a smooth look-ahead gain.
+
+    The required gain ``min(1, ceiling / peak)`` per sample is held over ±``LIMITER_HOLD_S``
+    (a running minimum) and then smoothed by a moving average of ``LIMITER_RAMP_S``, which can
+    only lower it where it was already held low, so every peak is reduced enough and no gain
+    jumps.  A final check scales the whole signal by what oversampling still finds above the
+    ceiling (normally nothing).
+
+    Returns:
+        (limited audio in the input's layout, largest gain reduction in dB (>= 0)).
+    """
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
+    mono = np.asarray(x).ndim == 1
+    y = _channels(x).copy()
+    if y.shape[1] == 0:
+        return (y[0] if mono else y), 0.0
+    thr = 10 ** ((ceiling_dbtp - SAFETY_DB) / 20)
+    peak = _sample_true_peak(y)
+    reduction = 0.0
+    if peak.max() > thr:
+        need = np.minimum(1.0, thr / np.maximum(peak, 1e-12)).astype(np.float32)
+        hold = max(1, int(round(LIMITER_HOLD_S * sr)))
+        ramp = max(1, min(int(round(LIMITER_RAMP_S * sr)), hold))
+        gain = minimum_filter1d(need, size=2 * hold + 1, mode="nearest")
+        gain = uniform_filter1d(gain, size=ramp, mode="nearest")
+        gain = np.minimum(gain, need)  # float rounding of the average
+        y *= gain[None, :]
+        reduction = -20.0 * math.log10(float(gain.min()))
+    after = float(_sample_true_peak(y).max())
+    ceiling = 10 ** (ceiling_dbtp / 20)
+    if after > ceiling:  # oversampling of the gained signal found a little more
+        y *= ceiling / after * 10 ** (-SAFETY_DB / 20)
+        reduction += 20.0 * math.log10(after / ceiling) + SAFETY_DB
+    return (y[0] if mono else y), reduction
+
+
+def balance_gain_db(original_vocal: np.ndarray, new_vocal: np.ndarray, sr: int) -> float:
+    """Gain (dB) for ``new_vocal`` so it is as loud (integrated LUFS) as ``original_vocal``,
+    which keeps the original vocal-to-accompaniment loudness ratio.  0 when either is silent;
+    clamped to ±``MAX_BALANCE_GAIN_DB``."""
+    ref, cur = integrated_lufs(original_vocal, sr), integrated_lufs(new_vocal, sr)
+    if not (math.isfinite(ref) and math.isfinite(cur)):
+        return 0.0
+    return float(np.clip(ref - cur, -MAX_BALANCE_GAIN_DB, MAX_BALANCE_GAIN_DB))
+
+
+def spread_channels(mono: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Copy mono ``(samples,)`` onto the channels of ``like`` ``(C, samples)`` with like's
+    per-channel RMS shape (total power kept): the converted vocal keeps the original's pan."""
+    like = _channels(like)
+    rms = np.sqrt(np.mean(np.square(like, dtype=np.float64), axis=1))
+    norm = math.sqrt(float(np.mean(rms ** 2)))
+    g = rms / norm if norm > 0 else np.ones(like.shape[0])
+    return (g[:, None] * np.asarray(mono, np.float32)[None, :]).astype(np.float32)
+
+
+def _level_envelope_db(x: np.ndarray, sr: int) -> np.ndarray:
+    """Level (dB) every ALIGN_HOP_MS over an ALIGN_WINDOW_MS Hann window, floored
+    ALIGN_RANGE_DB below its maximum, mean removed."""
+    from scipy.signal import fftconvolve
+
+    hop = max(1, int(round(sr * ALIGN_HOP_MS / 1000)))
+    win = np.hanning(max(3, int(round(sr * ALIGN_WINDOW_MS / 1000))))
+    power = fftconvolve(np.square(np.asarray(x, np.float64)), win / win.sum(), mode="same")
+    db = 10 * np.log10(np.maximum(power[::hop], 1e-20))
+    db = np.maximum(db, db.max() - ALIGN_RANGE_DB)
+    return db - db.mean()
+
+
+def _envelope_lag(reference: np.ndarray, signal: np.ndarray, sr: int,
+                  max_lag_ms: float) -> tuple[float, float]:
+    """(lag ms, normalised correlation at the peak) of the level envelopes."""
+    a = _level_envelope_db(_channels(reference).mean(axis=0), sr)
+    b = _level_envelope_db(_channels(signal).mean(axis=0), sr)
+    n = min(a.shape[0], b.shape[0])
+    a, b = a[:n], b[:n]
+    m = min(int(round(max_lag_ms / ALIGN_HOP_MS)), max(n - 2, 0))
+    lags = np.arange(-m, m + 1)
+    scores = np.empty(lags.shape[0])
+    for j, k in enumerate(lags):
+        x, y = a[max(0, -k):n - max(0, k)], b[max(0, k):n - max(0, -k)]
+        scores[j] = float(np.dot(x, y)) / max(float(np.sqrt(np.dot(x, x) * np.dot(y, y))), 1e-12)
+    i = int(np.argmax(scores))
+    frac = 0.0
+    if 0 < i < len(lags) - 1:
+        y0, y1, y2 = scores[i - 1], scores[i], scores[i + 1]
+        den = y0 - 2 * y1 + y2
+        frac = 0.5 * (y0 - y2) / den if den < 0 else 0.0
+    return float((lags[i] + frac) * ALIGN_HOP_MS), float(scores[i])
+
+
+def alignment_lag_ms(reference: np.ndarray, signal: np.ndarray, sr: int,
+                     max_lag_ms: float = ALIGN_MAX_LAG_MS) -> float:
+    """Lag (ms) of ``signal`` against ``reference`` (positive: ``signal`` is late).
+
+    The cross-correlation of the two level envelopes (dB, ALIGN_WINDOW_MS Hann window every
+    ALIGN_HOP_MS, the top ALIGN_RANGE_DB), peak refined by parabolic interpolation.  Two voices singing the
+    same line do not share waveforms (other timbre), but a converted vocal follows its
+    source's level (loudness is a control input of the voice), so the envelopes line up.
+    """
+    return _envelope_lag(reference, signal, sr, max_lag_ms)[0]
+
+
+def align_to(signal: np.ndarray, reference: np.ndarray, sr: int,
+             max_lag_ms: float = ALIGN_MAX_LAG_MS) -> tuple[np.ndarray, float]:
+    """Shift mono ``signal`` so its level envelope lines up with ``reference``'s.
+
+    A voice model can place note onsets a few ms early or late (its amplitude is predicted
+    from a 40 ms loudness control and content; measured on lab covers: -2 to -7 ms).  The
+    lag is measured as in :func:`alignment_lag_ms` and undone by a whole-sample shift
+    (zero-filled, length kept) when the envelopes correlate well (≥ ALIGN_MIN_CORRELATION)
+    and the lag exceeds ALIGN_TOLERANCE_MS.  Returns (shifted signal, lag that was undone, ms).
+    """
+    lag, score = _envelope_lag(reference, signal, sr, max_lag_ms)
+    if score < ALIGN_MIN_CORRELATION or abs(lag) <= ALIGN_TOLERANCE_MS:
+        return signal, 0.0
+    k = int(round(lag * sr / 1000))
+    x = np.asarray(signal, np.float32)
+    out = np.zeros_like(x)
+    if k > 0:  # late: move earlier
+        out[:x.shape[0] - k] = x[k:]
+    elif k < 0:
+        out[-k:] = x[:x.shape[0] + k]
+    return out, lag
+
+
+@dataclass
+class RemixResult:
+    """mix: the sum, not yet limited (see :func:`limit_true_peak`), and vocal: the placed
+    converted vocal, both (C, samples) float32 (or (samples,) for mono songs);
+    vocal_gain_db: the balancing gain; balance_lu: original vocal minus accompaniment
+    loudness (LU), which the mix keeps; shift_ms: the timing offset of the converted vocal
+    that alignment undid (0 when none)."""
+
+    mix: np.ndarray
+    vocal: np.ndarray
+    vocal_gain_db: float
+    balance_lu: float
+    shift_ms: float = 0.0
+
+
+def remix(converted: np.ndarray, original_vocal: np.ndarray, accompaniment: np.ndarray,
+          sr: int, align: bool = True) -> RemixResult:
+    """Place ``converted`` (mono ``(samples,)``) over ``accompaniment``.
+
+    ``original_vocal`` and ``accompaniment`` are the separated stems of the song (same layout
+    and length); ``converted`` has their length (it is padded/trimmed to it).  The vocal gets
+    the original's pan and loudness and, with ``align``, its timing (:func:`align_to`).  The
+    sum is returned unlimited so that labelling (which
+    may add a notice and a watermark) comes before the one true-peak limiter pass.
+    """
+    mono = np.asarray(accompaniment).ndim == 1
+    acc = _channels(accompaniment)
+    orig = _channels(original_vocal)
+    n = acc.shape[1]
+    conv = np.asarray(converted, np.float32)
+    conv = np.pad(conv, (0, max(0, n - conv.shape[0])))[:n]
+    conv, lag = align_to(conv, orig, sr) if align else (conv, 0.0)
+    vocal = spread_channels(conv, orig)
+    gain_db = balance_gain_db(orig, vocal, sr)
+    vocal *= np.float32(10 ** (gain_db / 20))
+    balance = integrated_lufs(orig, sr) - integrated_lufs(acc, sr)
+    out = acc + vocal
+    if mono:
+        out, vocal = out[0], vocal[0]
+    return RemixResult(out, vocal, gain_db, float(balance), lag)
