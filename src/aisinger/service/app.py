@@ -105,6 +105,8 @@ def create_app(config: ServiceConfig, queue=None) -> FastAPI:
     cfg = config
     for d in ("songs", "results", "uploads"):
         (cfg.data_dir / d).mkdir(parents=True, exist_ok=True)
+    for stale in (cfg.data_dir / "uploads").iterdir():  # left by a crash mid-upload
+        stale.unlink(missing_ok=True)
     cfg.voices_dir.mkdir(parents=True, exist_ok=True)
     store = Store(cfg.db_path)
     jq = queue or JobQueue(cfg.queue_url)

@@ -22,6 +22,8 @@ class WorkerPool:
     def __init__(self, cfg: ServiceConfig, token: str, n: int):
         self.cfg, self.token, self.n = cfg, token, n
         self.procs: list[subprocess.Popen | None] = [None] * n
+        self.started = [0.0] * n
+        self.quick_exits = [0] * n
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -38,6 +40,7 @@ class WorkerPool:
                              stdin=subprocess.DEVNULL)
         logf.close()
         log.info("worker %d started (pid %d)", i, p.pid)
+        self.started[i] = time.monotonic()
         return p
 
     def start(self) -> None:
@@ -47,12 +50,22 @@ class WorkerPool:
         self._thread.start()
 
     def _watch(self) -> None:
+        retry_at = [0.0] * self.n
         while not self._stop.wait(0.5):
             with self._lock:
                 for i, p in enumerate(self.procs):
-                    if p is not None and p.poll() is not None and not self._stop.is_set():
-                        log.warning("worker %d (pid %d) exited with %s; restarting", i, p.pid,
-                                    p.returncode)
+                    if p is None or p.poll() is None or self._stop.is_set():
+                        continue
+                    now = time.monotonic()
+                    if retry_at[i] == 0.0:  # a new exit: restart now, or later if it keeps
+                        quick = now - self.started[i] < 10  # dying right after starting
+                        self.quick_exits[i] = self.quick_exits[i] + 1 if quick else 0
+                        retry_at[i] = now + (min(60.0, 2.0 ** self.quick_exits[i]) if quick
+                                             else 0.0)
+                        log.warning("worker %d (pid %d) exited with %s; restarting (see "
+                                    "worker-%d.log)", i, p.pid, p.returncode, i)
+                    if now >= retry_at[i]:
+                        retry_at[i] = 0.0
                         self.procs[i] = self._spawn(i)
 
     def pids(self) -> list[int]:

@@ -196,6 +196,9 @@ class Worker:
                 if r.status_code == 409:
                     log.info("job %s: result refused (lease gone)", job_id)
                     return
+                if 400 <= r.status_code < 500:  # refused for good (e.g. not audio): a bug
+                    self._fail(job_id, lease, f"result refused: {r.text[:200]}", retry=True)
+                    return
                 r.raise_for_status()
                 log.info("job %s done", job_id)
                 return
