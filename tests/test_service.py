@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import sqlite3
 import tarfile
 import time
@@ -48,7 +49,8 @@ def service(tmp_path_factory):
     untrained_voice(data / "voices", "noserve", consent_uses=("train", "convert", "cover"))
     (data / "service.json").write_text(json.dumps({
         "data_dir": str(data), "job_kind": "label", "lease_s": 3.0, "max_upload_mb": 2.0,
-        "max_song_seconds": 75.0, "requeue_after_s": 3.0, "worker_nice": 0}))
+        "max_song_seconds": 75.0, "requeue_after_s": 3.0, "worker_nice": 0,
+        "voice_import_roots": [str(data.parent / "imports")]}))
     srv = Server(data).start()
     yield srv
     srv.stop()
@@ -202,7 +204,17 @@ def test_voices_cards_consent_and_admin_upload(service, alice):
         r = adm.post("/api/voices", content=_tar(no_consent))
         assert r.status_code == 400 and "consent" in r.json()["detail"]
         assert adm.post("/api/voices", content=b"PK not a zip").status_code == 415
-        assert adm.post("/api/voices/import", json={"path": str(vdir)}).status_code == 403
+        # import by path: only from inside the configured roots
+        assert adm.post("/api/voices/import", json={"path": str(vdir)}).status_code == 400
+        imports = service.data.parent / "imports"
+        shutil.copytree(vdir, imports / "copy")
+        r = adm.post("/api/voices/import", json={"path": str(imports / "copy")})
+        assert r.status_code == 201 and r.json()["usable"], r.text
+        assert adm.post("/api/voices/import",
+                        json={"path": str(imports / "copy" / ".." / "..")}).status_code == 400
+        assert alice.post("/api/voices/import", json={"path": str(imports / "copy")}
+                          ).status_code == 403
+        assert adm.delete(f"/api/voices/{r.json()['id']}").status_code == 200
         assert not (service.data.parent / "evil.json").exists()
         assert not any(p.name.startswith(".incoming") for p in (service.data / "voices").iterdir())
         assert adm.delete(f"/api/voices/{new['id']}").status_code == 200
@@ -243,7 +255,7 @@ def test_job_lifecycle_positions_result_delete(service, alice, song_id, songs):
     assert done[1]["info"]["explicit"] == "voice"      # audible cue on in the service
     import soundfile as sf
 
-    assert sf.info(str(out)).duration > 4.5           # the spoken notice was prepended
+    assert sf.info(str(out)).duration > 5.0           # the spoken notice was prepended
     # only the job's own name in results/
     assert sorted(p.name for p in (service.data / "results").iterdir()) == \
         sorted(f"{i}.wav" for i in ids)

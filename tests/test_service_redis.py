@@ -79,7 +79,7 @@ def test_remote_workers_on_redis(tmp_path, redis_url):
             first = c.post("/api/jobs", json={"song_id": lid, "voice_id": "tiny"}).json()["id"]
             ids = [first] + [c.post("/api/jobs", json={"song_id": sid, "voice_id": "tiny",
                                                        "format": "wav"}).json()["id"]
-                             for _ in range(4)]
+                             for _ in range(2)]
             # kill the worker that took the slow job: another machine finishes it
             j = wait_job(c, first, until=lambda j: j["state"] == "running" and
                          j["stage"] == "label", timeout=120)
