@@ -457,3 +457,27 @@ def test_content_extraction_keeps_torch_thread_count():
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(old)
+
+
+def test_integrated_lufs_matches_pyloudnorm_and_gates():
+    """Our chunked BS.1770 meter gives pyloudnorm's numbers (mono, stereo, 5 channels, several
+    rates, lengths that cut the last block, levels that exercise both gates)."""
+    import warnings
+
+    import pyloudnorm
+
+    from aisinger.features.loudness import _CHUNK, integrated_lufs
+
+    rng = np.random.default_rng(0)
+    for sr, ch, seconds in ((16000, 1, 7.3), (44100, 2, 31.7), (48000, 5, 3.05),
+                            (22050, 2, 0.41), (8000, 1, _CHUNK / 8000 * 2.5)):
+        n = int(sr * seconds)
+        level = np.repeat(rng.uniform(0, 0.3, n // sr + 2) ** 3, sr)[:n]
+        x = (rng.standard_normal((ch, n)) * level).astype(np.float32)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = pyloudnorm.Meter(sr, block_size=0.4).integrated_loudness(
+                x.T.astype(np.float64) if ch > 1 else x[0].astype(np.float64))
+        assert integrated_lufs(x if ch > 1 else x[0], sr) == pytest.approx(ref, abs=1e-6)
+    assert integrated_lufs(np.zeros(44100, np.float32), 44100) == float("-inf")
+    assert integrated_lufs(np.ones(100, np.float32), 44100) == float("-inf")  # < one block

@@ -443,6 +443,32 @@ def speak(
     typer.echo(f"speech: {out} ({result.seconds:.1f} s){'' if result.label else ' (NOT labelled)'}")
 
 
+@app.command()
+def demo(
+    out_dir: Path = typer.Option(Path("demo"), "-o", "--out", help="Folder for the demo voice "
+                                 "and cover (re-running resumes and reuses what is done)."),
+    train_minutes: float = typer.Option(None, "--train-minutes", help="CPU minutes of "
+                                        "demo-voice training (default: the demo's)."),
+) -> None:
+    """The main job on the embedded default: make a demo voice from project-made lab singing
+    (training it on the CPU), then cover the real example song with it.
+
+    Writes OUT/voice/ (the voice), OUT/cover.mp3 (the labelled cover) and
+    OUT/cover.mp3.stems/.  The demo voice is synthetic (a TTS voice sung to melodies): expect
+    a clear change of timbre and a buzzy, robotic sound.
+    """
+    from aisinger.demo import DEMO_TRAIN_MINUTES, run_demo
+
+    result = run_demo(out_dir, train_minutes=DEMO_TRAIN_MINUTES if train_minutes is None
+                      else train_minutes)
+    typer.echo(f"key: {result.key_reason}")
+    typer.echo(f"voice: {result.voice_dir} (step {result.train_step}, "
+               f"{result.train_minutes:.1f} min of training)")
+    for name, path in result.stems.items():
+        typer.echo(f"{name}: {path}")
+    typer.echo(f"cover: {result.cover}")
+
+
 # ----------------------------------------------------------------------------------------------
 # labelling
 

@@ -50,17 +50,20 @@ def retrieve_content(content: np.ndarray, index: np.ndarray, ratio,
         return content.astype(np.float32)
     if ratio.ndim:
         ratio = ratio[:, None]
+    import torch
+
     k = min(k, index.shape[0])
-    idx_n = index / np.maximum(np.linalg.norm(index, axis=1, keepdims=True), 1e-8)
+    idx = torch.from_numpy(np.ascontiguousarray(index, dtype=np.float32))
+    idx_n = idx / idx.norm(dim=1, keepdim=True).clamp_min(1e-8)
     out = np.empty_like(content, dtype=np.float32)
     for a in range(0, content.shape[0], RETRIEVAL_BLOCK):
-        c = content[a:a + RETRIEVAL_BLOCK]
-        cn = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-8)
-        sim = cn @ idx_n.T  # (b, N)
-        top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-        w = np.maximum(np.take_along_axis(sim, top, axis=1), 1e-4)
-        w = w / w.sum(axis=1, keepdims=True)
-        knn = np.einsum("bk,bkd->bd", w, index[top])
+        c = np.ascontiguousarray(content[a:a + RETRIEVAL_BLOCK], dtype=np.float32)
+        ct = torch.from_numpy(c)
+        sim = (ct / ct.norm(dim=1, keepdim=True).clamp_min(1e-8)) @ idx_n.T  # (b, N)
+        w, top = torch.topk(sim, k, dim=1)
+        w = w.clamp_min(1e-4)
+        w = w / w.sum(dim=1, keepdim=True)
+        knn = torch.einsum("bk,bkd->bd", w, idx[top]).numpy()
         r = ratio[a:a + RETRIEVAL_BLOCK] if ratio.ndim else ratio
         out[a:a + RETRIEVAL_BLOCK] = (1 - r) * c + r * knn
     return out

@@ -259,7 +259,7 @@ def cover(song: str | Path, voice_dir: str | Path, out_path: str | Path,
     else:
         key, transpose = None, float(options.transpose)
         reason = f"transpose {transpose:+g} semitones given by the user"
-    log.info("key: %s", reason)
+    log.debug("key: %s", reason)
     del feats
     clock.end("analyse")
 

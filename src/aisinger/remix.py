@@ -171,11 +171,16 @@ def _envelope_lag(reference: np.ndarray, signal: np.ndarray, sr: int,
     n = min(a.shape[0], b.shape[0])
     a, b = a[:n], b[:n]
     m = min(int(round(max_lag_ms / ALIGN_HOP_MS)), max(n - 2, 0))
+    from scipy.signal import correlate
+
+    full = correlate(b, a, mode="full", method="fft")  # full[n - 1 + k] = sum a[t] b[t + k]
     lags = np.arange(-m, m + 1)
-    scores = np.empty(lags.shape[0])
-    for j, k in enumerate(lags):
-        x, y = a[max(0, -k):n - max(0, k)], b[max(0, k):n - max(0, -k)]
-        scores[j] = float(np.dot(x, y)) / max(float(np.sqrt(np.dot(x, x) * np.dot(y, y))), 1e-12)
+    # normalised per lag by the energy of the overlapping parts (cumulative sums)
+    ca, cb = np.concatenate([[0.0], np.cumsum(a * a)]), np.concatenate([[0.0], np.cumsum(b * b)])
+    lo_a, hi_a = np.maximum(0, -lags), n - np.maximum(0, lags)
+    lo_b, hi_b = np.maximum(0, lags), n - np.maximum(0, -lags)
+    energy = np.sqrt((ca[hi_a] - ca[lo_a]) * (cb[hi_b] - cb[lo_b]))
+    scores = full[n - 1 + lags] / np.maximum(energy, 1e-12)
     i = int(np.argmax(scores))
     frac = 0.0
     if 0 < i < len(lags) - 1:

@@ -112,18 +112,89 @@ def loudness_db(audio: np.ndarray, sr: int, config: LoudnessConfig = LoudnessCon
     return (10.0 * np.log10(np.maximum(power, floor_power))).astype(np.float32)
 
 
+K_SHELF = (1500.0, 4.0, 1 / math.sqrt(2))
+"""BS.1770 K-weighting stage 1, a high shelf: corner (Hz), gain (dB), Q (as pyloudnorm)."""
+K_HIGHPASS = (38.0, 0.5)
+"""BS.1770 K-weighting stage 2, the RLB high-pass: corner (Hz), Q (as pyloudnorm)."""
+GATE_ABSOLUTE_LUFS = -70.0
+GATE_RELATIVE_LU = -10.0
+BLOCK_OVERLAP = 0.75
+_CHUNK = 1 << 20  # samples filtered at a time (bounds memory on long inputs)
+
+
+def _k_weighting(sr: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The two biquads (b, a) of the K-weighting filter at ``sr`` (RBJ cookbook forms)."""
+    fc, gain_db, q = K_SHELF
+    amp = 10 ** (gain_db / 40)
+    w0 = 2 * math.pi * fc / sr
+    cw, alpha = math.cos(w0), math.sin(w0) / (2 * q)
+    shelf = (np.array([amp * ((amp + 1) + (amp - 1) * cw + 2 * math.sqrt(amp) * alpha),
+                       -2 * amp * ((amp - 1) + (amp + 1) * cw),
+                       amp * ((amp + 1) + (amp - 1) * cw - 2 * math.sqrt(amp) * alpha)]),
+             np.array([(amp + 1) - (amp - 1) * cw + 2 * math.sqrt(amp) * alpha,
+                       2 * ((amp - 1) - (amp + 1) * cw),
+                       (amp + 1) - (amp - 1) * cw - 2 * math.sqrt(amp) * alpha]))
+    fc, q = K_HIGHPASS
+    w0 = 2 * math.pi * fc / sr
+    cw, alpha = math.cos(w0), math.sin(w0) / (2 * q)
+    highpass = (np.array([(1 + cw) / 2, -(1 + cw), (1 + cw) / 2]),
+                np.array([1 + alpha, -2 * cw, 1 - alpha]))
+    return [(b / a[0], a / a[0]) for b, a in (shelf, highpass)]
+
+
 def integrated_lufs(x: np.ndarray, sr: int) -> float:
     """EBU R128 / ITU-R BS.1770-4 integrated loudness (LUFS) of ``(samples,)`` or
-    ``(channels, samples)`` (channel powers summed, as BS.1770 does for stereo); ``-inf``
-    when silent or shorter than one 400 ms block."""
-    import warnings
+    ``(channels, samples)``; ``-inf`` when silent or shorter than one 400 ms block.
 
-    import pyloudnorm
+    K-weighting, 400 ms blocks with 75 % overlap, the -70 LUFS absolute and -10 LU relative
+    gates, channel powers summed (weights 1 for up to 3 channels, as for L/R/C; surround
+    channels of a 5-channel input get 1.41).  The same numbers as pyloudnorm's
+    ``Meter.integrated_loudness`` (block bounds included), computed in chunks of
+    ``_CHUNK`` samples, so a 20-minute stereo song needs no float64 copy of itself.
+    """
+    from scipy.signal import lfilter, lfilter_zi
 
-    x = np.asarray(x, dtype=np.float64)
-    if x.shape[-1] < int(math.ceil(LOUDNESS_BLOCK_S * sr)):
+    x = np.asarray(x)
+    if x.ndim == 1:
+        x = x[None, :]
+    n = x.shape[1]
+    if n < int(math.ceil(LOUDNESS_BLOCK_S * sr)):
         return float("-inf")
-    meter = pyloudnorm.Meter(int(sr), block_size=LOUDNESS_BLOCK_S)
-    with warnings.catch_warnings(), np.errstate(divide="ignore"):
-        warnings.simplefilter("ignore")  # pyloudnorm warns about possible clipping
-        return float(meter.integrated_loudness(x if x.ndim == 1 else x.T))
+    step = 1.0 - BLOCK_OVERLAP
+    n_blocks = int(np.round((n / sr - LOUDNESS_BLOCK_S) / (LOUDNESS_BLOCK_S * step))) + 1
+    j = np.arange(n_blocks)
+    # block bounds as pyloudnorm computes them; the last block may reach past the end, where
+    # it is cut (and still divided by the full block length, as there)
+    lo = np.minimum((LOUDNESS_BLOCK_S * (j * step) * sr).astype(np.int64), n)
+    hi = np.minimum((LOUDNESS_BLOCK_S * (j * step + 1) * sr).astype(np.int64), n)
+    bounds = np.unique(np.concatenate([lo, hi]))
+    filters = _k_weighting(sr)
+    cum_at = np.zeros((x.shape[0], bounds.shape[0]))
+    for c in range(x.shape[0]):
+        states = [lfilter_zi(b, a) * 0.0 for b, a in filters]
+        total = 0.0
+        for start in range(0, n, _CHUNK):
+            y = np.asarray(x[c, start:start + _CHUNK], dtype=np.float64)
+            for k, (b, a) in enumerate(filters):
+                y, states[k] = lfilter(b, a, y, zi=states[k])
+            cum = np.concatenate([[0.0], np.cumsum(y * y)]) + total
+            sel = (bounds >= start) & (bounds <= start + y.shape[0])
+            cum_at[c, sel] = cum[bounds[sel] - start]
+            total = cum[-1]
+    pos = {int(v): i for i, v in enumerate(bounds)}
+    z = (cum_at[:, [pos[int(v)] for v in hi]] - cum_at[:, [pos[int(v)] for v in lo]]) / (
+        LOUDNESS_BLOCK_S * sr)
+    weights = np.ones(x.shape[0])
+    if x.shape[0] == 5:
+        weights[3:] = 1.41
+    power = weights @ z
+    with np.errstate(divide="ignore"):
+        level = -0.691 + 10 * np.log10(power)
+        keep = level >= GATE_ABSOLUTE_LUFS
+        if not keep.any():
+            return float("-inf")
+        relative = -0.691 + 10 * np.log10(power[keep].mean()) + GATE_RELATIVE_LU
+        keep &= level > relative
+        if not keep.any():
+            return float("-inf")
+        return float(-0.691 + 10 * np.log10(power[keep].mean()))
