@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(ffmpeg sox libsndfile1 flite espeak-ng fluidsynth fluid-soundfont-gm)
+APT_PACKAGES=(ffmpeg sox libsndfile1 flite espeak-ng fluidsynth fluid-soundfont-gm
+              # request service: Redis for the scale-out test; headless Chromium + its
+              # WebDriver for the web-UI test (selenium drives /usr/bin/chromedriver)
+              redis-server chromium chromium-driver)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,259 @@
+"""Files that come in from users: songs (content-sniffed audio) and voice folders.
+
+Nothing a client sends is ever used as a path: uploads are streamed to a server-generated
+name, recognised by their content (ffprobe via :mod:`aisinger.audio`, never the extension)
+and renamed to ``<id><ext>`` where the extension follows the sniffed container.  Voice
+archives are read member by member; only the known voice-folder file names are written,
+into a folder with a server-generated name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import shutil
+import subprocess
+import tarfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from aisinger.errors import AisingerError
+
+CONTAINERS = {"wav": ".wav", "flac": ".flac", "mp3": ".mp3", "ogg": ".ogg",
+              "mov,mp4,m4a,3gp,3g2,mj2": ".m4a", "aac": ".aac"}
+"""ffprobe ``format_name`` → the extension a stored song gets."""
+RESULT_FORMATS = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg"}
+"""Output formats of jobs and their media types."""
+MEDIA_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg",
+               ".ogg": "audio/ogg", ".m4a": "audio/mp4", ".aac": "audio/aac"}
+VOICE_FILES = ("config.json", "model.safetensors", "index.safetensors", "consent.json",
+               "model_card.json", "model_card.md")
+"""Files of a voice folder that the service keeps (training checkpoints are not needed)."""
+CONSENT_AUDIO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}\.(wav|flac|mp3|ogg|m4a)$")
+VOICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+MAX_ARCHIVE_MEMBERS = 64
+
+
+class UploadError(AisingerError):
+    """A rejected upload; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+# ------------------------------------------------------------------------------------- songs
+
+
+def _probe(path: Path) -> dict:
+    if shutil.which("ffprobe") is None:
+        raise AisingerError("ffprobe (ffmpeg) is not installed; the service needs it to "
+                            "recognise uploads")
+    cmd = ["ffprobe", "-v", "error", "-show_entries",
+           "format=format_name:stream=codec_type,disposition", "-of", "json", str(path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    try:
+        return json.loads(proc.stdout or "{}") if proc.returncode == 0 else {}
+    except ValueError:
+        return {}
+
+
+def sniff_song(tmp: Path, max_seconds: float, name: str = "upload") -> tuple[str, object]:
+    """Recognise an uploaded file by its content.
+
+    Returns ``(extension, AudioInfo)``.  Raises :class:`UploadError` (415 for what is not an
+    accepted audio file, 413 for a song over ``max_seconds``).
+    """
+    from aisinger.audio import _check_info, info
+    from aisinger.errors import AudioError
+
+    doc = _probe(tmp)
+    fmt = doc.get("format", {}).get("format_name", "")
+    streams = doc.get("streams", [])
+    if fmt not in CONTAINERS or not any(s.get("codec_type") == "audio" for s in streams):
+        raise UploadError(f"{name}: not an audio file aisinger accepts (detected "
+                          f"{fmt or 'no known format'}); send WAV, FLAC, MP3, OGG or M4A", 415)
+    if any(s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")
+           for s in streams):
+        raise UploadError(f"{name}: holds a video stream; send an audio file", 415)
+    ext = CONTAINERS[fmt]
+    probe_path = tmp.with_name(tmp.name + ext)
+    tmp.rename(probe_path)
+    try:
+        i = info(probe_path)
+        _check_info(i, float("inf"))
+    except AudioError as err:
+        probe_path.rename(tmp)
+        raise UploadError(f"{name}: {str(err).split(': ', 1)[-1]}", 415) from None
+    probe_path.rename(tmp)
+    if i.duration <= 0:
+        raise UploadError(f"{name}: no audio samples", 415)
+    if i.duration > max_seconds:
+        raise UploadError(f"{name}: {i.duration:.0f} s long; the limit is {max_seconds:.0f} s",
+                          413)
+    return ext, i
+
+
+def clean_title(title: str | None, fallback: str) -> str:
+    """A display title (never a path): printable, at most 120 characters."""
+    t = "".join(c for c in (title or "") if c.isprintable()).strip()
+    t = PurePosixPath(t.replace("\\", "/")).name if t else ""
+    return (t or fallback)[:120]
+
+
+# ------------------------------------------------------------------------------------ voices
+
+
+def voice_digest(voice_dir: Path) -> str:
+    """SHA-256 over the kept voice files (names and bytes): a worker's cache key."""
+    h = hashlib.sha256()
+    for p in sorted(voice_dir.iterdir()):
+        if p.is_file() and (p.name in VOICE_FILES or CONSENT_AUDIO.match(p.name)):
+            h.update(p.name.encode() + b"\0")
+            with open(p, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+    return h.hexdigest()
+
+
+def resolve_voice(voices_dir: Path, voice_id: str) -> Path:
+    """The folder of voice ``voice_id``: a direct child of the voices folder, by listing."""
+    if not isinstance(voice_id, str) or not VOICE_ID.match(voice_id):
+        raise UploadError(f"voice {voice_id!r}: not a voice ID", 404)
+    if voices_dir.is_dir():
+        for p in voices_dir.iterdir():
+            if p.name == voice_id and p.is_dir() and not p.is_symlink() and \
+                    (p / "config.json").is_file():
+                return p
+    raise UploadError(f"voice {voice_id}: no such voice", 404)
+
+
+def describe_voice(voice_dir: Path, use_scope: str) -> dict:
+    """ID, name, model card and consent facts of a voice folder (for ``GET /api/voices``)."""
+    from aisinger.consent import check_scope, load_consent
+
+    card: dict = {}
+    try:
+        card = json.loads((voice_dir / "model_card.json").read_text(encoding="utf-8"))
+        card = card if isinstance(card, dict) else {}
+    except (OSError, ValueError):
+        pass
+    out = {"id": voice_dir.name, "name": str(card.get("name") or voice_dir.name)[:120],
+           "card": card, "consent": None, "usable": False, "problem": None}
+    try:
+        record = load_consent(voice_dir / "consent.json")
+        out["consent"] = record.card_summary()
+        for use in ("cover", "serve"):
+            check_scope(record, f"{use}:{use_scope}")
+        out["usable"] = True
+    except AisingerError as err:
+        out["problem"] = str(err)
+    return out
+
+
+def list_voices(voices_dir: Path, use_scope: str) -> list[dict]:
+    if not voices_dir.is_dir():
+        return []
+    return [describe_voice(p, use_scope) for p in sorted(voices_dir.iterdir())
+            if p.is_dir() and not p.is_symlink() and VOICE_ID.match(p.name)
+            and (p / "config.json").is_file()]
+
+
+def _members(archive: Path):
+    """Yield ``(name, kind, size, opener)`` for a tar or zip archive (recognised by content);
+    kind is ``"file"``, ``"dir"`` or ``"other"`` (links, devices, …)."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            for zi in zf.infolist():
+                mode = (zi.external_attr >> 16) & 0o170000
+                kind = "dir" if zi.is_dir() else ("file" if mode in (0, 0o100000) else "other")
+                yield zi.filename, kind, zi.file_size, (lambda zi=zi: zf.open(zi))
+        return
+    try:
+        tf = tarfile.open(archive, mode="r:*")
+    except (tarfile.TarError, OSError):
+        raise UploadError("voice archive: not a tar or zip archive", 415) from None
+    with tf:
+        for ti in tf:
+            kind = "file" if ti.isreg() else ("dir" if ti.isdir() else "other")
+            yield ti.name, kind, ti.size, (lambda ti=ti: tf.extractfile(ti))
+
+
+def extract_voice(archive: Path, dest: Path, max_bytes: int) -> Path:
+    """Unpack a voice folder archive into ``dest`` (created; server-generated name).
+
+    Accepted: a tar (optionally gz/bz2/xz) or zip of one voice folder, files at the top level
+    or inside one folder.  Links, devices, absolute paths and ``..`` are refused; only the
+    voice file names are written.  Raises :class:`UploadError`.
+    """
+    import tempfile
+
+    staged: dict[str, Path] = {}
+    total = n = 0
+    with tempfile.TemporaryDirectory(prefix=".voice-", dir=dest.parent) as stage:
+        for name, kind, size, opener in _members(archive):
+            n += 1
+            if n > MAX_ARCHIVE_MEMBERS:
+                raise UploadError(f"voice archive: more than {MAX_ARCHIVE_MEMBERS} members", 413)
+            p = PurePosixPath(name.replace("\\", "/"))
+            if p.is_absolute() or ".." in p.parts:
+                raise UploadError(f"voice archive: member {name[:80]!r} has an unsafe path")
+            if kind == "dir":
+                continue
+            if kind != "file":
+                raise UploadError(f"voice archive: member {name[:80]!r} is not a regular file")
+            parts = [x for x in p.parts if x not in ("", ".")]
+            if len(parts) > 2 or (len(parts) == 2 and parts[0] == "training"):
+                continue  # training checkpoints etc. are not needed
+            base = parts[-1]
+            if base not in VOICE_FILES and not CONSENT_AUDIO.match(base):
+                continue
+            if base in staged:
+                raise UploadError(f"voice archive: {base} appears twice")
+            total += size
+            if total > max_bytes:
+                raise UploadError(f"voice archive: more than {max_bytes // 2**20} MiB unpacked",
+                                  413)
+            target = Path(stage) / base
+            written = 0
+            with opener() as src, open(target, "wb") as out:
+                while block := src.read(1 << 20):
+                    written += len(block)
+                    if written > size:
+                        raise UploadError(f"voice archive: {base} is larger than declared")
+                    out.write(block)
+            staged[base] = target
+        if "config.json" not in staged or "model.safetensors" not in staged:
+            raise UploadError("voice archive: no voice folder inside (config.json and "
+                              "model.safetensors are required)")
+        if "consent.json" not in staged:
+            raise UploadError("voice archive: the voice has no consent.json; a voice cannot "
+                              "be served without its owner's consent record")
+        dest.mkdir(parents=True)
+        for base, target in staged.items():
+            shutil.move(str(target), dest / base)
+    return dest
+
+
+def check_voice(voice_dir: Path, use_scope: str) -> dict:
+    """Load the voice (weights vs config) and its consent record; the description."""
+    from aisinger.voice import load_voice
+
+    load_voice(voice_dir)
+    d = describe_voice(voice_dir, use_scope)
+    if d["consent"] is None:
+        raise UploadError(f"voice: {d['problem']}", 400)
+    return d
+
+
+def voice_archive(voice_dir: Path) -> bytes:
+    """An uncompressed tar of the kept voice files (what workers download)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for p in sorted(voice_dir.iterdir()):
+            if p.is_file() and not p.is_symlink() and (p.name in VOICE_FILES or
+                                                       CONSENT_AUDIO.match(p.name)):
+                tf.add(p, arcname=p.name, recursive=False)
+    return buf.getvalue()
