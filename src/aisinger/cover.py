@@ -222,7 +222,7 @@ def cover(song: str | Path, voice_dir: str | Path, out_path: str | Path,
     from aisinger.features.loudness import integrated_lufs
     from aisinger.key import choose_transpose, voice_range
     from aisinger.label import policy_for
-    from aisinger.remix import limit_true_peak, remix, true_peak_dbtp
+    from aisinger.remix import VocalReference, limit_true_peak, remix, true_peak_dbtp
     from aisinger.separation import get_separator
     from aisinger.voice import load_voice
 
@@ -243,8 +243,8 @@ def cover(song: str | Path, voice_dir: str | Path, out_path: str | Path,
     audio, sr = audio_io.load(song)
     audio = _song_layout(audio)
     vocals = get_separator(options.separator).separate_vocals(audio, sr)
-    accompaniment = audio - vocals
     mix_lufs = integrated_lufs(audio, sr)
+    accompaniment = np.subtract(audio, vocals, out=audio)  # the song's buffer is reused
     del audio
     clock.end("separate")
 
@@ -252,7 +252,9 @@ def cover(song: str | Path, voice_dir: str | Path, out_path: str | Path,
     vocal_mono = audio_io.to_mono(vocals)
     feats = extract(vocal_mono, sr, config=feature_config(voice, options.f0_method),
                     progress=False)
-    _check_vocals(song, mix_lufs, integrated_lufs(vocals, sr), feats)
+    reference = VocalReference.of(vocals, sr)  # what the remix needs of the stem
+    del vocals
+    _check_vocals(song, mix_lufs, reference.lufs, feats)
     if options.transpose is None:
         key = choose_transpose(feats.f0, voice_range(voice.card), options.key_shift)
         transpose, reason = float(key.semitones), key.reason
@@ -271,10 +273,11 @@ def cover(song: str | Path, voice_dir: str | Path, out_path: str | Path,
     clock.end("convert")
 
     clock.stage("remix")
-    mixed = remix(converted, vocals, accompaniment, sr)
-    del converted, vocals
-    placed = mixed.vocal if options.stems else None
-    mixed.vocal = None
+    # without stems the mix is summed into the accompaniment's buffer (memory on long songs)
+    mixed = remix(converted, reference, accompaniment, sr, inplace=not options.stems,
+                  keep_vocal=options.stems)
+    del converted
+    placed, mixed.vocal = mixed.vocal, None
     if not options.stems:
         del accompaniment
     clock.end("remix")

@@ -28,7 +28,9 @@ import numpy as np
 from aisinger.features.loudness import integrated_lufs
 
 __all__ = ["RemixResult", "remix", "true_peak_dbtp", "limit_true_peak", "balance_gain_db",
-           "alignment_lag_ms", "align_to", "spread_channels", "TRUE_PEAK_CEILING_DBTP"]
+           "alignment_lag_ms", "align_to", "spread_channels", "channel_rms", "pan_gains",
+           "VocalReference",
+           "TRUE_PEAK_CEILING_DBTP"]
 
 TRUE_PEAK_CEILING_DBTP = -1.0
 """Output ceiling (dB true peak): EBU R128 / streaming delivery practice."""
@@ -162,13 +164,22 @@ def balance_gain_db(original_vocal: np.ndarray, new_vocal: np.ndarray, sr: int) 
     return float(np.clip(ref - cur, -MAX_BALANCE_GAIN_DB, MAX_BALANCE_GAIN_DB))
 
 
+def channel_rms(x: np.ndarray) -> np.ndarray:
+    """Per-channel RMS ``(C,)`` of ``(C, samples)`` (or ``(1,)`` of mono), channel by channel."""
+    x = _channels(x)
+    return np.array([math.sqrt(float(np.mean(np.square(c, dtype=np.float64)))) for c in x])
+
+
+def pan_gains(rms: np.ndarray) -> np.ndarray:
+    """Channel gains ``(C,)`` with the shape of ``rms`` and mean power 1 (total power kept)."""
+    norm = math.sqrt(float(np.mean(np.square(rms))))
+    return rms / norm if norm > 0 else np.ones(rms.shape[0])
+
+
 def spread_channels(mono: np.ndarray, like: np.ndarray) -> np.ndarray:
     """Copy mono ``(samples,)`` onto the channels of ``like`` ``(C, samples)`` with like's
     per-channel RMS shape (total power kept): the converted vocal keeps the original's pan."""
-    like = _channels(like)
-    rms = np.sqrt(np.mean(np.square(like, dtype=np.float64), axis=1))
-    norm = math.sqrt(float(np.mean(rms ** 2)))
-    g = rms / norm if norm > 0 else np.ones(like.shape[0])
+    g = pan_gains(channel_rms(like))
     return (g[:, None] * np.asarray(mono, np.float32)[None, :]).astype(np.float32)
 
 
@@ -193,10 +204,11 @@ def _level_envelope_db(x: np.ndarray, sr: int) -> np.ndarray:
     return db - db.mean()
 
 
-def _envelope_lag(reference: np.ndarray, signal: np.ndarray, sr: int,
-                  max_lag_ms: float) -> tuple[float, float]:
-    """(lag ms, normalised correlation at the peak) of the level envelopes."""
-    a = _level_envelope_db(_channels(reference).mean(axis=0), sr)
+def _envelope_lag(reference, signal, sr: int, max_lag_ms: float) -> tuple[float, float]:
+    """(lag ms, normalised correlation at the peak) of the level envelopes; ``reference``
+    may be audio or its precomputed :func:`_level_envelope_db` (a :class:`VocalReference`)."""
+    a = reference.envelope if isinstance(reference, VocalReference) else \
+        _level_envelope_db(_channels(reference).mean(axis=0), sr)
     b = _level_envelope_db(_channels(signal).mean(axis=0), sr)
     n = min(a.shape[0], b.shape[0])
     a, b = a[:n], b[:n]
@@ -232,9 +244,10 @@ def alignment_lag_ms(reference: np.ndarray, signal: np.ndarray, sr: int,
     return _envelope_lag(reference, signal, sr, max_lag_ms)[0]
 
 
-def align_to(signal: np.ndarray, reference: np.ndarray, sr: int,
+def align_to(signal: np.ndarray, reference, sr: int,
              max_lag_ms: float = ALIGN_MAX_LAG_MS) -> tuple[np.ndarray, float]:
-    """Shift mono ``signal`` so its level envelope lines up with ``reference``'s.
+    """Shift mono ``signal`` so its level envelope lines up with ``reference``'s (audio or a
+    :class:`VocalReference`).
 
     A voice model can place note onsets a few ms early or late (its amplitude is predicted
     from a 40 ms loudness control and content; measured on lab covers: -2 to -7 ms).  The
@@ -256,42 +269,73 @@ def align_to(signal: np.ndarray, reference: np.ndarray, sr: int,
 
 
 @dataclass
+class VocalReference:
+    """What the remix needs of the original vocal stem, so that the stem itself can be freed
+    before conversion: per-channel RMS (pan), integrated loudness (LUFS) and the level
+    envelope (alignment)."""
+
+    channel_rms: np.ndarray
+    lufs: float
+    envelope: np.ndarray
+
+    @classmethod
+    def of(cls, vocal: np.ndarray, sr: int) -> VocalReference:
+        v = _channels(vocal)
+        return cls(channel_rms(v), integrated_lufs(v, sr), _level_envelope_db(
+            v[0] if v.shape[0] == 1 else v.mean(axis=0), sr))
+
+
+@dataclass
 class RemixResult:
     """mix: the sum, not yet limited (see :func:`limit_true_peak`), and vocal: the placed
-    converted vocal, both (C, samples) float32 (or (samples,) for mono songs);
-    vocal_gain_db: the balancing gain; balance_lu: original vocal minus accompaniment
+    converted vocal (None unless kept), both (C, samples) float32 (or (samples,) for mono
+    songs); vocal_gain_db: the balancing gain; balance_lu: original vocal minus accompaniment
     loudness (LU), which the mix keeps; shift_ms: the timing offset of the converted vocal
     that alignment undid (0 when none)."""
 
     mix: np.ndarray
-    vocal: np.ndarray
+    vocal: np.ndarray | None
     vocal_gain_db: float
     balance_lu: float
     shift_ms: float = 0.0
 
 
-def remix(converted: np.ndarray, original_vocal: np.ndarray, accompaniment: np.ndarray,
-          sr: int, align: bool = True) -> RemixResult:
+def remix(converted: np.ndarray, original_vocal, accompaniment: np.ndarray, sr: int,
+          align: bool = True, inplace: bool = False, keep_vocal: bool = True) -> RemixResult:
     """Place ``converted`` (mono ``(samples,)``) over ``accompaniment``.
 
-    ``original_vocal`` and ``accompaniment`` are the separated stems of the song (same layout
-    and length); ``converted`` has their length (it is padded/trimmed to it).  The vocal gets
-    the original's pan and loudness and, with ``align``, its timing (:func:`align_to`).  The
-    sum is returned unlimited so that labelling (which
-    may add a notice and a watermark) comes before the one true-peak limiter pass.
+    ``original_vocal`` is the separated vocal stem of the song (same layout and length as
+    ``accompaniment``) or its :class:`VocalReference`; ``converted`` has their length (it is
+    padded/trimmed to it).  The vocal gets the original's pan and loudness and, with
+    ``align``, its timing (:func:`align_to`).  The sum is returned unlimited so that labelling
+    (which may add a notice and a watermark) comes before the one true-peak limiter pass.
+    ``inplace`` sums into ``accompaniment``'s (float32) buffer; ``keep_vocal=False`` does not
+    return the placed vocal (both save memory on long songs).
     """
     mono = np.asarray(accompaniment).ndim == 1
     acc = _channels(accompaniment)
-    orig = _channels(original_vocal)
+    ref = original_vocal if isinstance(original_vocal, VocalReference) else \
+        VocalReference.of(original_vocal, sr)
     n = acc.shape[1]
     conv = np.asarray(converted, np.float32)
     conv = np.pad(conv, (0, max(0, n - conv.shape[0])))[:n]
-    conv, lag = align_to(conv, orig, sr) if align else (conv, 0.0)
-    vocal = spread_channels(conv, orig)
-    gain_db = balance_gain_db(orig, vocal, sr)
-    vocal *= np.float32(10 ** (gain_db / 20))
-    balance = integrated_lufs(orig, sr) - integrated_lufs(acc, sr)
-    out = acc + vocal
+    conv, lag = align_to(conv, ref, sr) if align else (conv, 0.0)
+    pan = pan_gains(ref.channel_rms)
+    # loudness of the placed vocal: every channel is conv x pan_c, and BS.1770 adds channel
+    # powers, so it is conv's loudness + 10 log10(sum pan_c^2)
+    cur = integrated_lufs(conv, sr) + 10 * math.log10(float(np.sum(pan ** 2)))
+    gain_db = 0.0 if not (math.isfinite(ref.lufs) and math.isfinite(cur)) else float(
+        np.clip(ref.lufs - cur, -MAX_BALANCE_GAIN_DB, MAX_BALANCE_GAIN_DB))
+    balance = ref.lufs - integrated_lufs(acc, sr)
+    g = np.float32(10 ** (gain_db / 20))
+    out = acc if inplace else acc.copy()
+    vocal = np.empty_like(out) if keep_vocal else None
+    for c in range(out.shape[0]):
+        placed = conv * np.float32(pan[c] * g)
+        out[c] += placed
+        if vocal is not None:
+            vocal[c] = placed
     if mono:
-        out, vocal = out[0], vocal[0]
+        out = out[0]
+        vocal = vocal[0] if vocal is not None else None
     return RemixResult(out, vocal, gain_db, float(balance), lag)
