@@ -342,6 +342,12 @@ def test_missing_and_mismatched_config(tmp_path, consent):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(AisingerError, match="bad.json: unreadable JSON"):
         load_community(g, tmp_path / "bad.json")
+    doc["data"]["hop_length"] = 512
+    doc["model"]["speech_encoder"] = "hubertsoft"  # 256-d too, but another model
+    (tmp_path / "soft.json").write_text(json.dumps(doc))
+    with pytest.raises(AisingerError, match="soft.json: speech_encoder 'hubertsoft' is not "
+                                            "supported"):
+        load_community(g, tmp_path / "soft.json")
     del doc["model"]
     (tmp_path / "nomodel.json").write_text(json.dumps(doc))
     with pytest.raises(AisingerError, match="nomodel.json: not a So-VITS-SVC config.json"):

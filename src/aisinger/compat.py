@@ -35,6 +35,8 @@ CONTENT_ENCODERS = {
     768: {"asset": "contentvec-base", "layer": 12, "final_proj": False, "dim": 768},
 }
 RVC_CONTENT_ASSET = "contentvec-base"
+# So-VITS speech_encoder names served by those layouts (the -onnx variants are the same model)
+SOVITS_ENCODERS = {256: ("vec256l9", "vec256l9-onnx"), 768: ("vec768l12", "vec768l12-onnx")}
 RVC_SR = {"32k": 32000, "40k": 40000, "48k": 48000}
 SOVITS_UNSUPPORTED = ("use_depthwise_conv", "use_transformer_flow", "speaker_embedding",
                       "flow_share_parameter")
@@ -272,6 +274,11 @@ def load_community(path: str | Path, config: str | Path | None = None) -> Commun
         if cfg.content_dim not in CONTENT_ENCODERS:
             raise AisingerError(f"{cfg_path}: ssl_dim {cfg.content_dim} is not supported "
                                 "(256 or 768)")
+        encoder = str(cfg_doc["model"].get("speech_encoder") or "")
+        wanted = SOVITS_ENCODERS[cfg.content_dim]
+        if encoder and encoder not in wanted:
+            raise AisingerError(f"{cfg_path}: speech_encoder {encoder!r} is not supported "
+                                f"(with ssl_dim {cfg.content_dim}: {', '.join(wanted)})")
         model = build_checked(cfg, state, path, cfg_path.name)
         speakers = cfg_doc.get("spk") if isinstance(cfg_doc.get("spk"), dict) else {}
         speakers = {str(k): int(v) for k, v in speakers.items()
