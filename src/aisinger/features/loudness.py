@@ -92,9 +92,6 @@ def loudness_db(audio: np.ndarray, sr: int, config: LoudnessConfig = LoudnessCon
     n_win = max(1, int(round(config.window_s * sr)))
     half = n_win // 2
     weights = _hann_weights(n_win)
-    squared = np.pad(x.astype(np.float64) ** 2, (half, n_win - half))
-    inside = np.pad(np.ones(x.shape[0]), (half, n_win - half))  # 1 on real samples
-
     n_out = n_frames(x.shape[0], int(sr))
     centres = np.round(np.arange(n_out) * (sr / FRAME_RATE)).astype(np.int64)
     centres = np.minimum(centres, x.shape[0] - 1)
@@ -102,11 +99,17 @@ def loudness_db(audio: np.ndarray, sr: int, config: LoudnessConfig = LoudnessCon
     offsets = np.arange(n_win)
     for start in range(0, n_out, _BLOCK_FRAMES):
         c = centres[start : start + _BLOCK_FRAMES]
-        # squared[c + k] is sample c - half + k of the signal (0 outside it);
-        # dividing by the weight that fell on real samples renormalises the
-        # window where it is cut by the ends of the signal.
-        idx = c[:, None] + offsets[None, :]
-        power[start : start + c.shape[0]] = (squared[idx] @ weights) / (inside[idx] @ weights)
+        # the samples this block of frames reads, zero outside the signal (block-local, so a
+        # long input needs no full-length float64 copy); dividing by the weight that fell on
+        # real samples renormalises the window where it is cut by the ends of the signal.
+        lo, hi = int(c[0]) - half, int(c[-1]) - half + n_win
+        seg = np.zeros(hi - lo, dtype=np.float64)
+        inside = np.zeros(hi - lo, dtype=np.float64)
+        a, b = max(lo, 0), min(hi, x.shape[0])
+        seg[a - lo:b - lo] = x[a:b]
+        inside[a - lo:b - lo] = 1.0
+        idx = (c - half - lo)[:, None] + offsets[None, :]
+        power[start : start + c.shape[0]] = ((seg * seg)[idx] @ weights) / (inside[idx] @ weights)
 
     floor_power = 10.0 ** (config.floor_db / 10.0)
     return (10.0 * np.log10(np.maximum(power, floor_power))).astype(np.float32)
