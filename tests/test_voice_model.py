@@ -171,7 +171,7 @@ def test_resume_is_identical_to_uninterrupted(dataset, trained, tmp_path):
     diff = {k: float((a[k] - b[k]).abs().max()) for k in a if not torch.equal(a[k], b[k])}
     assert not diff, (diff, _history(out), _history(trained[0]))
     assert _history(out) == _history(trained[0])
-    with pytest.raises(AisingerError, match="another seed or model config"):
+    with pytest.raises(AisingerError, match="another seed, model config or initialisation"):
         train(dataset, out, _config(41), seed=1)
 
 

@@ -39,6 +39,7 @@ TRAINING_DIR = "training"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 SAMPLES_DIR = "samples"
 LOSS_PNG = "loss.png"
+BASE_VOICE = "base_voice.safetensors"  # in aisinger/data/, with base_voice.json beside it
 INDEX_MAX_FRAMES = 8000  # training content frames kept in index.safetensors (float16, ~8 MB)
 DEFAULT_F0_HZ = 200.0  # oscillator frequency used for clips without any voiced frame
 VALIDATION_SECONDS = 4.0  # length of each validation excerpt
@@ -54,7 +55,10 @@ class TrainConfig:
     steps: total optimisation steps (resuming continues up to this); batch_size: segments per
     step; segment_s: segment length in seconds; learning_rate: Adam step size;
     checkpoint_every / validate_every: in steps; model: DdspConfig as a dict (None = defaults);
-    pitch_method: F0 method of the training features; fft_sizes: STFT loss resolutions.
+    pitch_method: F0 method of the training features; fft_sizes: STFT loss resolutions;
+    init: starting weights: None (random, from the seed), ``"base"`` (the multi-voice base
+    model shipped with aisinger, :data:`aisinger.train.BASE_VOICE`; the model config must be
+    the base's) or the path of a voice folder / ``model.safetensors`` with the same config.
     """
 
     steps: int = 3000
@@ -66,6 +70,7 @@ class TrainConfig:
     pitch_method: str = "fcpe"
     fft_sizes: tuple[int, ...] = (2048, 512, 128)
     model: dict = field(default_factory=dict)
+    init: str | None = None
 
     def to_dict(self) -> dict:
         """JSON-able dict."""
@@ -263,6 +268,39 @@ def _load_checkpoint(path: Path, model, optimizer) -> dict:
 # training
 
 
+def base_voice_path() -> Path:
+    """The committed multi-voice base model (``aisinger/data/base_voice.safetensors``)."""
+    return Path(__file__).resolve().parent / "data" / BASE_VOICE
+
+
+def _init_weights(model, init: str) -> str:
+    """Load starting weights into ``model``; returns a description for the model card.
+
+    init: ``"base"`` or a voice folder / safetensors file (weights must match the config)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from aisinger.fileio import sha256_file
+
+    path = base_voice_path() if init == "base" else Path(init)
+    if path.is_dir():
+        path = path / "model.safetensors"
+    if not path.is_file():
+        raise AisingerError(f"{path}: initial weights not found (TrainConfig.init={init!r})")
+    try:
+        weights = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise AisingerError(f"{path}: not a readable safetensors file ({str(exc)[:80]})") from None
+    own = model.state_dict()
+    bad = sorted(k for k in own if k not in weights or weights[k].shape != own[k].shape)
+    if bad or set(weights) - set(own):
+        raise AisingerError(f"{path}: initial weights do not match the model config "
+                            f"({(bad or sorted(set(weights) - set(own)))[0]}); use the "
+                            f"model config they were trained with, or init=None")
+    model.load_state_dict(weights)
+    return f"{'base' if init == 'base' else path.name} sha256:{sha256_file(path)[:16]}"
+
+
 def _step_seed(seed: int, step: int) -> int:
     return (seed * SEED_STRIDE + step) % (2 ** 63)
 
@@ -356,7 +394,7 @@ def _write_voice(out: Path, model, features_cfg, name, state, train_clips, val_c
         "model": {**model.cfg.to_dict(), "parameters": n_params},
         "training": {"steps": state["step"], "target_steps": state["config"]["steps"],
                      "minutes": round(state["seconds"] / 60, 2), "device": "cpu",
-                     "seed": seed, "config": state["config"]},
+                     "seed": seed, "init": state.get("init"), "config": state["config"]},
         "pitch_range": _pitch_range(train_clips),
         "data": {"train_clips": len(train_clips), "validation_clips": len(val_clips),
                  "train_minutes": round(sum(c.f0.shape[0] for c in train_clips) / 100 / 60, 2),
@@ -406,13 +444,17 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig = Tr
     n_params = sum(p.numel() for p in model.parameters())
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     state = {"step": 0, "seconds": 0.0, "history": [], "val_history": [],
-             "config": config.to_dict(), "model_config": model_cfg.to_dict(), "seed": seed}
+             "config": config.to_dict(), "model_config": model_cfg.to_dict(), "seed": seed,
+             "init": None}
     if ckpt.exists():
         saved = _load_checkpoint(ckpt, model, optimizer)
-        if saved.get("seed") != seed or saved.get("model_config") != model_cfg.to_dict():
-            raise AisingerError(f"{ckpt}: was trained with another seed or model config; "
-                                f"use a new output folder")
+        if saved.get("seed") != seed or saved.get("model_config") != model_cfg.to_dict() \
+                or saved.get("config", {}).get("init") != config.init:
+            raise AisingerError(f"{ckpt}: was trained with another seed, model config or "
+                                f"initialisation; use a new output folder")
         state.update(saved, config=config.to_dict())
+    elif config.init is not None:
+        state["init"] = _init_weights(model, config.init)
     state.setdefault("runs", []).append({"start_step": state["step"]})  # resume record
     model.train()
 
