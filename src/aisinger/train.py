@@ -45,6 +45,8 @@ DEFAULT_F0_HZ = 200.0  # oscillator frequency used for clips without any voiced 
 VALIDATION_SECONDS = 4.0  # length of each validation excerpt
 VALIDATION_CLIPS = 2  # validation excerpts scored / written
 LOSS_SMOOTH_STEPS = 50  # window of the running mean reported as the final training loss
+MAX_CLIP_SECONDS = 60.0  # longest accepted training clip (the dataset builder makes 2-15 s)
+MIN_VOICED_SECONDS = 1.0  # training needs at least this much voiced singing
 SEED_STRIDE = 1_000_003  # prime; mixes seed and step into one torch seed
 
 
@@ -161,6 +163,19 @@ def load_clips(dataset_dir: str | Path) -> tuple[str, list[Path], list[Path], Pa
     if not train_set:
         raise AisingerError(f"{root}: no training clips (dataset.json or *.wav)")
     return name, train_set, val_set or train_set[:1], consent
+
+
+def _check_lengths(paths: list[Path]) -> None:
+    """Refuse unreadable clips and clips longer than MAX_CLIP_SECONDS (header only, so a
+    2-hour file costs no memory): a dataset holds short clips (``aisinger dataset build``)."""
+    from aisinger.audio import info
+
+    for p in paths:
+        seconds = info(p).duration
+        if seconds > MAX_CLIP_SECONDS:
+            raise AisingerError(f"{p}: {seconds / 60:.1f} min long; training clips must be at "
+                                f"most {MAX_CLIP_SECONDS:.0f} s — slice long recordings with "
+                                f"'aisinger dataset build'")
 
 
 def _prepare_clip(path: Path, features_cfg, model_cfg) -> _Clip:
@@ -435,9 +450,15 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig = Tr
     work = out / TRAINING_DIR
     ckpt = work / CHECKPOINT_FILE
 
+    _check_lengths(train_paths + val_paths[:VALIDATION_CLIPS])
     train_clips = [_prepare_clip(p, features_cfg, model_cfg)
                    for p in track(train_paths, description="features (train)")]
     val_clips = [_prepare_clip(p, features_cfg, model_cfg) for p in val_paths[:VALIDATION_CLIPS]]
+    voiced_s = sum(float(c.voiced.sum()) for c in train_clips) / model_cfg.frame_rate
+    if voiced_s < MIN_VOICED_SECONDS:
+        raise AisingerError(f"{dataset_dir}: the training clips hold {voiced_s:.1f} s of voiced "
+                            f"singing (at least {MIN_VOICED_SECONDS:.0f} s needed): silence or "
+                            f"noise only?")
 
     torch.manual_seed(seed)
     model = build_decoder(model_cfg)
