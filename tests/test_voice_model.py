@@ -408,3 +408,23 @@ def test_short_training_moves_similarity_toward_target(dataset, tmp_path):
 
 
 SIMILARITY_STEPS = 200
+
+
+def test_init_from_another_voice(dataset, trained, tmp_path):
+    """TrainConfig.init starts from a voice's weights (recorded in the card); weights of
+    another model config are refused with one line."""
+    from aisinger.train import train
+
+    torch.set_num_threads(1)
+    src = _weights(trained[0])
+    out = tmp_path / "tuned"
+    train(dataset, out, _config(1, init=str(trained[0])), seed=5)
+    tuned = _weights(out)
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["training"]["init"].startswith(str(trained[0] / "model.safetensors"))
+    # one Adam step away from the source weights (lr 3e-3), far from a fresh random init
+    step = max(float((tuned[k] - src[k]).abs().max()) for k in src)
+    assert step < 0.01, step
+    with pytest.raises(AisingerError, match="do not match the model config") as e:
+        train(dataset, tmp_path / "other", _config(1, init=str(trained[0]), model={}), seed=0)
+    assert "\n" not in str(e.value)

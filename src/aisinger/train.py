@@ -39,7 +39,6 @@ TRAINING_DIR = "training"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 SAMPLES_DIR = "samples"
 LOSS_PNG = "loss.png"
-BASE_VOICE = "base_voice.safetensors"  # in aisinger/data/, with base_voice.json beside it
 INDEX_MAX_FRAMES = 8000  # training content frames kept in index.safetensors (float16, ~8 MB)
 DEFAULT_F0_HZ = 200.0  # oscillator frequency used for clips without any voiced frame
 VALIDATION_SECONDS = 4.0  # length of each validation excerpt
@@ -58,9 +57,8 @@ class TrainConfig:
     step; segment_s: segment length in seconds; learning_rate: Adam step size;
     checkpoint_every / validate_every: in steps; model: DdspConfig as a dict (None = defaults);
     pitch_method: F0 method of the training features; fft_sizes: STFT loss resolutions;
-    init: starting weights: None (random, from the seed), ``"base"`` (the multi-voice base
-    model shipped with aisinger, :data:`aisinger.train.BASE_VOICE`; the model config must be
-    the base's) or the path of a voice folder / ``model.safetensors`` with the same config.
+    init: starting weights: None (random, from the seed) or the path of a voice folder /
+    ``model.safetensors`` trained with the same model config (fine-tuning from another voice).
     """
 
     steps: int = 3000
@@ -283,21 +281,16 @@ def _load_checkpoint(path: Path, model, optimizer) -> dict:
 # training
 
 
-def base_voice_path() -> Path:
-    """The committed multi-voice base model (``aisinger/data/base_voice.safetensors``)."""
-    return Path(__file__).resolve().parent / "data" / BASE_VOICE
-
-
 def _init_weights(model, init: str) -> str:
     """Load starting weights into ``model``; returns a description for the model card.
 
-    init: ``"base"`` or a voice folder / safetensors file (weights must match the config)."""
+    init: a voice folder or a safetensors file of weights (they must match the config)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from aisinger.fileio import sha256_file
 
-    path = base_voice_path() if init == "base" else Path(init)
+    path = Path(init)
     if path.is_dir():
         path = path / "model.safetensors"
     if not path.is_file():
@@ -313,7 +306,7 @@ def _init_weights(model, init: str) -> str:
                             f"({(bad or sorted(set(weights) - set(own)))[0]}); use the "
                             f"model config they were trained with, or init=None")
     model.load_state_dict(weights)
-    return f"{'base' if init == 'base' else path.name} sha256:{sha256_file(path)[:16]}"
+    return f"{path} sha256:{sha256_file(path)[:16]}"
 
 
 def _step_seed(seed: int, step: int) -> int:
