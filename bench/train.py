@@ -17,7 +17,9 @@ points of training time.
    (``aisinger.convert``, default settings) and scored with ``bench/quality.py``'s Scorer:
    Resemblyzer similarity to the target (mean embedding of its train clips) and to the source,
    F0 RMSE and median error vs source + transpose, Whisper CER (English only: espeak-ng
-   Mandarin is unintelligible), DNSMOS.  The ``source`` row scores the unconverted sources.
+   Mandarin is unintelligible), DNSMOS.  The ``source`` row scores the unconverted sources;
+   the ``ground-truth`` row the target voice's own renditions of the same phrases where the
+   evaluation corpus has them (the ceiling; English phrases for an English target).
 4. Bar (issue 5): similarity to the target >= 0.80 and >= similarity to the source + 0.10;
    F0 RMSE <= 25 cents; CER <= source CER + 0.10; DNSMOS OVRL reported.  Target: bar reached
    within 30 minutes of training.
@@ -96,6 +98,17 @@ def plan(manifest: dict, corpus: Path, sources, target: str, per_voice: int | No
                           "intelligible": bool(c["intelligible"]),
                           "transpose": float(voice_transpose(target) - c["transpose"])})
     return tasks
+
+
+def ground_truth(manifest: dict, corpus: Path, target: str, tasks):
+    """(tasks, audio) of the target voice's own parallel renditions of the task phrases, where
+    the evaluation corpus has them (English phrases when the target is an English voice): the
+    ceiling of what a conversion can score."""
+    from aisinger.audio import load
+
+    by_phrase = {c["phrase"]: c for c in manifest["clips"] if c["voice"] == target}
+    have = [t for t in tasks if t["phrase"] in by_phrase]
+    return have, [load(corpus / by_phrase[t["phrase"]]["audio"], mono=True) for t in have]
 
 
 def score_all(scorer: Scorer, outputs, tasks, refs):
@@ -221,6 +234,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", default=None, help="TrainConfig.init (default: random init)")
     ap.add_argument("--out", default=None, help="voice folder (default bench/results/train-voice)")
+    ap.add_argument("--reference-rows", action="store_true",
+                    help="only score the source and ground-truth rows (no training)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--png", default=None)
     args = ap.parse_args(argv)
@@ -256,7 +271,13 @@ def main(argv=None) -> int:
     scorer = Scorer(ScoreConfig())
     src_rows = score_all(scorer, [load(t["wav"], mono=True) for t in tasks], tasks, refs)
     source_aggs = aggregate(src_rows, "source")
-    by_lang = {a["language"]: a for a in source_aggs}
+    gt_tasks, gt_audio = ground_truth(qman, DEFAULT_CORPUS, args.target, tasks)
+    gt_rows = score_all(scorer, gt_audio, gt_tasks, refs) if gt_tasks else []
+    source_aggs += aggregate(gt_rows, "ground-truth") if gt_rows else []
+    if args.reference_rows:
+        print(table(source_aggs))
+        return 0
+    by_lang = {a["language"]: a for a in source_aggs if a["system"] == "source"}
     cfg = TrainConfig(steps=10 ** 6, init=args.init)
     curve = []
     for mark in marks:
@@ -287,7 +308,8 @@ def main(argv=None) -> int:
                "retrieval": args.retrieval,
                "bar": {"similarity": BAR_SIMILARITY, "margin": BAR_MARGIN,
                        "f0_rmse_cents": BAR_F0_CENTS, "cer_delta": BAR_CER_DELTA},
-               "source": {"aggregates": source_aggs, "rows": src_rows}, "curve": curve,
+               "source": {"aggregates": source_aggs, "rows": src_rows},
+               "ground_truth_rows": gt_rows, "curve": curve,
                "reached": next((c["minutes"] for c in curve
                                 if next(a for a in c["aggregates"]
                                         if a["language"] == "all")["bar"]["all"]), None),
