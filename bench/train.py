@@ -16,7 +16,8 @@ points of training time.
    the checkpoint, so the curve is one run); after each stage every task is converted
    (``aisinger.convert``, default settings) and scored with ``bench/quality.py``'s Scorer:
    Resemblyzer similarity to the target (mean embedding of its train clips) and to the source,
-   F0 RMSE and median error vs source + transpose, Whisper CER (English only: espeak-ng
+   F0 RMSE and median error vs source + transpose (and ``f0_imp``: RMSE vs the F0 the lab
+   imposed on the source, immune to tracker errors on the source), Whisper CER (English only: espeak-ng
    Mandarin is unintelligible), DNSMOS.  The ``source`` row scores the unconverted sources;
    the ``ground-truth`` row the target voice's own renditions of the same phrases where the
    evaluation corpus has them (the ceiling; English phrases for an English target).
@@ -111,6 +112,22 @@ def ground_truth(manifest: dict, corpus: Path, target: str, tasks):
     return have, [load(corpus / by_phrase[t["phrase"]]["audio"], mono=True) for t in have]
 
 
+def rmse_vs_imposed(f0_out: np.ndarray, task: dict) -> float | None:
+    """F0 RMSE (cents) of an output's FCPE track against the F0 the lab imposed on the source
+    (``<phrase>.f0.npy``, the score's truth) + transpose, over frames voiced in both: unlike
+    ``f0_rmse_cents`` it is not moved by pitch-tracker errors on the source."""
+    path = Path(task["wav"]).with_suffix(".f0.npy")
+    if not path.is_file():
+        return None
+    imposed = np.load(path) * 2.0 ** (task["transpose"] / 12)
+    n = min(f0_out.shape[0], imposed.shape[0])
+    both = (f0_out[:n] > 0) & (imposed[:n] > 0)
+    if both.sum() < 10:
+        return None
+    err = 1200 * np.log2(f0_out[:n][both] / imposed[:n][both])
+    return float(np.sqrt(np.mean(err ** 2)))
+
+
 def score_all(scorer: Scorer, outputs, tasks, refs):
     from aisinger.audio import load
 
@@ -118,6 +135,7 @@ def score_all(scorer: Scorer, outputs, tasks, refs):
     for out, t in zip(outputs, tasks):
         src = load(t["wav"], mono=True)
         r = scorer.score(out, src, refs, t["transpose"], t["lyrics"], t["language"])
+        r["f0_rmse_imposed_cents"] = rmse_vs_imposed(scorer.f0(out), t)
         r.update({k: t[k] for k in ("source_voice", "language", "phrase", "intelligible",
                                     "transpose")})
         rows.append(r)
@@ -125,7 +143,7 @@ def score_all(scorer: Scorer, outputs, tasks, refs):
 
 
 KEYS = ("similarity_target", "similarity_source", "similarity_margin", "f0_rmse_cents",
-        "f0_median_cents", "cer", "dnsmos_ovrl")
+        "f0_median_cents", "f0_rmse_imposed_cents", "cer", "dnsmos_ovrl")
 
 
 def aggregate(rows, label: str) -> list[dict]:
@@ -165,6 +183,22 @@ def trained_minutes(voice: Path) -> float:
         return json.loads(f.metadata()["state"])["seconds"] / 60
 
 
+def _saved_result(voice: Path):
+    """A TrainResult-like record of the voice's checkpoint (for --eval-only)."""
+    from types import SimpleNamespace
+
+    from safetensors import safe_open
+
+    from aisinger.train import CHECKPOINT_FILE
+
+    with safe_open(str(voice / "training" / CHECKPOINT_FILE), "pt") as f:
+        st = json.loads(f.metadata()["state"])
+    recent = [x[1] for x in st["history"][-50:]]
+    return SimpleNamespace(minutes=st["seconds"] / 60, step=st["step"],
+                           train_loss=float(np.mean(recent)),
+                           validation_loss=st["val_history"][-1][1] if st["val_history"] else None)
+
+
 def fmt(v, f):
     return "-" if v is None else f.format(v)
 
@@ -172,7 +206,8 @@ def fmt(v, f):
 def table(aggs: list[dict]) -> str:
     cols = [("sim_tgt", "similarity_target", "{:.3f}"), ("sim_src", "similarity_source", "{:.3f}"),
             ("margin", "similarity_margin", "{:+.3f}"), ("f0_rmse", "f0_rmse_cents", "{:.1f}"),
-            ("f0_med", "f0_median_cents", "{:.1f}"), ("cer", "cer", "{:.3f}"),
+            ("f0_med", "f0_median_cents", "{:.1f}"), ("f0_imp", "f0_rmse_imposed_cents", "{:.1f}"),
+            ("cer", "cer", "{:.3f}"),
             ("ovrl", "dnsmos_ovrl", "{:.2f}")]
     head = ["system", "lang", "clips"] + [c[0] for c in cols] + ["bar"]
     lines = [head]
@@ -236,6 +271,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="voice folder (default bench/results/train-voice)")
     ap.add_argument("--reference-rows", action="store_true",
                     help="only score the source and ground-truth rows (no training)")
+    ap.add_argument("--eval-only", action="store_true",
+                    help="score the existing voice once, without training")
     ap.add_argument("--json", default=None)
     ap.add_argument("--png", default=None)
     args = ap.parse_args(argv)
@@ -248,6 +285,8 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     marks = [float(x) for x in (args.minutes or ("1,2" if args.quick else "3,10,20,30")).split(",")]
+    if args.eval_only:
+        marks = marks[:1]
     train_minutes = args.train_minutes or (1.0 if args.quick else 10.0)
     per_voice = args.per_voice or (1 if args.quick else None)
     sources = [s for s in args.sources.split(",") if s]
@@ -283,7 +322,9 @@ def main(argv=None) -> int:
     for mark in marks:
         done = trained_minutes(out)
         tt = time.perf_counter()
-        result = train(ds, out, cfg, max_minutes=max(0.0, mark - done), seed=args.seed)
+        # --eval-only: score the saved voice as it is
+        result = train(ds, out, cfg, max_minutes=max(0.0, mark - done), seed=args.seed) \
+            if not args.eval_only else _saved_result(out)
         train_wall = time.perf_counter() - tt
         tc = time.perf_counter()
         kw = {} if args.retrieval is None else {"retrieval": args.retrieval}
