@@ -171,7 +171,7 @@ def test_resume_is_identical_to_uninterrupted(dataset, trained, tmp_path):
     diff = {k: float((a[k] - b[k]).abs().max()) for k in a if not torch.equal(a[k], b[k])}
     assert not diff, (diff, _history(out), _history(trained[0]))
     assert _history(out) == _history(trained[0])
-    with pytest.raises(AisingerError, match="another seed or model config"):
+    with pytest.raises(AisingerError, match="another seed, model config or initialisation"):
         train(dataset, out, _config(41), seed=1)
 
 
@@ -261,3 +261,170 @@ def test_training_refuses_dataset_without_consent(tmp_path):
     with pytest.raises(AisingerError, match="consent"):
         train(root, tmp_path / "voice")
     assert not (tmp_path / "voice").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# harmonic-envelope decoder (the default) and training-side dataset checks
+
+
+def test_harmonic_bank_matches_naive_sum_of_sines():
+    """The matrix-product / Chebyshev harmonic bank equals sum_k a_k(t) sin(k phi(t)) with the
+    amplitudes linearly interpolated to samples, also for an offset chunk."""
+    import math
+
+    from aisinger.nn.ddsp import harmonic_synth, upsample_frames
+
+    hop, sr, t, k = 240, 24000, 21, 40
+    f0 = torch.linspace(90.0, 420.0, t)[None].repeat(2, 1).double()
+    amps = torch.rand(2, t, k, dtype=torch.float64)
+    for n, offset in ((20 * hop, 0), (7 * hop + 17, 5 * hop)):
+        y, _ = harmonic_synth(f0, amps, n, sr, hop, offset=offset)
+        f0_s = upsample_frames(f0[..., None], n, hop, offset)[..., 0]
+        omega = 2 * math.pi * f0_s / sr
+        phase = torch.cumsum(omega, 1) - omega
+        a = upsample_frames(amps, n, hop, offset)
+        ref = (torch.sin(phase[..., None] * torch.arange(1, k + 1)) * a).sum(-1)
+        assert y.shape == ref.shape
+        assert float((y - ref).abs().max()) < 1e-6 * float(ref.abs().max()) + 1e-9
+
+
+def test_envelope_decoder_starts_at_the_loudness_and_samples_its_envelope():
+    """At initialisation the harmonic level follows the loudness input (RMS in dBFS) at any
+    pitch, and harmonic amplitudes are the predicted envelope sampled at k * F0."""
+    from aisinger.nn.ddsp import DdspConfig, build_decoder, envelope_at
+
+    torch.manual_seed(0)
+    cfg = DdspConfig()
+    assert cfg.decoder == "harmonic-envelope"
+    model = build_decoder(cfg).eval().requires_grad_(False)
+    t = 30
+    content = torch.randn(1, t, 512)
+    for f0_hz in (110.0, 260.0, 600.0):
+        for loud in (-35.0, -18.0):
+            c = model.controls(content, torch.full((1, t), f0_hz), torch.ones(1, t),
+                               torch.full((1, t), loud))
+            rms_db = 10 * torch.log10((c["harmonics"] ** 2).sum(-1) / 2)
+            assert float((rms_db - loud).abs().max()) < 2.0, (f0_hz, loud)
+            # relative harmonic amplitudes = exp(envelope at k * F0), up to one scale per frame
+            k = torch.arange(1, cfg.n_harmonics + 1)
+            freqs = f0_hz * k.double()
+            ok = freqs < cfg.sample_rate / 2
+            env = envelope_at(c["envelope"], torch.full((1, t, cfg.n_harmonics), f0_hz) * k,
+                              cfg.envelope_max_hz)
+            ratio = torch.log(c["harmonics"][..., ok]) - env[..., ok]
+            assert float((ratio - ratio[..., :1]).abs().max()) < 1e-3
+            if (~ok).any():
+                assert float(c["harmonics"][..., ~ok].abs().max()) == 0.0
+    silent = model.controls(content, torch.full((1, t), 200.0), torch.zeros(1, t),
+                            torch.full((1, t), -20.0))
+    assert float(silent["harmonics"].abs().max()) == 0.0  # unvoiced frames: noise only
+
+
+def _clip_dataset(root: Path, clips: dict) -> Path:
+    """A plain dataset folder: clips/<name> (arrays at SR or raw bytes) + consent.json."""
+    from aisinger.audio import save
+
+    for name, data in clips.items():
+        path = root / "clips" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, bytes):
+            path.write_bytes(data)
+        else:
+            save(path, data, SR)
+    save_consent(self_consent("x"), root / "consent.json")
+    return root
+
+
+def test_training_refuses_silence_broken_and_overlong_clips(tmp_path):
+    import soundfile as sf
+
+    from aisinger.train import train
+
+    silent = _clip_dataset(tmp_path / "silent", {"a.wav": np.zeros(3 * SR, np.float32),
+                                                 "b.wav": np.zeros(2 * SR, np.float32)})
+    with pytest.raises(AisingerError, match="voiced singing") as e:
+        train(silent, tmp_path / "v1", _config(2))
+    assert "\n" not in str(e.value)
+
+    song = _sing("flite-slt", seed=0, n_notes=4)
+    broken = _clip_dataset(tmp_path / "broken", {"a.wav": song, "b.wav": b"RIFF not audio"})
+    with pytest.raises(AisingerError, match="b.wav"):
+        train(broken, tmp_path / "v2", _config(2))
+
+    # a 2-hour clip is refused from its header alone (no decoding, memory bounded)
+    long_root = _clip_dataset(tmp_path / "long", {"a.wav": song})
+    with sf.SoundFile(str(long_root / "clips" / "b.wav"), "w", 8000, 1, "PCM_16") as f:
+        block = np.zeros(8000 * 60, np.int16)
+        for _ in range(120):
+            f.write(block)
+    start = time.monotonic()
+    with pytest.raises(AisingerError, match=r"b\.wav: 120\.0 min long.*dataset build"):
+        train(long_root, tmp_path / "v3", _config(2))
+    assert time.monotonic() - start < 10
+    assert not (tmp_path / "v1").exists() and not (tmp_path / "v3" / "model.safetensors").exists()
+
+
+def test_single_three_second_clip_trains(tmp_path):
+    """A dataset of one 3-second clip trains (the clip also validates) and gives a voice."""
+    from aisinger.train import train
+    from aisinger.voice import load_voice
+
+    song = _sing("flite-slt", seed=3, n_notes=12)[: 3 * SR]
+    root = _clip_dataset(tmp_path / "one", {"only.wav": song})
+    torch.set_num_threads(1)
+    result = train(root, tmp_path / "voice", _config(6, validate_every=6), seed=0)
+    assert result.finished and result.validation_loss is not None
+    voice = load_voice(tmp_path / "voice")
+    assert voice.card["data"]["train_clips"] == 1
+    assert 2.5 < voice.card["data"]["train_minutes"] * 60 < 3.5
+
+
+@pytest.mark.slow
+def test_short_training_moves_similarity_toward_target(dataset, tmp_path):
+    """The default model trained briefly on ~10 s of flite-slt converts espeak-en-m3 (+12
+    semitones) into audio closer to slt than to the source, and on pitch."""
+    from aisinger.convert import convert
+    from aisinger.eval.similarity import cosine, embed_utterances
+    from aisinger.features import PitchConfig, estimate_f0
+    from aisinger.train import TrainConfig, train
+
+    torch.set_num_threads(2)
+    out = tmp_path / "slt"
+    train(dataset, out, TrainConfig(steps=SIMILARITY_STEPS, validate_every=10 ** 6), seed=0)
+    src = _sing("espeak-en-m3", seed=11, n_notes=12)
+    y, sr = convert((src, SR), out, transpose=12)
+    refs = [_sing("flite-slt", seed=s) for s in (0, 1)]
+    e_out, e_src, *e_ref = embed_utterances([(y, sr), (src, SR)] + [(r, SR) for r in refs])
+    target = np.mean(e_ref, axis=0)
+    before, after, to_src = cosine(e_src, target), cosine(e_out, target), cosine(e_out, e_src)
+    assert after >= before + 0.10 and after >= to_src + 0.05, (before, after, to_src)
+
+    f_src = estimate_f0(src, SR, PitchConfig(method="fcpe")) * 2.0
+    f_out = estimate_f0(y, sr, PitchConfig(method="fcpe"))
+    n = min(f_src.shape[0], f_out.shape[0])
+    both = (f_src[:n] > 0) & (f_out[:n] > 0)
+    cents = 1200 * np.abs(np.log2(f_out[:n][both] / f_src[:n][both]))
+    assert both.sum() > 100 and np.median(cents) < 25, np.median(cents)
+
+
+SIMILARITY_STEPS = 200
+
+
+def test_init_from_another_voice(dataset, trained, tmp_path):
+    """TrainConfig.init starts from a voice's weights (recorded in the card); weights of
+    another model config are refused with one line."""
+    from aisinger.train import train
+
+    torch.set_num_threads(1)
+    src = _weights(trained[0])
+    out = tmp_path / "tuned"
+    train(dataset, out, _config(1, init=str(trained[0])), seed=5)
+    tuned = _weights(out)
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["training"]["init"].startswith(str(trained[0] / "model.safetensors"))
+    # one Adam step away from the source weights (lr 3e-3), far from a fresh random init
+    step = max(float((tuned[k] - src[k]).abs().max()) for k in src)
+    assert step < 0.01, step
+    with pytest.raises(AisingerError, match="do not match the model config") as e:
+        train(dataset, tmp_path / "other", _config(1, init=str(trained[0]), model={}), seed=0)
+    assert "\n" not in str(e.value)

@@ -44,6 +44,8 @@ DEFAULT_F0_HZ = 200.0  # oscillator frequency used for clips without any voiced 
 VALIDATION_SECONDS = 4.0  # length of each validation excerpt
 VALIDATION_CLIPS = 2  # validation excerpts scored / written
 LOSS_SMOOTH_STEPS = 50  # window of the running mean reported as the final training loss
+MAX_CLIP_SECONDS = 60.0  # longest accepted training clip (the dataset builder makes 2-15 s)
+MIN_VOICED_SECONDS = 1.0  # training needs at least this much voiced singing
 SEED_STRIDE = 1_000_003  # prime; mixes seed and step into one torch seed
 
 
@@ -54,7 +56,9 @@ class TrainConfig:
     steps: total optimisation steps (resuming continues up to this); batch_size: segments per
     step; segment_s: segment length in seconds; learning_rate: Adam step size;
     checkpoint_every / validate_every: in steps; model: DdspConfig as a dict (None = defaults);
-    pitch_method: F0 method of the training features; fft_sizes: STFT loss resolutions.
+    pitch_method: F0 method of the training features; fft_sizes: STFT loss resolutions;
+    init: starting weights: None (random, from the seed) or the path of a voice folder /
+    ``model.safetensors`` trained with the same model config (fine-tuning from another voice).
     """
 
     steps: int = 3000
@@ -66,6 +70,7 @@ class TrainConfig:
     pitch_method: str = "fcpe"
     fft_sizes: tuple[int, ...] = (2048, 512, 128)
     model: dict = field(default_factory=dict)
+    init: str | None = None
 
     def to_dict(self) -> dict:
         """JSON-able dict."""
@@ -156,6 +161,19 @@ def load_clips(dataset_dir: str | Path) -> tuple[str, list[Path], list[Path], Pa
     if not train_set:
         raise AisingerError(f"{root}: no training clips (dataset.json or *.wav)")
     return name, train_set, val_set or train_set[:1], consent
+
+
+def _check_lengths(paths: list[Path]) -> None:
+    """Refuse unreadable clips and clips longer than MAX_CLIP_SECONDS (header only, so a
+    2-hour file costs no memory): a dataset holds short clips (``aisinger dataset build``)."""
+    from aisinger.audio import info
+
+    for p in paths:
+        seconds = info(p).duration
+        if seconds > MAX_CLIP_SECONDS:
+            raise AisingerError(f"{p}: {seconds / 60:.1f} min long; training clips must be at "
+                                f"most {MAX_CLIP_SECONDS:.0f} s — slice long recordings with "
+                                f"'aisinger dataset build'")
 
 
 def _prepare_clip(path: Path, features_cfg, model_cfg) -> _Clip:
@@ -263,6 +281,34 @@ def _load_checkpoint(path: Path, model, optimizer) -> dict:
 # training
 
 
+def _init_weights(model, init: str) -> str:
+    """Load starting weights into ``model``; returns a description for the model card.
+
+    init: a voice folder or a safetensors file of weights (they must match the config)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from aisinger.fileio import sha256_file
+
+    path = Path(init)
+    if path.is_dir():
+        path = path / "model.safetensors"
+    if not path.is_file():
+        raise AisingerError(f"{path}: initial weights not found (TrainConfig.init={init!r})")
+    try:
+        weights = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise AisingerError(f"{path}: not a readable safetensors file ({str(exc)[:80]})") from None
+    own = model.state_dict()
+    bad = sorted(k for k in own if k not in weights or weights[k].shape != own[k].shape)
+    if bad or set(weights) - set(own):
+        raise AisingerError(f"{path}: initial weights do not match the model config "
+                            f"({(bad or sorted(set(weights) - set(own)))[0]}); use the "
+                            f"model config they were trained with, or init=None")
+    model.load_state_dict(weights)
+    return f"{path} sha256:{sha256_file(path)[:16]}"
+
+
 def _step_seed(seed: int, step: int) -> int:
     return (seed * SEED_STRIDE + step) % (2 ** 63)
 
@@ -356,7 +402,7 @@ def _write_voice(out: Path, model, features_cfg, name, state, train_clips, val_c
         "model": {**model.cfg.to_dict(), "parameters": n_params},
         "training": {"steps": state["step"], "target_steps": state["config"]["steps"],
                      "minutes": round(state["seconds"] / 60, 2), "device": "cpu",
-                     "seed": seed, "config": state["config"]},
+                     "seed": seed, "init": state.get("init"), "config": state["config"]},
         "pitch_range": _pitch_range(train_clips),
         "data": {"train_clips": len(train_clips), "validation_clips": len(val_clips),
                  "train_minutes": round(sum(c.f0.shape[0] for c in train_clips) / 100 / 60, 2),
@@ -397,22 +443,32 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig = Tr
     work = out / TRAINING_DIR
     ckpt = work / CHECKPOINT_FILE
 
+    _check_lengths(train_paths + val_paths[:VALIDATION_CLIPS])
     train_clips = [_prepare_clip(p, features_cfg, model_cfg)
                    for p in track(train_paths, description="features (train)")]
     val_clips = [_prepare_clip(p, features_cfg, model_cfg) for p in val_paths[:VALIDATION_CLIPS]]
+    voiced_s = sum(float(c.voiced.sum()) for c in train_clips) / model_cfg.frame_rate
+    if voiced_s < MIN_VOICED_SECONDS:
+        raise AisingerError(f"{dataset_dir}: the training clips hold {voiced_s:.1f} s of voiced "
+                            f"singing (at least {MIN_VOICED_SECONDS:.0f} s needed): silence or "
+                            f"noise only?")
 
     torch.manual_seed(seed)
     model = build_decoder(model_cfg)
     n_params = sum(p.numel() for p in model.parameters())
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     state = {"step": 0, "seconds": 0.0, "history": [], "val_history": [],
-             "config": config.to_dict(), "model_config": model_cfg.to_dict(), "seed": seed}
+             "config": config.to_dict(), "model_config": model_cfg.to_dict(), "seed": seed,
+             "init": None}
     if ckpt.exists():
         saved = _load_checkpoint(ckpt, model, optimizer)
-        if saved.get("seed") != seed or saved.get("model_config") != model_cfg.to_dict():
-            raise AisingerError(f"{ckpt}: was trained with another seed or model config; "
-                                f"use a new output folder")
+        if saved.get("seed") != seed or saved.get("model_config") != model_cfg.to_dict() \
+                or saved.get("config", {}).get("init") != config.init:
+            raise AisingerError(f"{ckpt}: was trained with another seed, model config or "
+                                f"initialisation; use a new output folder")
         state.update(saved, config=config.to_dict())
+    elif config.init is not None:
+        state["init"] = _init_weights(model, config.init)
     state.setdefault("runs", []).append({"start_step": state["step"]})  # resume record
     model.train()
 
