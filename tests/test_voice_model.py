@@ -81,12 +81,13 @@ def _weights(voice_dir: Path) -> dict:
 def test_decoder_shapes_and_phase_continuity():
     from aisinger.nn.ddsp import DdspConfig, build_decoder, harmonic_synth
 
-    cfg = DdspConfig(**TINY_MODEL)
-    model = build_decoder(cfg).eval()
     t = 51
-    y = model(torch.randn(2, t, 512), torch.full((2, t), 220.0), torch.ones(2, t),
-              torch.full((2, t), -20.0))
-    assert y.shape == (2, (t - 1) * cfg.hop) and torch.isfinite(y).all()
+    for decoder in ("harmonic-envelope", "harmonic-noise"):  # new default; older voices
+        cfg = DdspConfig(**TINY_MODEL, decoder=decoder)
+        model = build_decoder(cfg).eval()
+        y = model(torch.randn(2, t, 512), torch.full((2, t), 220.0), torch.ones(2, t),
+                  torch.full((2, t), -20.0))
+        assert y.shape == (2, (t - 1) * cfg.hop) and torch.isfinite(y).all()
     # two chunks with the carried phase == one pass
     f0 = torch.linspace(200, 400, t)[None]
     amps = torch.rand(1, t, 8)
