@@ -81,12 +81,13 @@ def _weights(voice_dir: Path) -> dict:
 def test_decoder_shapes_and_phase_continuity():
     from aisinger.nn.ddsp import DdspConfig, build_decoder, harmonic_synth
 
-    cfg = DdspConfig(**TINY_MODEL)
-    model = build_decoder(cfg).eval()
     t = 51
-    y = model(torch.randn(2, t, 512), torch.full((2, t), 220.0), torch.ones(2, t),
-              torch.full((2, t), -20.0))
-    assert y.shape == (2, (t - 1) * cfg.hop) and torch.isfinite(y).all()
+    for decoder in ("harmonic-envelope", "harmonic-noise"):  # new default; older voices
+        cfg = DdspConfig(**TINY_MODEL, decoder=decoder)
+        model = build_decoder(cfg).eval()
+        y = model(torch.randn(2, t, 512), torch.full((2, t), 220.0), torch.ones(2, t),
+                  torch.full((2, t), -20.0))
+        assert y.shape == (2, (t - 1) * cfg.hop) and torch.isfinite(y).all()
     # two chunks with the carried phase == one pass
     f0 = torch.linspace(200, 400, t)[None]
     amps = torch.rand(1, t, 8)
@@ -380,34 +381,41 @@ def test_single_three_second_clip_trains(tmp_path):
 
 
 @pytest.mark.slow
-def test_short_training_moves_similarity_toward_target(dataset, tmp_path):
-    """The default model trained briefly on ~10 s of flite-slt converts espeak-en-m3 (+12
-    semitones) into audio closer to slt than to the source, and on pitch."""
+def test_short_training_moves_similarity_toward_target(tmp_path):
+    """The default model trained briefly on ~30 s of flite-slt converts espeak-en-m3 (+12
+    semitones) into audio closer to slt (held-out slt phrases) than to the source, and on
+    pitch."""
     from aisinger.convert import convert
     from aisinger.eval.similarity import cosine, embed_utterances
     from aisinger.features import PitchConfig, estimate_f0
     from aisinger.train import TrainConfig, train
 
     torch.set_num_threads(2)
+    root = _clip_dataset(tmp_path / "ds", {f"c{i}.wav": _sing("flite-slt", seed=i)
+                                            for i in range(3)})
     out = tmp_path / "slt"
-    train(dataset, out, TrainConfig(steps=SIMILARITY_STEPS, validate_every=10 ** 6), seed=0)
+    train(root, out, TrainConfig(steps=SIMILARITY_STEPS, validate_every=10 ** 6), seed=0)
     src = _sing("espeak-en-m3", seed=11, n_notes=12)
     y, sr = convert((src, SR), out, transpose=12)
-    refs = [_sing("flite-slt", seed=s) for s in (0, 1)]
+    refs = [_sing("flite-slt", seed=s) for s in (20, 21)]  # not in the training data
     e_out, e_src, *e_ref = embed_utterances([(y, sr), (src, SR)] + [(r, SR) for r in refs])
     target = np.mean(e_ref, axis=0)
     before, after, to_src = cosine(e_src, target), cosine(e_out, target), cosine(e_out, e_src)
-    assert after >= before + 0.10 and after >= to_src + 0.05, (before, after, to_src)
+    print(f"similarity to slt: source {before:.3f}, converted {after:.3f}; converted to "
+          f"source {to_src:.3f}")
+    # measured: source 0.692 -> converted 0.816, converted vs source 0.712 (2 threads)
+    assert after >= before + 0.08 and after >= to_src + 0.05, (before, after, to_src)
 
     f_src = estimate_f0(src, SR, PitchConfig(method="fcpe")) * 2.0
     f_out = estimate_f0(y, sr, PitchConfig(method="fcpe"))
     n = min(f_src.shape[0], f_out.shape[0])
     both = (f_src[:n] > 0) & (f_out[:n] > 0)
     cents = 1200 * np.abs(np.log2(f_out[:n][both] / f_src[:n][both]))
+    print(f"F0 median error {np.median(cents):.1f} cents over {both.sum()} frames")
     assert both.sum() > 100 and np.median(cents) < 25, np.median(cents)
 
 
-SIMILARITY_STEPS = 200
+SIMILARITY_STEPS = 300
 
 
 def test_init_from_another_voice(dataset, trained, tmp_path):
