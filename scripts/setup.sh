@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Installs everything aisinger needs, idempotently: Debian packages (ffmpeg & co.) and a
 # virtualenv in .venv with torch==2.13.0 (CPU) and aisinger itself (editable, with test extras).
-# Both README commands (scripts/demo.sh, scripts/test.sh) call this first.
+# Both README commands (scripts/demo.sh, scripts/test.sh) call this first; `--test` (from
+# scripts/test.sh) also installs what only the tests need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(ffmpeg sox libsndfile1 flite espeak-ng fluidsynth fluid-soundfont-gm
-              # request service: Redis for the scale-out test; headless Chromium + its
-              # WebDriver for the web-UI test (selenium drives /usr/bin/chromedriver)
-              redis-server chromium chromium-driver)
+APT_PACKAGES=(ffmpeg sox libsndfile1 flite espeak-ng fluidsynth fluid-soundfont-gm)
+if [ "${1:-}" = "--test" ]; then
+  # request service tests: Redis for the scale-out test; headless Chromium + its WebDriver
+  # for the web-UI test (selenium drives /usr/bin/chromedriver).  Not needed by the demo,
+  # which must finish in 10 minutes on a fresh machine.
+  APT_PACKAGES+=(redis-server chromium chromium-driver)
+fi
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,7 +4,7 @@
 # other arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --test
 marker=(-m "not slow")
 args=()
 for a in "$@"; do
