@@ -246,17 +246,23 @@ def load_voice(voice_dir: str | Path) -> Voice:
     _check_state(root, model, state)
     model.load_state_dict(state)
     model.eval()
+    index, card = _index_and_card(root, doc, model_cfg.content_dim)
+    return Voice(path=root, model=model, model_config=model_cfg, features=features, card=card,
+                 index=index)
+
+
+def _index_and_card(root: Path, doc: dict, content_dim: int) -> tuple[np.ndarray | None, dict]:
+    """The voice's retrieval index ((N, content_dim) float32, or None when it has none) and
+    its model card ({} when absent)."""
     index = None
     if "index" in doc.get("files", {}):
         t = _load_tensors(root / INDEX_FILE)
-        if "content" not in t or t["content"].ndim != 2 or \
-                t["content"].shape[1] != model_cfg.content_dim:
-            raise AisingerError(f"{root / INDEX_FILE}: expected a (N, {model_cfg.content_dim}) "
+        if "content" not in t or t["content"].ndim != 2 or t["content"].shape[1] != content_dim:
+            raise AisingerError(f"{root / INDEX_FILE}: expected a (N, {content_dim}) "
                                 f"'content' tensor")
         index = t["content"].float().numpy()
     card = _read_json(root / CARD_JSON) if (root / CARD_JSON).exists() else {}
-    return Voice(path=root, model=model, model_config=model_cfg, features=features, card=card,
-                 index=index)
+    return index, card
 
 
 def _check_state(root: Path, model, state: dict) -> None:
@@ -290,15 +296,7 @@ def _load_vits(root: Path, doc: dict) -> Voice:
     _check_state(root, model, state)
     model.load_state_dict(state)
     model.eval()
-    index = None
-    if "index" in doc.get("files", {}):
-        t = _load_tensors(root / INDEX_FILE)
-        if "content" not in t or t["content"].ndim != 2 or \
-                t["content"].shape[1] != model_cfg.content_dim:
-            raise AisingerError(f"{root / INDEX_FILE}: expected a (N, {model_cfg.content_dim}) "
-                                f"'content' tensor")
-        index = t["content"].float().numpy()
-    card = _read_json(root / CARD_JSON) if (root / CARD_JSON).exists() else {}
+    index, card = _index_and_card(root, doc, model_cfg.content_dim)
     from aisinger.features import FeatureConfig
 
     # features: only what analysis steps around conversion use (cover's key choice, speak);
