@@ -349,17 +349,17 @@ def test_retrieval_and_protect_move_metrics_in_the_expected_direction(tmp_path):
     from aisinger.train import TrainConfig, train
 
     clips = []
-    for i in range(8):
+    for i in range(10):
         audio.save(tmp_path / "ds" / "clips" / f"c{i}.wav",
                    _sing("flite-slt", 100 + i, 16, ("low", "mid", "high")[i % 3])[0], SR)
         clips.append({"id": f"c{i}", "file": f"clips/c{i}.wav",
-                      "split": "validation" if i == 7 else "train"})
+                      "split": "validation" if i == 9 else "train"})
     (tmp_path / "ds" / "dataset.json").write_text(json.dumps({"name": "slt", "clips": clips}))
     save_consent(self_consent("Lab SLT"), tmp_path / "ds" / "consent.json")
     torch.set_num_threads(2)
     import dataclasses
 
-    train(tmp_path / "ds", tmp_path / "v", dataclasses.replace(TrainConfig(), steps=700,
+    train(tmp_path / "ds", tmp_path / "v", dataclasses.replace(TrainConfig(), steps=2000,
                                                               validate_every=10_000), seed=0)
     sources = [(_sing(v, 200 + k, 14)[0], t) for k, (v, t) in
                enumerate([("espeak-en-m3", 12.0), ("espeak-en-f3", 0.0), ("flite-awb", 12.0)])]
