@@ -339,40 +339,43 @@ def test_speak_zh_en_labelled(voice, tmp_path):
 
 @pytest.mark.slow
 def test_retrieval_and_protect_move_metrics_in_the_expected_direction(tmp_path):
-    """On lab audio with a voice trained for a few minutes (default model): more retrieval
-    moves the output away from the source speaker (less leakage), more protection keeps more
-    of the source (on consonants and breaths), as measured by Resemblyzer similarity to the
-    source over held-out phrases of two other lab voices.  (bench/cover.py quality measures
-    the full grid; see docs/cover.md.)"""
+    """The lab benchmark of bench/cover.py, reduced: a voice trained for 2300 steps (about
+    5 minutes) on lab voice flite-slt's train-split corpus clips, three English lab voices'
+    held-out phrases converted into it.  More retrieval moves the output away from the source
+    speaker; more protection keeps more of the source (less of the target).  Similarity only
+    (no ASR/DNSMOS), so it takes ~8 minutes.  The full grid and the choice of the defaults:
+    docs/cover.md.  (On other, non-corpus lab phrases retrieval's effect on the source
+    similarity was within +-0.01: it is data-dependent, and this test pins the benchmark's.)"""
+    import dataclasses
+    import importlib.util
+
     from aisinger.convert import convert
-    from aisinger.eval import evaluate
     from aisinger.train import TrainConfig, train
 
-    clips = []
-    for i in range(10):
-        audio.save(tmp_path / "ds" / "clips" / f"c{i}.wav",
-                   _sing("flite-slt", 100 + i, 16, ("low", "mid", "high")[i % 3])[0], SR)
-        clips.append({"id": f"c{i}", "file": f"clips/c{i}.wav",
-                      "split": "validation" if i == 9 else "train"})
-    (tmp_path / "ds" / "dataset.json").write_text(json.dumps({"name": "slt", "clips": clips}))
-    save_consent(self_consent("Lab SLT"), tmp_path / "ds" / "consent.json")
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    spec = importlib.util.spec_from_file_location("bench_cover", bench / "cover.py")
+    bc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bc)
+    q = bc._quality_module()
+    corpus = tmp_path / "corpus"
+    manifest, _, _ = q.ensure_corpus(corpus, ["flite-slt", *bc.EN_SOURCES], 0)
+    tasks = q.plan_tasks(manifest, corpus, [q.Pair(v, "flite-slt", "en") for v in bc.EN_SOURCES])
+    refs = q.train_refs(manifest, corpus, "flite-slt", "en")
+    ds = bc._consented_dataset(tmp_path / "ds", list(refs), "flite-slt")
     torch.set_num_threads(2)
-    import dataclasses
+    train(ds, tmp_path / "v", dataclasses.replace(TrainConfig(), steps=2300,
+                                                  validate_every=10_000), seed=0)
+    scorer = q.Scorer(q.ScoreConfig(asr=False, dnsmos=False))
+    clips = q._AudioCache()
 
-    train(tmp_path / "ds", tmp_path / "v", dataclasses.replace(TrainConfig(), steps=2000,
-                                                              validate_every=10_000), seed=0)
-    sources = [(_sing(v, 200 + k, 14)[0], t) for k, (v, t) in
-               enumerate([("espeak-en-m3", 12.0), ("espeak-en-f3", 0.0), ("flite-awb", 12.0)])]
+    def means(retrieval, protect):
+        system = q.System(f"r{retrieval}-p{protect}", lambda t: convert(
+            t.source_wav, tmp_path / "v", transpose=t.transpose, retrieval=retrieval,
+            protect=protect))
+        rows, _ = q.run_system(system, tasks, scorer, clips)
+        return (float(np.mean([r["similarity_target"] for r in rows])),
+                float(np.mean([r["similarity_source"] for r in rows])))
 
-    def sim_src(retrieval, protect):
-        vals = []
-        for src, t in sources:
-            y, rate = convert(src, tmp_path / "v", input_sr=SR, transpose=t,
-                              retrieval=retrieval, protect=protect)
-            r = evaluate((y, rate), source=(src, SR), metrics=["similarity"])
-            vals.append(r["similarity_source"])
-        return float(np.mean(vals))
-
-    base = sim_src(0.0, 0.0)
-    assert sim_src(1.0, 0.0) < base  # retrieval: less of the source speaker
-    assert sim_src(0.0, 0.66) > base  # protect: more of the source kept
+    base_tgt, base_src = means(0.0, 0.0)
+    assert means(1.0, 0.0)[1] < base_src  # retrieval: less of the source speaker
+    assert means(0.0, 0.66)[0] < base_tgt  # protect: more of the source kept
