@@ -297,7 +297,7 @@ def test_separate_file_refuses_to_overwrite_input(tmp_path):
 # resources (slow)
 
 _RESOURCE_SCRIPT = textwrap.dedent("""
-    import resource, sys, time
+    import sys, time
     import numpy as np, soundfile as sf
     from aisinger.separation import SpleeterSeparator, SpleeterConfig, separate_file
     song, out_dir, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -305,7 +305,9 @@ _RESOURCE_SCRIPT = textwrap.dedent("""
     t = time.perf_counter(); sep.load(); load_s = time.perf_counter() - t
     t = time.perf_counter(); separate_file(song, out_dir, backend=sep)
     sep_s = time.perf_counter() - t
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss (which carries the forking parent's RSS over exec)
+    hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+    rss_mb = int(hwm) / 1024
     print(f"{load_s:.3f} {sep_s:.3f} {rss_mb:.1f}")
 """)
 
