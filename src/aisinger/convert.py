@@ -21,7 +21,7 @@ import numpy as np
 
 from aisinger.errors import AisingerError
 
-__all__ = ["convert", "retrieve_content", "protect_mask", "feature_config", "F0_METHODS",
+__all__ = ["convert", "retrieve_content", "blend_knn", "protect_mask", "feature_config", "F0_METHODS",
            "DEFAULT_RETRIEVAL", "DEFAULT_PROTECT"]
 
 F0_METHODS = ("fcpe", "crepe-tiny", "dsp")
@@ -38,6 +38,28 @@ CONTEXT_EXTRA = 2  # frames of context beyond the receptive field
 NOISE_SEED = 0  # noise generator seed (conversion is deterministic)
 
 
+def blend_knn(content: np.ndarray, index: np.ndarray | None, ratio, knn_mean,
+              block: int = RETRIEVAL_BLOCK) -> np.ndarray:
+    """(1 - ratio) * content + ratio * knn_mean(frames), block by block (memory bound).
+
+    content: (T, D); ratio: a number or a per-frame (T,) array in [0, 1]; knn_mean: maps a
+    (b, D) float32 block to the (b, D) mean of its retrieved index frames.  Returns (T, D)
+    float32; ``content`` itself (as float32) when the ratio is 0 everywhere or there is no
+    index.  Shared by the DDSP (cosine) and the RVC (L2) retrieval.
+    """
+    ratio = np.asarray(ratio, dtype=np.float32)
+    if not np.any(ratio > 0) or index is None or index.shape[0] == 0:
+        return content.astype(np.float32)
+    if ratio.ndim:
+        ratio = ratio[:, None]
+    out = np.empty_like(content, dtype=np.float32)
+    for a in range(0, content.shape[0], block):
+        c = np.ascontiguousarray(content[a:a + block], dtype=np.float32)
+        r = ratio[a:a + block] if ratio.ndim else ratio
+        out[a:a + block] = (1 - r) * c + r * knn_mean(c)
+    return out
+
+
 def retrieve_content(content: np.ndarray, index: np.ndarray, ratio,
                      k: int = RETRIEVAL_K) -> np.ndarray:
     """Blend each content frame with the mean of its k nearest index frames (cosine).
@@ -46,28 +68,23 @@ def retrieve_content(content: np.ndarray, index: np.ndarray, ratio,
     per-frame (T,) array.  Returns (T, D) float32 = (1 - ratio) * content + ratio * knn_mean.
     Neighbours are weighted by their cosine similarity.
     """
-    ratio = np.asarray(ratio, dtype=np.float32)
-    if not np.any(ratio > 0) or index is None or index.shape[0] == 0:
+    if index is None or index.shape[0] == 0:
         return content.astype(np.float32)
-    if ratio.ndim:
-        ratio = ratio[:, None]
     import torch
 
     k = min(k, index.shape[0])
     idx = torch.from_numpy(np.ascontiguousarray(index, dtype=np.float32))
     idx_n = idx / idx.norm(dim=1, keepdim=True).clamp_min(1e-8)
-    out = np.empty_like(content, dtype=np.float32)
-    for a in range(0, content.shape[0], RETRIEVAL_BLOCK):
-        c = np.ascontiguousarray(content[a:a + RETRIEVAL_BLOCK], dtype=np.float32)
+
+    def knn_mean(c: np.ndarray) -> np.ndarray:
         ct = torch.from_numpy(c)
         sim = (ct / ct.norm(dim=1, keepdim=True).clamp_min(1e-8)) @ idx_n.T  # (b, N)
         w, top = torch.topk(sim, k, dim=1)
         w = w.clamp_min(1e-4)
         w = w / w.sum(dim=1, keepdim=True)
-        knn = torch.einsum("bk,bkd->bd", w, idx[top]).numpy()
-        r = ratio[a:a + RETRIEVAL_BLOCK] if ratio.ndim else ratio
-        out[a:a + RETRIEVAL_BLOCK] = (1 - r) * c + r * knn
-    return out
+        return torch.einsum("bk,bkd->bd", w, idx[top]).numpy()
+
+    return blend_knn(content, index, ratio, knn_mean)
 
 
 def protect_mask(f0: np.ndarray, loudness_db: np.ndarray, protect: float) -> np.ndarray:

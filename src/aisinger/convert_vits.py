@@ -37,25 +37,23 @@ def retrieve_rvc(content: np.ndarray, index: np.ndarray, ratio,
     """RVC-style feature retrieval: each frame is blended (``ratio``: a number or a per-frame
     (T,) array) with the inverse-squared-distance weighted mean of its k nearest index
     vectors (L2)."""
-    ratio = np.asarray(ratio, dtype=np.float32)
-    if not np.any(ratio > 0) or index is None or index.shape[0] == 0:
+    from aisinger.convert import blend_knn
+
+    if index is None or index.shape[0] == 0:
         return content.astype(np.float32)
-    if ratio.ndim:
-        ratio = ratio[:, None]
     k = min(k, index.shape[0])
-    idx_sq = (index.astype(np.float32) ** 2).sum(axis=1)
-    out = np.empty_like(content, dtype=np.float32)
-    for a in range(0, content.shape[0], RETRIEVAL_BLOCK):
-        c = content[a:a + RETRIEVAL_BLOCK].astype(np.float32)
-        d2 = (c ** 2).sum(axis=1, keepdims=True) - 2.0 * c @ index.T + idx_sq[None]
-        d2 = np.maximum(d2, 0.0)
+    index = index.astype(np.float32)
+    idx_sq = (index ** 2).sum(axis=1)
+
+    def knn_mean(c: np.ndarray) -> np.ndarray:
+        d2 = np.maximum((c ** 2).sum(axis=1, keepdims=True) - 2.0 * c @ index.T + idx_sq[None],
+                        0.0)
         top = np.argpartition(d2, k - 1, axis=1)[:, :k]
         w = 1.0 / np.maximum(np.take_along_axis(d2, top, axis=1), 1e-12)
         w = w / w.sum(axis=1, keepdims=True)
-        knn = np.einsum("bk,bkd->bd", w, index[top].astype(np.float32))
-        r = ratio[a:a + RETRIEVAL_BLOCK] if ratio.ndim else ratio
-        out[a:a + RETRIEVAL_BLOCK] = (1 - r) * c + r * knn
-    return out
+        return np.einsum("bk,bkd->bd", w, index[top])
+
+    return blend_knn(content, index, ratio, knn_mean, RETRIEVAL_BLOCK)
 
 
 def model_frames(n_model_samples: int, hop: int) -> int:
