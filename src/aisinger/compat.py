@@ -201,17 +201,11 @@ def build_checked(cfg, state: dict, path: Path, config_name: str):
         state = fold_weight_norm({k: v for k, v in state.items() if not k.startswith("enc_q.")})
     except ValueError as exc:
         raise AisingerError(f"{path}: {exc}") from None
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    extra = sorted(set(state) - set(own))
-    bad = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or extra or bad:
-        what = (f"missing {missing[0]}" if missing else f"unexpected {extra[0]}" if extra
-                else f"{bad[0]} has shape {tuple(state[bad[0]].shape)}, {config_name} says "
-                     f"{tuple(own[bad[0]].shape)}")
-        more = len(missing) + len(extra) + len(bad) - 1
-        raise AisingerError(f"{path}: weights do not match {config_name} ({what}"
-                            f"{f' and {more} more' if more > 0 else ''})")
+    from aisinger.voice import state_mismatch
+
+    why = state_mismatch(model, state, config_name)
+    if why:
+        raise AisingerError(f"{path}: weights do not match {config_name} ({why})")
     model.load_state_dict({k: v.to(torch.float32) for k, v in state.items()})
     return model.eval()
 

@@ -86,6 +86,22 @@ def _save_tensors(path: Path, tensors: dict, metadata: dict | None = None) -> No
                   metadata=metadata)
 
 
+def _save_index_and_consent(out: Path, files: dict, index: np.ndarray | None,
+                            consent: str | Path | None) -> None:
+    """Write the retrieval index (float16) and copy the consent record, when given; list them
+    in ``files``."""
+    if index is not None:
+        import torch
+
+        _save_tensors(out / INDEX_FILE, {"content": torch.from_numpy(
+            np.ascontiguousarray(index, dtype=np.float16))})
+        files["index"] = INDEX_FILE
+    if consent is not None and Path(consent).is_file():
+        with atomic_path(out / CONSENT_FILE) as tmp:
+            shutil.copyfile(consent, tmp)
+        files["consent"] = CONSENT_FILE
+
+
 def save_voice(voice_dir: str | Path, model, features_config, card: dict | None = None,
                index: np.ndarray | None = None, consent: str | Path | None = None) -> Path:
     """Write a voice folder (atomic per file) and return its path.
@@ -99,16 +115,7 @@ def save_voice(voice_dir: str | Path, model, features_config, card: dict | None 
     _save_tensors(out / MODEL_FILE, dict(model.state_dict()),
                   metadata={"format": VOICE_FORMAT})
     files = {"model": MODEL_FILE}
-    if index is not None:
-        import torch
-
-        _save_tensors(out / INDEX_FILE, {"content": torch.from_numpy(
-            np.ascontiguousarray(index, dtype=np.float16))})
-        files["index"] = INDEX_FILE
-    if consent is not None and Path(consent).is_file():
-        with atomic_path(out / CONSENT_FILE) as tmp:
-            shutil.copyfile(consent, tmp)
-        files["consent"] = CONSENT_FILE
+    _save_index_and_consent(out, files, index, consent)
     write_json(out / CONFIG_FILE, {"format": VOICE_FORMAT, "version": VOICE_VERSION,
                                    "family": "ddsp", "model": model.cfg.to_dict(),
                                    "features": features_config.to_dict(), "files": files})
@@ -132,14 +139,7 @@ def save_vits_voice(voice_dir: str | Path, model, meta: dict, card: dict,
     _save_tensors(out / MODEL_FILE, {k: v.to(torch.float32) for k, v in model.state_dict().items()},
                   metadata={"format": VOICE_FORMAT, "family": "vits"})
     files = {"model": MODEL_FILE}
-    if index is not None:
-        _save_tensors(out / INDEX_FILE, {"content": torch.from_numpy(
-            np.ascontiguousarray(index, dtype=np.float16))})
-        files["index"] = INDEX_FILE
-    if consent is not None and Path(consent).is_file():
-        with atomic_path(out / CONSENT_FILE) as tmp:
-            shutil.copyfile(consent, tmp)
-        files["consent"] = CONSENT_FILE
+    _save_index_and_consent(out, files, index, consent)
     write_json(out / CONFIG_FILE, {"format": VOICE_FORMAT, "version": VOICE_VERSION,
                                    "family": "vits", "model": model.cfg.to_dict(),
                                    **{k: meta[k] for k in ("source", "content_encoder",
@@ -265,16 +265,26 @@ def _index_and_card(root: Path, doc: dict, content_dim: int) -> tuple[np.ndarray
     return index, card
 
 
-def _check_state(root: Path, model, state: dict) -> None:
+def state_mismatch(model, state: dict, config_name: str) -> str | None:
+    """Why ``state`` does not fit ``model`` (the first missing, unexpected or mis-shaped key,
+    and how many more), or None when it fits."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     extra = sorted(set(state) - set(own))
     bad = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or extra or bad:
-        what = (f"missing {missing[0]}" if missing else f"unexpected {extra[0]}" if extra
-                else f"{bad[0]} has shape {tuple(state[bad[0]].shape)}, config says "
-                     f"{tuple(own[bad[0]].shape)}")
-        raise AisingerError(f"{root / MODEL_FILE}: weights do not match {CONFIG_FILE} ({what})")
+    if not (missing or extra or bad):
+        return None
+    what = (f"missing {missing[0]}" if missing else f"unexpected {extra[0]}" if extra
+            else f"{bad[0]} has shape {tuple(state[bad[0]].shape)}, {config_name} says "
+                 f"{tuple(own[bad[0]].shape)}")
+    more = len(missing) + len(extra) + len(bad) - 1
+    return what + (f" and {more} more" if more > 0 else "")
+
+
+def _check_state(root: Path, model, state: dict) -> None:
+    why = state_mismatch(model, state, "config")
+    if why:
+        raise AisingerError(f"{root / MODEL_FILE}: weights do not match {CONFIG_FILE} ({why})")
 
 
 def _load_vits(root: Path, doc: dict) -> Voice:
