@@ -17,7 +17,6 @@ card), which ``aisinger convert`` then uses like any other voice.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,12 +257,9 @@ def load_community(path: str | Path, config: str | Path | None = None) -> Commun
         if not cfg_path.is_file():
             raise AisingerError(f"{cfg_path}: So-VITS-SVC config.json not found (give it with "
                                 "--config)")
-        try:
-            cfg_doc = json.loads(cfg_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise AisingerError(f"{cfg_path}: unreadable JSON ({type(exc).__name__})") from None
-        if not isinstance(cfg_doc, dict):
-            raise AisingerError(f"{cfg_path}: expected a JSON object")
+        from aisinger.fileio import read_json_object
+
+        cfg_doc = read_json_object(cfg_path)
         cfg = sovits_config(cfg_doc, state, cfg_path)
         if cfg.content_dim not in CONTENT_ENCODERS:
             raise AisingerError(f"{cfg_path}: ssl_dim {cfg.content_dim} is not supported "

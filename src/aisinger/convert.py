@@ -223,8 +223,6 @@ def convert(vocals, voice_dir: str | Path, out_path: str | Path | None = None,
     samples = round(input samples x sr / input rate); writes ``out_path`` when given.
     Dispatches on the voice's model family (DDSP, or vits for imported community models).
     """
-    import torch
-
     from aisinger.audio import resample, save
     from aisinger.features import extract
     from aisinger.train import fill_unvoiced

@@ -75,3 +75,18 @@ def write_text(path: str | Path, text: str) -> Path:
 def write_json(path: str | Path, obj: Any, indent: int | None = 2) -> Path:
     """Atomically write ``obj`` as UTF-8 JSON (non-ASCII kept readable)."""
     return write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+
+
+def read_json_object(path: str | Path) -> dict:
+    """A JSON file that must hold an object; one-line AisingerError naming the file when it is
+    unreadable, not JSON or not an object."""
+    from aisinger.errors import AisingerError
+
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AisingerError(f"{path}: unreadable JSON ({type(exc).__name__})") from None
+    if not isinstance(doc, dict):
+        raise AisingerError(f"{path}: expected a JSON object")
+    return doc

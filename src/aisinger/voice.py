@@ -23,7 +23,6 @@ model family this aisinger does not know).
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from aisinger.errors import AisingerError
-from aisinger.fileio import atomic_path, write_json, write_text
+from aisinger.fileio import atomic_path, read_json_object, write_json, write_text
 
 __all__ = ["Voice", "save_voice", "load_voice", "write_model_card", "model_card_markdown",
            "VOICE_FORMAT", "VOICE_VERSION", "MODEL_FILE", "CONFIG_FILE", "INDEX_FILE",
@@ -191,13 +190,7 @@ def model_card_markdown(card: dict) -> str:
 def _read_json(path: Path) -> dict:
     if not path.is_file():
         raise AisingerError(f"{path}: missing (not a voice folder?)")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AisingerError(f"{path}: unreadable JSON ({type(exc).__name__})") from None
-    if not isinstance(doc, dict):
-        raise AisingerError(f"{path}: expected a JSON object")
-    return doc
+    return read_json_object(path)
 
 
 def _load_tensors(path: Path) -> dict:
@@ -242,13 +235,20 @@ def load_voice(voice_dir: str | Path) -> Voice:
         model = build_decoder(model_cfg)
     except (KeyError, TypeError, ValueError) as exc:
         raise AisingerError(f"{cfg_path}: bad model config ({str(exc)[:120]})") from None
+    index, card = _load_weights(root, doc, model, model_cfg.content_dim)
+    return Voice(path=root, model=model, model_config=model_cfg, features=features, card=card,
+                 index=index)
+
+
+def _load_weights(root: Path, doc: dict, model, content_dim: int
+                  ) -> tuple[np.ndarray | None, dict]:
+    """Load ``model.safetensors`` into ``model`` (checked against the config, eval mode) and
+    return the voice's retrieval index and model card."""
     state = _load_tensors(root / MODEL_FILE)
     _check_state(root, model, state)
     model.load_state_dict(state)
     model.eval()
-    index, card = _index_and_card(root, doc, model_cfg.content_dim)
-    return Voice(path=root, model=model, model_config=model_cfg, features=features, card=card,
-                 index=index)
+    return _index_and_card(root, doc, content_dim)
 
 
 def _index_and_card(root: Path, doc: dict, content_dim: int) -> tuple[np.ndarray | None, dict]:
@@ -302,11 +302,7 @@ def _load_vits(root: Path, doc: dict) -> Voice:
             raise ValueError(f"speaker {meta['speaker']} not in 0..{model_cfg.n_speakers - 1}")
     except (KeyError, TypeError, ValueError) as exc:
         raise AisingerError(f"{cfg_path}: bad model config ({str(exc)[:120]})") from None
-    state = _load_tensors(root / MODEL_FILE)
-    _check_state(root, model, state)
-    model.load_state_dict(state)
-    model.eval()
-    index, card = _index_and_card(root, doc, model_cfg.content_dim)
+    index, card = _load_weights(root, doc, model, model_cfg.content_dim)
     from aisinger.features import FeatureConfig
 
     # features: only what analysis steps around conversion use (cover's key choice, speak);

@@ -72,13 +72,18 @@ class ScaleDiscriminator(nn.Module):
         self.conv_post = nn.Conv1d(ch[5], 1, 3, 1, padding=1)
 
     def forward(self, y: torch.Tensor):
-        fmap = []
-        for c in self.convs:
-            y = F.leaky_relu(c(y), LRELU)
-            fmap.append(y)
-        y = self.conv_post(y)
+        return _conv_stack(self.convs, self.conv_post, y)
+
+
+def _conv_stack(convs: nn.ModuleList, post: nn.Module, y: torch.Tensor):
+    """Leaky-ReLU conv stack + output conv: (flattened logits, feature maps of every layer)."""
+    fmap = []
+    for conv in convs:
+        y = F.leaky_relu(conv(y), LRELU)
         fmap.append(y)
-        return y.flatten(1), fmap
+    y = post(y)
+    fmap.append(y)
+    return y.flatten(1), fmap
 
 
 class PeriodDiscriminator(nn.Module):
@@ -100,13 +105,7 @@ class PeriodDiscriminator(nn.Module):
             y = F.pad(y, (0, pad), "reflect" if pad < t else "constant")
             t = t + pad
         y = y.view(b, c, t // self.period, self.period)
-        fmap = []
-        for conv in self.convs:
-            y = F.leaky_relu(conv(y), LRELU)
-            fmap.append(y)
-        y = self.conv_post(y)
-        fmap.append(y)
-        return y.flatten(1), fmap
+        return _conv_stack(self.convs, self.conv_post, y)
 
 
 class MultiPeriodDiscriminator(nn.Module):
