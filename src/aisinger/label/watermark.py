@@ -167,8 +167,9 @@ V3_GROUP_REL = 0.02
 least ~1.6 % in frequency: a frequency-scale error well under that keeps the groups aligned."""
 V3_ROWS = 12
 """v3 tile rows (8 groups each; 96 groups from 750 Hz to 6125 Hz)."""
-V3_BLOCK_COLS = 107
-"""v3 tile columns per block (5.14 s)."""
+V3_BLOCK_COLS = 108
+"""v3 tile columns per block (5.18 s; 108 = 2²·3³ keeps the detector's FFTs over block
+offsets fast, where v2's prime 107 would need a slow transform)."""
 SPEED_RANGE = (0.8, 1.25)
 """Playback-speed changes (resampled playback: time and pitch scale together) searched."""
 TEMPO_RANGE = (0.85, 1.15)
@@ -177,13 +178,16 @@ PITCH_SEMITONES = 2.0
 """Pitch shifts (duration kept) searched, ± semitones."""
 SCALE_MARGIN = 0.015
 """Relative margin added at both ends of every searched range."""
-TIME_STEP = 0.005
-"""Log step of the time-scale hypotheses (a 0.25 % error drifts 12 ms = 1/4 tile over 5 s:
-the window is anchored at its centre)."""
-FREQ_STEP = 0.006
-"""Log step of the pitch hypotheses (a 0.3 % error is under 1/5 of the narrowest group)."""
+TIME_STEP = 0.008
+"""Log step of the coarse time-scale hypotheses (a 0.4 % error drifts 20 ms, under half a
+tile, over the 5 s from the window's centre, where the tile grid is anchored)."""
+FREQ_STEP = 0.009
+"""Log step of the coarse pitch hypotheses (a 0.45 % error is under 1/3 of the narrowest
+group)."""
 REFINE_STEPS = 2
-"""Refinement: ±REFINE_STEPS quarter steps in time and frequency around the best hypothesis."""
+"""Refinement: ±REFINE_STEPS quarter steps in time and pitch around the best hypotheses."""
+REFINE_TOP = 2
+"""Coarse hypotheses (best sync scores, distinct) that are refined."""
 FINE_HOP = 128
 """Hop (samples at WM_SR, 8 ms) of the detector's spectrogram that the hypotheses resample."""
 V3_WINDOW_S = 10.0
@@ -193,7 +197,7 @@ V3_MIN_DETECT_S = 3.0
 Z3_PAYLOAD = 5.5
 """v3: sync z-score needed (with a valid CRC) to report a mark; higher than v2's because the
 search looks at many more candidates (see :func:`search_candidates`)."""
-Z3_MARK_ONLY = 8.0
+Z3_MARK_ONLY = 7.5
 """v3: sync z-score that reports a mark whose payload cannot be read."""
 
 
@@ -924,7 +928,8 @@ class _Searcher:
         self.g, self.lay, self.key = _grid(3), _layout(key, 3), key
         self.n = len(x16)
         power = _fine_power(x16)
-        self.cf = np.concatenate([np.zeros((len(power), 1)), np.cumsum(power, axis=1)], axis=1)
+        # cumulative over bins, bins first so that gathering edges copies whole rows
+        self.cf = np.concatenate([np.zeros((1, len(power))), np.cumsum(power.T, axis=0)])
         self._ct: dict[float, np.ndarray] = {}
 
     def _cum_time(self, pitch: float) -> np.ndarray:
@@ -933,20 +938,12 @@ class _Searcher:
         if ct is None:
             # group [e_lo, e_hi) covers bin coordinates [e - 1/2) ; cf[k] integrates to k - 1/2
             pos = (self.g.edges - 0.5) * pitch + 0.5
-            c = self._freq_interp(pos)
-            gp = np.diff(c, axis=1)
+            gp = np.diff(_interp_rows(self.cf, pos), axis=0).T  # (F, groups)
             ct = np.concatenate([np.zeros((1, gp.shape[1])), np.cumsum(gp, axis=0)])
             if len(self._ct) > 64:
                 self._ct.clear()
             self._ct[pitch] = ct
         return ct
-
-    def _freq_interp(self, pos: np.ndarray) -> np.ndarray:
-        nb = self.cf.shape[1]
-        pos = np.clip(pos, 0.0, nb - 1.0)
-        i0 = np.minimum(pos.astype(np.int64), nb - 2)
-        f = pos - i0
-        return self.cf[:, i0] * (1.0 - f) + self.cf[:, i0 + 1] * f
 
     def tiles(self, time: float, pitch: float) -> tuple[np.ndarray, np.ndarray]:
         """Tile powers ``(TILE_HOPS, K, rows, groups)`` for the three sub-tile phases, and the
@@ -959,7 +956,7 @@ class _Searcher:
                                  np.arange(k + 1)[None, :])  # (phases, K+1) samples
         c = _interp_rows(self._cum_time(pitch), bounds / FINE_HOP + 0.5)
         tiles = np.diff(c, axis=1).reshape(TILE_HOPS, k, self.g.rows, self.g.groups)
-        return np.maximum(tiles, 0.0), bounds[:, :-1]
+        return np.maximum(tiles, 0.0).astype(np.float32), bounds[:, :-1]
 
     def folded(self, time: float, pitch: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Weighted tile values folded modulo the block: ``(phases, P, R, G)``, their
@@ -1033,11 +1030,10 @@ def _detect3(x16: np.ndarray, key: str, time_origin: float = 0.0) -> WatermarkRe
     zs = np.stack([s.sync_z(t, f) for t, f in hyps])  # (H, phases, offsets)
     if not np.any(zs):
         return empty
-    h = int(np.unravel_index(int(np.argmax(zs)), zs.shape)[0])
-    t0, f0 = hyps[h]
+    top = np.argsort(zs.reshape(len(zs), -1).max(axis=1))[::-1][:REFINE_TOP]
     quarter = np.arange(-REFINE_STEPS, REFINE_STEPS + 1) / 4.0
-    refined = [(t0 * math.exp(a * TIME_STEP), f0 * math.exp(b * FREQ_STEP))
-               for a in quarter for b in quarter if a or b]
+    refined = [(hyps[h][0] * math.exp(a * TIME_STEP), hyps[h][1] * math.exp(b * FREQ_STEP))
+               for h in top for a in quarter for b in quarter if a or b]
     zr = np.stack([s.sync_z(t, f) for t, f in refined])
     all_h = np.concatenate([hyps, np.asarray(refined)])
     all_z = np.concatenate([zs, zr])
