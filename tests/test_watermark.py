@@ -146,7 +146,7 @@ def test_no_false_positive_on_unmarked_audio(song):
     for clip, rate in [(c, SR) for c in clips] + [(example, esr)]:
         r = wm.detect(clip, rate)
         assert not r.present and r.payload is None
-        assert r.score < wm.Z_PAYLOAD
+        assert r.score < wm.Z3_PAYLOAD
 
 
 def test_wrong_key_finds_nothing(marked):
@@ -260,7 +260,7 @@ def test_false_positive_scan_200_clips(tmp_path_factory):
     scores = [wm.detect(c, sr) for c, sr in clips]
     assert len(scores) >= 200
     assert sum(r.present for r in scores) == 0
-    assert max(r.score for r in scores) < wm.Z_PAYLOAD
+    assert max(r.score for r in scores) < wm.Z3_PAYLOAD
 
 
 def test_long_input_is_marked_in_segments_like_one_piece(monkeypatch):
@@ -269,7 +269,7 @@ def test_long_input_is_marked_in_segments_like_one_piece(monkeypatch):
     reads the payload."""
     rng = np.random.default_rng(5)
     sr = 16000
-    blk = wm.BLOCK_COLS * wm.TILE_HOPS * wm.HOP  # samples at WM_SR
+    blk = wm.V3_BLOCK_COLS * wm.TILE_HOPS * wm.HOP  # samples at WM_SR
     monkeypatch.setattr(wm, "SEGMENT_BLOCKS", 4)  # joints every ~20 s instead of ~82 s
     n = 11 * blk  # > SEGMENT_BLOCKS + 2 blocks: two joints
     env = np.repeat(rng.uniform(0.05, 0.4, n // 1600 + 1), 1600)[:n]

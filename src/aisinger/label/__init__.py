@@ -122,7 +122,7 @@ def label_audio(audio: np.ndarray, sr: int, *, voice_id: str | None = None,
     if pol.explicit != "none":
         x = add_cue(x, sr, explicit_cue(pol.explicit, pol.lang, sr))
     produce_id = produce_id or md.new_produce_id()
-    existing = wm.detect(x, sr, key=pol.key)
+    existing = wm.detect(x, sr, key=pol.key, search=False)  # an unedited earlier mark
     if existing.present and existing.payload is not None:
         log.info("audio already carries a watermark (voice hash %04x, content %04x); kept",
                  existing.voice_hash, existing.content_id)
