@@ -374,7 +374,10 @@ def run_fp(args) -> dict:
     fp, scores, fams, worst = [], [], {}, ("", -1.0)
     cpu, secs = 0.0, 0.0
     t_start = time.time()
+    shard, n_shards = (int(v) for v in args.shard.split("/"))
     for i, (fam, name, x, sr) in enumerate(unmarked_excerpts(root, manifest, args.unmarked)):
+        if i % n_shards != shard:
+            continue
         t0 = time.process_time()
         r = wm.detect(x, sr)
         cpu += time.process_time() - t0
@@ -394,6 +397,7 @@ def run_fp(args) -> dict:
     n = len(scores)
     return {
         "n_unmarked": n, "false_positives": len(fp), "false_positive_names": fp[:50],
+        "scores": [round(float(v), 3) for v in scores], "cpu_s": cpu, "audio_s": secs,
         "fp_rate_upper95": clopper_pearson_upper(len(fp), n),
         "families": fams,
         "null_score": {"median": float(np.median(scores)), "p99": float(np.percentile(scores, 99)),
@@ -403,6 +407,28 @@ def run_fp(args) -> dict:
                        "search_candidates_per_window": wm.search_candidates()},
         "detect_rtf_cpu_unmarked": cpu / max(secs, 1e-9),
     }
+
+
+def merge_fp(shards: list[dict]) -> dict:
+    """Join FP-scan shards (same settings, disjoint excerpts) into one result."""
+    scores = [v for s in shards for v in s["scores"]]
+    fams: dict[str, dict] = {}
+    for s in shards:
+        for k, v in s["families"].items():
+            f = fams.setdefault(k, {"n": 0, "fp": 0, "max_z": 0.0})
+            f["n"] += v["n"]
+            f["fp"] += v["fp"]
+            f["max_z"] = max(f["max_z"], v["max_z"])
+    worst = max(shards, key=lambda s: s["null_score"]["max"])["null_score"]
+    n, k = len(scores), sum(s["false_positives"] for s in shards)
+    cpu, secs = sum(s["cpu_s"] for s in shards), sum(s["audio_s"] for s in shards)
+    return {"n_unmarked": n, "false_positives": k,
+            "false_positive_names": [x for s in shards for x in s["false_positive_names"]],
+            "scores": scores, "cpu_s": cpu, "audio_s": secs,
+            "fp_rate_upper95": clopper_pearson_upper(k, n), "families": fams,
+            "null_score": {**worst, "median": float(np.median(scores)),
+                           "p99": float(np.percentile(scores, 99))},
+            "detect_rtf_cpu_unmarked": cpu / max(secs, 1e-9)}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -470,6 +496,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--marked", type=int, default=21)
     p.add_argument("--kinds", default="mix,vocals", help="marked kinds: mix,vocals,take")
     p.add_argument("--unmarked", type=int, default=2000)
+    p.add_argument("--shard", default="0/1", help="FP scan: run excerpts i with i %% n == k "
+                   "(k/n), to spread the scan over processes; --merge joins the shards")
     p.add_argument("--no-mos", action="store_true", help="skip the DNSMOS comparison")
     p.add_argument("--json", default="bench/results/watermark.json")
     p.add_argument("--merge", nargs="+", metavar="JSON", help="merge stored part results")
@@ -480,10 +508,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.merge:
         res: dict = {}
+        shards = []
         for f in args.merge:
             part = json.loads(Path(f).read_text())
             part.pop("table", None)
+            if "fp" in part:
+                shards.append(part.pop("fp"))
             res.update(part)
+        if shards:
+            res["fp"] = merge_fp(shards)
     else:
         try:
             import torch

@@ -188,8 +188,9 @@ REFINE_STEPS = 2
 """Refinement: ±REFINE_STEPS quarter steps in time and pitch around the best hypotheses."""
 REFINE_TOP = 2
 """Coarse hypotheses (best sync scores, distinct) that are refined."""
-FINE_HOP = 128
-"""Hop (samples at WM_SR, 8 ms) of the detector's spectrogram that the hypotheses resample."""
+FINE_HOP = 256
+"""Hop (samples at WM_SR, 16 ms) of the detector's spectrogram that the hypotheses resample
+(linear interpolation of its running sums; 8 ms measured the same z at 1.4× the cost)."""
 V3_WINDOW_S = 10.0
 """v3 searches windows of this many seconds (hop half of it); shorter windows drift less."""
 V3_MIN_DETECT_S = 3.0
