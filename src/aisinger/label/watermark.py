@@ -42,6 +42,14 @@ cancellation).  No code of an existing watermarking tool was read or used.
   decoded too).  A mark is reported when the CRC holds and ``z >= Z_PAYLOAD``, or —
   payload unreadable — when ``z >= Z_MARK_ONLY``.  Thresholds and
   robustness are measured by ``bench/watermark.py`` (see ``docs/labelling.md``).
+* **Version 3** (what :func:`embed` writes) keeps all of the above but lays the bin groups
+  out on a log-frequency scale (``V3_*``: ``max(2 bins, 2 %)`` wide, 12 rows × 8 groups,
+  750–6125 Hz, 108-column blocks), so that a speed change (time and frequency scaled), a
+  tempo change (time) or a pitch shift (frequency) only needs the tile edges moved: the
+  detector searches (time scale, pitch scale) hypotheses on the running sums of one
+  spectrogram (:func:`scale_hypotheses`, :class:`_Searcher`), with thresholds
+  :data:`Z3_PAYLOAD` / :data:`Z3_MARK_ONLY` corrected for the number of candidates.  v2
+  marks are still read (v2 detector, when no v3 mark is found).
 
 Arrays: ``audio`` is ``(samples,)`` or ``(channels, samples)`` float at ``sr`` Hz.
 """
