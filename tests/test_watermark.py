@@ -146,7 +146,9 @@ def test_no_false_positive_on_unmarked_audio(song):
     for clip, rate in [(c, SR) for c in clips] + [(example, esr)]:
         r = wm.detect(clip, rate)
         assert not r.present and r.payload is None
-        assert r.score < wm.Z3_PAYLOAD
+        # the v3 search looks at ~1 M candidates: a chance z above Z3_PAYLOAD happens (the
+        # CRC then rejects it); a mark without payload needs Z3_MARK_ONLY
+        assert r.score < wm.Z3_MARK_ONLY
 
 
 def test_wrong_key_finds_nothing(marked):
@@ -260,7 +262,7 @@ def test_false_positive_scan_200_clips(tmp_path_factory):
     scores = [wm.detect(c, sr) for c, sr in clips]
     assert len(scores) >= 200
     assert sum(r.present for r in scores) == 0
-    assert max(r.score for r in scores) < wm.Z3_PAYLOAD
+    assert max(r.score for r in scores) < wm.Z3_MARK_ONLY
 
 
 def test_long_input_is_marked_in_segments_like_one_piece(monkeypatch):
