@@ -138,9 +138,9 @@ def run_marked(args) -> dict:
     from aisinger.label import watermark as wm
 
     root, manifest = corpus(Path(args.corpus))
-    rng = np.random.default_rng(2026)
     kinds = tuple(args.kinds.split(","))
     marked = marked_items(root, manifest, args.marked, kinds)
+    shard, n_shards = (int(v) for v in args.shard.split("/"))
     single, chains = attack_names()
     names = single + chains
     rows: dict[str, dict[str, list]] = {a: {"present": [], "exact": [], "bits": [], "z": [],
@@ -150,6 +150,9 @@ def run_marked(args) -> dict:
     cpu = {"embed": 0.0, "embed_s": 0.0, "detect": 0.0, "detect_s": 0.0}
     others_cache: dict[int, dict] = {}
     for n, (name, kind, x, sr) in enumerate(marked):
+        if n % n_shards != shard:
+            continue
+        rng = np.random.default_rng(2026 + n)  # per clip: shards give the same draws
         payload = wm.payload_for(f"voice-{n}", int(rng.integers(0, 1 << wm.CONTENT_BITS)))
         t0 = time.process_time()
         y = wm.embed(x, sr, payload)
@@ -184,6 +187,17 @@ def run_marked(args) -> dict:
         print(f"  [{n + 1}/{len(marked)}] {name[:36]:36s} SNR {snrs[kind][-1]:5.1f} dB  "
               f"payload lost in: {', '.join(misses) or '-'}", file=sys.stderr, flush=True)
 
+    return {"machine": platform.platform(), "python": platform.python_version(),
+            "corpus": str(root), "n_marked": len(rows["none"]["kind"]), "excerpt_s": EXCERPT_S,
+            "single": single, "chains": chains, "rows": rows, "snrs": snrs, "mos_pairs": mos,
+            "cpu": cpu, "targets": TARGETS}
+
+
+def summarise_marked(raw: dict) -> dict:
+    """Per-attack and per-kind rates from the raw rows of one or more shards."""
+    rows, snrs, mos, cpu = raw["rows"], raw["snrs"], raw["mos_pairs"], raw["cpu"]
+    names = raw["single"] + raw["chains"]
+
     def summary(a: str, kind: str | None = None) -> dict:
         sel = [i for i, k in enumerate(rows[a]["kind"]) if kind is None or k == kind]
         pick = lambda key: [rows[a][key][i] for i in sel]  # noqa: E731
@@ -199,9 +213,8 @@ def run_marked(args) -> dict:
 
     kinds_seen = sorted(set(rows["none"]["kind"]))
     res = {
-        "machine": platform.platform(), "python": platform.python_version(),
-        "corpus": str(root), "n_marked": len(marked), "excerpt_s": EXCERPT_S,
-        "single": single, "chains": chains,
+        **{k: raw[k] for k in ("machine", "python", "corpus", "excerpt_s", "single", "chains")},
+        "n_marked": len(rows["none"]["kind"]),
         "attacks": {a: {"all": summary(a), **{k: summary(a, k) for k in kinds_seen}}
                     for a in names},
         "snr_db": {k: {"min": float(min(v)), "median": float(np.median(v))}
@@ -213,6 +226,20 @@ def run_marked(args) -> dict:
     if mos:
         res["dnsmos"] = _mos_summary(mos)
     return res
+
+
+def merge_marked(parts: list[dict]) -> dict:
+    """Join the raw rows of marked-clip shards and summarise them."""
+    raw = dict(parts[0])
+    raw["rows"] = {a: {k: [v for p in parts for v in p["rows"][a][k]] for k in rows}
+                   for a, rows in parts[0]["rows"].items()}
+    raw["snrs"] = {}
+    for p in parts:
+        for k, v in p["snrs"].items():
+            raw["snrs"].setdefault(k, []).extend(v)
+    raw["mos_pairs"] = [m for p in parts for m in p["mos_pairs"]]
+    raw["cpu"] = {k: sum(p["cpu"][k] for p in parts) for k in parts[0]["cpu"]}
+    return raw
 
 
 def _mos_pair(x: np.ndarray, y: np.ndarray, sr: int) -> dict:
@@ -496,8 +523,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--marked", type=int, default=21)
     p.add_argument("--kinds", default="mix,vocals", help="marked kinds: mix,vocals,take")
     p.add_argument("--unmarked", type=int, default=2000)
-    p.add_argument("--shard", default="0/1", help="FP scan: run excerpts i with i %% n == k "
-                   "(k/n), to spread the scan over processes; --merge joins the shards")
+    p.add_argument("--shard", default="0/1", help="run excerpts / marked clips i with "
+                   "i %% n == k (k/n), to spread a part over processes; --merge joins them")
     p.add_argument("--no-mos", action="store_true", help="skip the DNSMOS comparison")
     p.add_argument("--json", default="bench/results/watermark.json")
     p.add_argument("--merge", nargs="+", metavar="JSON", help="merge stored part results")
@@ -508,15 +535,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.merge:
         res: dict = {}
-        shards = []
+        shards, marked = [], []
         for f in args.merge:
             part = json.loads(Path(f).read_text())
             part.pop("table", None)
             if "fp" in part:
                 shards.append(part.pop("fp"))
+            if "raw_marked" in part:
+                marked.append(part.pop("raw_marked"))
             res.update(part)
         if shards:
             res["fp"] = merge_fp(shards)
+        if marked:
+            res.update(summarise_marked(merge_marked(marked)))
+            res["raw_marked"] = merge_marked(marked)
     else:
         try:
             import torch
@@ -526,7 +558,9 @@ def main(argv: list[str] | None = None) -> int:
             pass
         res = {}
         if args.part in ("marked", "all"):
-            res.update(run_marked(args))
+            raw = run_marked(args)
+            res.update(summarise_marked(raw))
+            res["raw_marked"] = raw
         if args.part in ("fp", "all"):
             res["fp"] = run_fp(args)
     text = table(res)
