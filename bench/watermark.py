@@ -269,77 +269,91 @@ def _mos_summary(pairs: list[dict]) -> dict:
 # false-positive scan
 
 
-def unmarked_excerpts(root: Path, manifest: dict, minimum: int, seed: int = 1):
-    """Yield ``(family, name, audio, sr)`` 10 s unmarked excerpts, at least ``minimum``."""
+def unmarked_sources(root: Path, manifest: dict, minimum: int, seed: int = 1) -> list:
+    """Thunks, each returning a list of ``(family, name, audio, sr)`` unmarked 10 s excerpts;
+    together at least ``minimum`` excerpts.  Sources are generated lazily, so shards of the
+    scan (``--shard k/n``: sources ``j`` with ``j % n == k``) generate only their own."""
     from aisinger import assets, audio, lab
     from aisinger.label import attacks
 
-    rng = np.random.default_rng(seed)
     sr = 44100
     n_ex = int(EXCERPT_S * sr)
-    count = 0
+    src: list = []
 
-    def windows(x, rate, hop_s, limit=None):
+    def windows(x, rate, hop_s):
         step, w = max(1, int(hop_s * rate)), int(EXCERPT_S * rate)
-        starts = list(range(0, max(1, x.shape[-1] - w + 1), step))
-        if limit:
-            starts = starts[:limit]
-        return [(s / rate, x[..., s: s + w]) for s in starts]
+        return [(s / rate, x[..., s: s + w]) for s in range(0, max(1, x.shape[-1] - w + 1), step)]
 
     # 1. lab songs: every stem, 0.5 s hop; edited copies of the mixes
+    def song_stem(s, stem):
+        x, r = audio.load(root / s[stem])
+        return [("lab-song", f"{s['id']}:{stem}@{t:.1f}s", w, r) for t, w in windows(x, r, 0.5)]
+
+    def song_edit(s, a):
+        x, r = audio.load(root / s["mix"])
+        y, r2 = attacks.apply(a, x, r)
+        return [("lab-song-edited", f"{s['id']}:mix:{a}@{t:.0f}s", w, r2)
+                for t, w in windows(y, r2, 3.0)]
+
     for s in manifest.get("song_renditions", []):
         for stem in ("mix", "vocals", "accompaniment"):
-            x, r = audio.load(root / s[stem])
-            for t, w in windows(x, r, 0.5):
-                count += 1
-                yield "lab-song", f"{s['id']}:{stem}@{t:.0f}s", w, r
-        x, r = audio.load(root / s["mix"])
+            src.append(lambda s=s, stem=stem: song_stem(s, stem))
         for a in ("speed0.85", "speed1.2", "tempo1.1", "pitch+150", "pitch-120"):
-            y, r2 = attacks.apply(a, x, r)
-            for t, w in windows(y, r2, 3.0):
-                count += 1
-                yield "lab-song-edited", f"{s['id']}:mix:{a}@{t:.0f}s", w, r2
+            src.append(lambda s=s, a=a: song_edit(s, a))
+
     # 2. joined phrase takes (a-cappella singing) at two clip offsets
-    for skip in (0, 1):
-        for name, x, r in _takes(root, manifest, 21.0, skip):
-            for t, w in windows(x, r, 2.5):
-                count += 1
-                yield "lab-take", f"{name}+{skip}@{t:.1f}s", w, r
+    def takes(skip):
+        return [("lab-take", f"{name}+{skip}@{t:.1f}s", w, r)
+                for name, x, r in _takes(root, manifest, 21.0, skip) for t, w in windows(x, r, 2.5)]
+
+    src += [lambda: takes(0), lambda: takes(1)]
+
     # 3. the example song (real recording), reversed, looped, edited
-    x, r = audio.load(assets.fetch("example-song"))
-    loop = np.concatenate([x, x[..., ::-1], x], axis=-1)
-    for t, w in windows(loop, r, 0.5):
-        count += 1
-        yield "example-song", f"example-loop@{t:.1f}s", w, r
-    for a in ("speed0.8", "speed0.9", "speed1.1", "speed1.25", "tempo0.85", "tempo1.15",
-              "pitch-200", "pitch-100", "pitch+100", "pitch+200", "slowed+reverb", "mp3"):
+    def example_loop():
+        x, r = audio.load(assets.fetch("example-song"))
+        return np.concatenate([x, x[..., ::-1], x], axis=-1), r
+
+    def example(a):
+        loop, r = example_loop()
+        if a == "none":
+            return [("example-song", f"example-loop@{t:.1f}s", w, r)
+                    for t, w in windows(loop, r, 0.5)]
         y, r2 = attacks.apply(a, loop, r)
-        for t, w in windows(y, r2, 2.0):
-            count += 1
-            yield "example-song-edited", f"example:{a}@{t:.0f}s", w, r2
+        return [("example-song-edited", f"example:{a}@{t:.0f}s", w, r2)
+                for t, w in windows(y, r2, 2.0)]
+
+    for a in ("none", "speed0.8", "speed0.9", "speed1.1", "speed1.25", "tempo0.85", "tempo1.15",
+              "pitch-200", "pitch-100", "pitch+100", "pitch+200", "slowed+reverb", "mp3"):
+        src.append(lambda a=a: example(a))
+
     # 4. TTS speech
     sentences = ["The quick brown fox jumps over the lazy dog near the river bank.",
                  "Please remember to bring your umbrella, the forecast says rain all afternoon.",
                  "In the beginning the studio was empty, and then the musicians arrived.",
                  "Numbers like three hundred and forty two are hard to hear on the radio.",
                  "This is a test of the emergency broadcast system, this is only a test."]
-    voices = ["flite-slt", "flite-rms", "flite-awb", "flite-kal", "espeak-en-f3"]
-    for i, v in enumerate(voices):
+
+    def speech(v):
         parts = [lab.speak(sen, v, sr=sr) for sen in sentences]
         sp = np.concatenate([np.concatenate([p, np.zeros(int(0.4 * sr), np.float32)])
                              for p in parts])
-        for t, w in windows(sp, sr, 1.0):
-            count += 1
-            yield "tts-speech", f"speech:{v}@{t:.0f}s", w, sr
+        return [("tts-speech", f"speech:{v}@{t:.0f}s", w, sr) for t, w in windows(sp, sr, 1.0)]
+
+    for v in ("flite-slt", "flite-rms", "flite-awb", "flite-kal", "espeak-en-f3"):
+        src.append(lambda v=v: speech(v))
+
     # 5. generated: accompaniments, clicks, square / sawtooth
-    for i in range(12):
-        notes = lab.make_melody(30, seed=1000 + i)
-        acc = lab.accompany(notes, sr=sr, seconds=24.0, seed=1000 + i)
-        for t, w in windows(acc, sr, 2.0):
-            count += 1
-            yield "generated-accompaniment", f"acc{i}@{t:.0f}s", w, sr
+    def accompaniment(i):
+        acc = lab.accompany(lab.make_melody(30, seed=1000 + i), sr=sr, seconds=24.0,
+                            seed=1000 + i)
+        return [("generated-accompaniment", f"acc{i}@{t:.0f}s", w, sr)
+                for t, w in windows(acc, sr, 2.0)]
+
+    src += [lambda i=i: accompaniment(i) for i in range(12)]
     t = np.arange(n_ex) / sr
-    for i in range(40):
+
+    def synthetic(i):
+        rng = np.random.default_rng(seed * 1000 + i)
         f = float(rng.uniform(50, 2000))
         kind = ("square", "saw", "clicks", "pulses")[i % 4]
         if kind == "square":
@@ -351,11 +365,13 @@ def unmarked_excerpts(root: Path, manifest: dict, minimum: int, seed: int = 1):
             x[:: max(1, int(sr / rng.uniform(1, 12)))] = 0.8
         else:
             x = 0.3 * np.sin(2 * np.pi * f * t) * (np.sin(2 * np.pi * rng.uniform(1, 8) * t) > 0)
-        count += 1
-        yield "generated-synthetic", f"{kind}{i}", x.astype(np.float32), sr
-    # 6. noise, 7. sines, 8. silence — until `minimum` is reached (at least 100 each)
-    k = 0
-    while count < minimum or k < 100:
+        return [("generated-synthetic", f"{kind}{i}", x.astype(np.float32), sr)]
+
+    src += [lambda i=i: synthetic(i) for i in range(40)]
+
+    # 6. noise, 7. sines, 8. silence: FILL_K of each kind (enough to reach `minimum`)
+    def noise_sines(k):
+        rng = np.random.default_rng(seed * 100000 + k)
         kind = k % 3
         white = rng.normal(0, 1, n_ex)
         if kind == 0:
@@ -366,8 +382,7 @@ def unmarked_excerpts(root: Path, manifest: dict, minimum: int, seed: int = 1):
             spec /= f ** (0.5 if kind == 1 else 1.0)
             x = np.fft.irfft(spec, n_ex)
         x = x / np.abs(x).max() * 10 ** rng.uniform(-3, -0.3)
-        count += 1
-        yield "noise", f"noise{('white', 'pink', 'brown')[kind]}{k}", x.astype(np.float32), sr
+        out = [("noise", f"noise{('white', 'pink', 'brown')[kind]}{k}", x.astype(np.float32), sr)]
         m = int(rng.integers(1, 5))
         f0 = rng.uniform(60, 4000, m)
         vib = rng.uniform(0, 0.02)
@@ -375,14 +390,21 @@ def unmarked_excerpts(root: Path, manifest: dict, minimum: int, seed: int = 1):
         x = sum(np.sin(2 * np.pi * (fi * (1 + sweep * t / EXCERPT_S) * t +
                                     vib * fi / 5.0 * np.sin(2 * np.pi * 5.0 * t)))
                 for fi in f0) * (0.3 / m)
-        count += 1
-        yield "sines", f"sines{k}:{m}@{f0[0]:.0f}Hz", x.astype(np.float32), sr
+        out.append(("sines", f"sines{k}:{m}@{f0[0]:.0f}Hz", x.astype(np.float32), sr))
         if k % 3 == 0:
             level = (0.0, 2.0 ** -17, 1e-4, 1e-3)[(k // 3) % 4]
             x = rng.normal(0, level, n_ex) if level else np.zeros(n_ex)
-            count += 1
-            yield "silence", f"silence{k}:{level:g}", x.astype(np.float32), sr
-        k += 1
+            out.append(("silence", f"silence{k}:{level:g}", x.astype(np.float32), sr))
+        return out
+
+    fill_k = max(100, int(math.ceil((minimum - FP_BASE_EXCERPTS) / 2.33)) + 1)
+    src += [lambda k=k: noise_sines(k) for k in range(fill_k)]
+    return src
+
+
+FP_BASE_EXCERPTS = 1450
+"""A lower bound of the excerpts before the noise / sines / silence fill (~1,530 counted; the
+fill adds ~2.33 excerpts per step)."""
 
 
 def clopper_pearson_upper(k: int, n: int, conf: float = 0.95) -> float:
@@ -402,25 +424,33 @@ def run_fp(args) -> dict:
     cpu, secs = 0.0, 0.0
     t_start = time.time()
     shard, n_shards = (int(v) for v in args.shard.split("/"))
-    for i, (fam, name, x, sr) in enumerate(unmarked_excerpts(root, manifest, args.unmarked)):
-        if i % n_shards != shard:
+    log = Path(args.json).with_suffix(".jsonl")
+    log.unlink(missing_ok=True)
+    for j, make in enumerate(unmarked_sources(root, manifest, args.unmarked)):
+        if j % n_shards != shard:
             continue
-        t0 = time.process_time()
-        r = wm.detect(x, sr)
-        cpu += time.process_time() - t0
-        secs += x.shape[-1] / sr
-        scores.append(r.score)
-        f = fams.setdefault(fam, {"n": 0, "fp": 0, "max_z": 0.0})
-        f["n"] += 1
-        f["max_z"] = max(f["max_z"], r.score)
-        if r.present:
-            fp.append(name)
-            f["fp"] += 1
-        if r.score > worst[1]:
-            worst = (name, r.score)
-        if (i + 1) % 100 == 0:
-            print(f"  fp scan: {i + 1} excerpts, {len(fp)} positives, max z {worst[1]:.2f} "
-                  f"[{worst[0]}], {time.time() - t_start:.0f} s", file=sys.stderr, flush=True)
+        for fam, name, x, sr in make():
+            t0 = time.process_time()
+            r = wm.detect(x, sr)
+            cpu += time.process_time() - t0
+            secs += x.shape[-1] / sr
+            scores.append(r.score)
+            f = fams.setdefault(fam, {"n": 0, "fp": 0, "max_z": 0.0})
+            f["n"] += 1
+            f["max_z"] = max(f["max_z"], r.score)
+            if r.present:
+                fp.append(name)
+                f["fp"] += 1
+            if r.score > worst[1]:
+                worst = (name, r.score)
+            with log.open("a") as fh:  # progress that survives an interrupted scan
+                fh.write(json.dumps({"family": fam, "name": name, "present": bool(r.present),
+                                     "z": round(float(r.score), 3),
+                                     "cpu_s": round(time.process_time() - t0, 3)}) + "\n")
+            if len(scores) % 50 == 0:
+                print(f"  fp scan {args.shard}: {len(scores)} excerpts, {len(fp)} positives, "
+                      f"max z {worst[1]:.2f} [{worst[0]}], {time.time() - t_start:.0f} s",
+                      file=sys.stderr, flush=True)
     n = len(scores)
     return {
         "n_unmarked": n, "false_positives": len(fp), "false_positive_names": fp[:50],
