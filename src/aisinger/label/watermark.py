@@ -826,6 +826,21 @@ def _decode_at(soft: np.ndarray, var: np.ndarray) -> tuple:
     return info, payload, crc == _crc16(payload), coded, observed
 
 
+def _decide(decoded: tuple, score: float, z_payload: float,
+            z_mark_only: float) -> tuple[bool, bool, int | None]:
+    """``(present, payload good, coded bit errors)`` of a decoded candidate with sync
+    z-score ``score``: present when the CRC holds at ``z_payload`` or, payload unreadable,
+    at ``z_mark_only``."""
+    info, _payload, crc_ok, coded, observed = decoded
+    present = (crc_ok and score >= z_payload) or score >= z_mark_only
+    good = crc_ok and present
+    bit_errors = None
+    if good:
+        recoded = conv_encode(info) * 2 - 1
+        bit_errors = int(((np.sign(coded) != recoded) & observed).sum())
+    return bool(present), bool(good), bit_errors
+
+
 def _detect16(x16: np.ndarray, key: str, time_origin: float = 0.0) -> WatermarkResult:
     seconds = len(x16) / WM_SR
     empty = WatermarkResult(False, None, None, None, 0.0, 0.0, False, None, 0, 0.0, seconds)
@@ -851,12 +866,8 @@ def _detect16(x16: np.ndarray, key: str, time_origin: float = 0.0) -> WatermarkR
             phase, offset = cand
             info, payload, crc_ok, coded, observed = c_info, c_payload, c_ok, c_coded, c_obs
     score = float(z[phase, offset])
-    present = (crc_ok and score >= Z_PAYLOAD) or score >= Z_MARK_ONLY
-    good = crc_ok and present
-    bit_errors = None
-    if good:
-        recoded = conv_encode(info) * 2 - 1
-        bit_errors = int(((np.sign(coded) != recoded) & observed).sum())
+    present, good, bit_errors = _decide((info, payload, crc_ok, coded, observed), score,
+                                        Z_PAYLOAD, Z_MARK_ONLY)
     # block column 0 sits at folded column (-offset mod P), tiles start at frame `phase`
     first_col = (-offset) % BLOCK_COLS
     offset_s = time_origin + ((phase - _PAD_FRAMES + first_col * TILE_HOPS) * HOP) / WM_SR
@@ -1064,14 +1075,9 @@ def _detect3(x16: np.ndarray, key: str, time_origin: float = 0.0,
         res = _decode_at(soft, var)
         if i == 0 or res[2]:
             chosen, decoded, start = cand, res, block_start
-    info, payload, crc_ok, coded, observed = decoded
+    _info, payload, crc_ok, _coded, observed = decoded
     score = float(all_z[chosen])
-    present = (crc_ok and score >= Z3_PAYLOAD) or score >= Z3_MARK_ONLY
-    good = crc_ok and present
-    bit_errors = None
-    if good:
-        recoded = conv_encode(info) * 2 - 1
-        bit_errors = int(((np.sign(coded) != recoded) & observed).sum())
+    present, good, bit_errors = _decide(decoded, score, Z3_PAYLOAD, Z3_MARK_ONLY)
     t, f = (float(v) for v in all_h[chosen[0]])
     confidence = max(0.0, 1.0 - min(1.0, n_cand * _norm_sf(best_z)))
     vh, cid = split_payload(payload) if good else (None, None)
