@@ -181,6 +181,15 @@ def run_marked(args) -> dict:
             rows[a]["kind"].append(kind)
             rows[a]["speed"].append(r.speed_factor)
             rows[a]["pitch"].append(r.pitch_semitones)
+        if args.partial:  # raw rows so far, so an interrupted run still counts
+            part = Path(args.json).with_suffix(".partial.json")
+            tmp = part.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"raw_marked": {
+                "machine": platform.platform(), "python": platform.python_version(),
+                "corpus": str(root), "excerpt_s": EXCERPT_S, "single": single,
+                "chains": chains, "rows": rows, "snrs": snrs, "mos_pairs": mos, "cpu": cpu,
+                "targets": TARGETS}}))
+            tmp.replace(part)
         misses = [a for a in names if not rows[a]["exact"][-1]]
         print(f"  [{n + 1}/{len(marked)}] {name[:36]:36s} SNR {snrs[kind][-1]:5.1f} dB  "
               f"payload lost in: {', '.join(misses) or '-'}", file=sys.stderr, flush=True)
@@ -451,7 +460,8 @@ def run_fp(args) -> dict:
     shard, n_shards = (int(v) for v in args.shard.split("/"))
     log = Path(args.json).with_suffix(".jsonl")
     log.unlink(missing_ok=True)
-    for j, make in enumerate(unmarked_sources(root, manifest, args.unmarked)):
+    sources = list(enumerate(unmarked_sources(root, manifest, args.unmarked)))
+    for j, make in (sources[::-1] if args.reverse else sources):
         if j % n_shards != shard:
             continue
         for fam, name, x, sr in make():
@@ -489,6 +499,43 @@ def run_fp(args) -> dict:
                        "search_candidates_per_window": wm.search_candidates()},
         "detect_rtf_cpu_unmarked": cpu / max(secs, 1e-9),
     }
+
+
+def fp_from_jsonl(files: list[str]) -> dict:
+    """FP-scan result from the per-excerpt JSONL logs of any shards (an excerpt scanned by
+    two shards, e.g. a forward and a ``--reverse`` one, counts once)."""
+    from aisinger.label import watermark as wm
+
+    seen: dict[str, dict] = {}
+    for f in files:
+        for line in Path(f).read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                seen.setdefault(r["name"], r)
+    recs = list(seen.values())
+    fams: dict[str, dict] = {}
+    for r in recs:
+        f = fams.setdefault(r["family"], {"n": 0, "fp": 0, "max_z": 0.0})
+        f["n"] += 1
+        f["fp"] += int(r["present"])
+        f["max_z"] = max(f["max_z"], r["z"])
+    scores = [r["z"] for r in recs]
+    worst = max(recs, key=lambda r: r["z"])
+    k = sum(r["present"] for r in recs)
+    cpu = sum(r["cpu_s"] for r in recs)
+    return {"n_unmarked": len(recs), "false_positives": k,
+            "false_positive_names": [r["name"] for r in recs if r["present"]],
+            "scores": scores, "cpu_s": cpu, "audio_s": EXCERPT_S * len(recs),
+            "fp_rate_upper95": clopper_pearson_upper(k, len(recs)), "families": fams,
+            "null_score": {"median": float(np.median(scores)),
+                           "p99": float(np.percentile(scores, 99)), "max": worst["z"],
+                           "max_clip": worst["name"],
+                           "thresholds": {"v3_payload": wm.Z3_PAYLOAD,
+                                          "v3_mark_only": wm.Z3_MARK_ONLY,
+                                          "v2_payload": wm.Z_PAYLOAD,
+                                          "v2_mark_only": wm.Z_MARK_ONLY},
+                           "search_candidates_per_window": wm.search_candidates()},
+            "detect_rtf_cpu_unmarked": cpu / max(EXCERPT_S * len(recs), 1e-9)}
 
 
 def merge_fp(shards: list[dict]) -> dict:
@@ -585,6 +632,11 @@ def main(argv: list[str] | None = None) -> int:
                    "i %% n == k (k/n), to spread a part over processes; --merge joins them")
     p.add_argument("--no-mos", action="store_true", help="(kept for old command lines; the "
                    "DNSMOS comparison is its own part: --part mos)")
+    p.add_argument("--reverse", action="store_true", help="FP scan: take the shard's sources "
+                   "last-first (a second process on the same shard; --merge of the .jsonl "
+                   "logs counts each excerpt once)")
+    p.add_argument("--partial", action="store_true", help="marked part: rewrite the raw rows "
+                   "after every clip (JSON.partial.json), so an interrupted run still counts")
     p.add_argument("--json", default="bench/results/watermark.json")
     p.add_argument("--merge", nargs="+", metavar="JSON", help="merge stored part results")
     p.add_argument("--table", metavar="JSON", help="only print the table of a stored result")
@@ -595,7 +647,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge:
         res: dict = {}
         shards, marked = [], []
+        jsonl = [f for f in args.merge if f.endswith(".jsonl")]
+        if jsonl:
+            res["fp"] = fp_from_jsonl(jsonl)
         for f in args.merge:
+            if f.endswith(".jsonl"):
+                continue
             part = json.loads(Path(f).read_text())
             part.pop("table", None)
             if "fp" in part:
