@@ -1,4 +1,4 @@
-"""Voice conversion: ``aisinger convert VOCALS --voice VOICE -o OUT``.
+"""Conversion with a DDSP voice (model family "ddsp", the voices aisinger trains).
 
 Source vocals -> features (content, F0, loudness at 100 frames/s) -> optional k-NN retrieval
 of the target's own content frames (``retrieval`` blend, as RVC does against timbre leakage)
@@ -15,94 +15,22 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 
 import numpy as np
 
+from aisinger.convert.retrieval import protect_mask, retrieve_content
 from aisinger.errors import AisingerError
+from aisinger.features import extract
+from aisinger.features.pitch import fill_unvoiced
+from aisinger.io.audio import resample
 
-__all__ = ["convert", "retrieve_content", "blend_knn", "protect_mask", "feature_config", "F0_METHODS",
-           "DEFAULT_RETRIEVAL", "DEFAULT_PROTECT"]
+__all__ = ["convert_ddsp", "feature_config"]
 
-F0_METHODS = ("fcpe", "crepe-tiny", "dsp")
-DEFAULT_RETRIEVAL = 0.5  # blend of retrieved target content frames (0 = off, 1 = all)
-DEFAULT_PROTECT = 0.33  # share of the source kept on unvoiced frames (0 = off); see protect_mask
-PROTECT_RAMP_FRAMES = 2  # the protect mask rises/falls over this many frames (20 ms), no clicks
-PROTECT_SILENCE_DB = -60.0  # source frames quieter than this (dBFS) are silence, not consonants
 BLEND_BLOCK = 1 << 20  # samples per block of the protect blend (bounds memory)
-RETRIEVAL_K = 4  # nearest neighbours averaged per frame
-RETRIEVAL_BLOCK = 2048  # source frames per similarity matmul (memory bound)
 CHUNK_FRAMES = 1000  # frames (10 s) per network/synthesis chunk
 CROSSFADE_FRAMES = 10  # noise crossfade between chunks (100 ms)
 CONTEXT_EXTRA = 2  # frames of context beyond the receptive field
 NOISE_SEED = 0  # noise generator seed (conversion is deterministic)
-
-
-def blend_knn(content: np.ndarray, index: np.ndarray | None, ratio, knn_mean,
-              block: int = RETRIEVAL_BLOCK) -> np.ndarray:
-    """(1 - ratio) * content + ratio * knn_mean(frames), block by block (memory bound).
-
-    content: (T, D); ratio: a number or a per-frame (T,) array in [0, 1]; knn_mean: maps a
-    (b, D) float32 block to the (b, D) mean of its retrieved index frames.  Returns (T, D)
-    float32; ``content`` itself (as float32) when the ratio is 0 everywhere or there is no
-    index.  Shared by the DDSP (cosine) and the RVC (L2) retrieval.
-    """
-    ratio = np.asarray(ratio, dtype=np.float32)
-    if not np.any(ratio > 0) or index is None or index.shape[0] == 0:
-        return content.astype(np.float32)
-    if ratio.ndim:
-        ratio = ratio[:, None]
-    out = np.empty_like(content, dtype=np.float32)
-    for a in range(0, content.shape[0], block):
-        c = np.ascontiguousarray(content[a:a + block], dtype=np.float32)
-        r = ratio[a:a + block] if ratio.ndim else ratio
-        out[a:a + block] = (1 - r) * c + r * knn_mean(c)
-    return out
-
-
-def retrieve_content(content: np.ndarray, index: np.ndarray, ratio,
-                     k: int = RETRIEVAL_K) -> np.ndarray:
-    """Blend each content frame with the mean of its k nearest index frames (cosine).
-
-    content: (T, D); index: (N, D) target training frames; ratio in [0, 1], a number or a
-    per-frame (T,) array.  Returns (T, D) float32 = (1 - ratio) * content + ratio * knn_mean.
-    Neighbours are weighted by their cosine similarity.
-    """
-    if index is None or index.shape[0] == 0:
-        return content.astype(np.float32)
-    import torch
-
-    k = min(k, index.shape[0])
-    idx = torch.from_numpy(np.ascontiguousarray(index, dtype=np.float32))
-    idx_n = idx / idx.norm(dim=1, keepdim=True).clamp_min(1e-8)
-
-    def knn_mean(c: np.ndarray) -> np.ndarray:
-        ct = torch.from_numpy(c)
-        sim = (ct / ct.norm(dim=1, keepdim=True).clamp_min(1e-8)) @ idx_n.T  # (b, N)
-        w, top = torch.topk(sim, k, dim=1)
-        w = w.clamp_min(1e-4)
-        w = w / w.sum(dim=1, keepdim=True)
-        return torch.einsum("bk,bkd->bd", w, idx[top]).numpy()
-
-    return blend_knn(content, index, ratio, knn_mean)
-
-
-def protect_mask(f0: np.ndarray, loudness_db: np.ndarray, protect: float) -> np.ndarray:
-    """Per-frame share of the *source* to keep, (T,) float32 in [0, protect].
-
-    Consonants and breaths are the unvoiced, non-silent frames of the source (F0 = 0, level
-    above ``PROTECT_SILENCE_DB``).  There a DDSP voice has only its noise branch, and
-    retrieval swaps their content for the nearest (mostly voiced) target frames: both turn
-    sibilants and breaths "electronic".  Protection (the idea behind RVC's ``protect``) keeps
-    ``protect`` of the source on those frames: the retrieval blend is reduced by it and the
-    source waveform is mixed back in by it.  The mask ramps over ``PROTECT_RAMP_FRAMES``.
-    """
-    m = ((f0 <= 0) & (loudness_db > PROTECT_SILENCE_DB)).astype(np.float32) * float(protect)
-    if protect > 0 and PROTECT_RAMP_FRAMES > 0 and m.size:
-        from scipy.ndimage import uniform_filter1d
-
-        m = uniform_filter1d(m, size=2 * PROTECT_RAMP_FRAMES + 1, mode="nearest")
-    return m.astype(np.float32)
 
 
 def _blend_source(y: np.ndarray, source: np.ndarray, mask: np.ndarray, frame_rate: int,
@@ -119,30 +47,6 @@ def _blend_source(y: np.ndarray, source: np.ndarray, mask: np.ndarray, frame_rat
         m = np.interp(np.arange(a, b) * (frame_rate / sr), frames, mask).astype(np.float32)
         y[a:b] += m * (src[a:b] - y[a:b])
     return y
-
-
-def feature_config(voice, f0_method: str):
-    """The FeatureConfig conversion analyses a source with: the voice's, with ``f0_method``."""
-    return dataclasses.replace(voice.features,
-                               pitch=dataclasses.replace(voice.features.pitch, method=f0_method))
-
-
-def _load_source(vocals, input_sr: int | None) -> tuple[np.ndarray, int]:
-    from aisinger.audio import load, to_mono
-
-    if isinstance(vocals, (str, Path)):
-        return load(vocals, mono=True)
-    if isinstance(vocals, tuple) and len(vocals) == 2:
-        vocals, input_sr = vocals
-    if input_sr is None:
-        raise AisingerError("convert: give the sample rate of an audio array (input_sr=)")
-    x = np.asarray(vocals, dtype=np.float32)
-    if x.ndim == 2:
-        x = to_mono(x)
-    if x.ndim != 1 or x.shape[0] == 0:
-        raise AisingerError(f"convert: audio must be (samples,) or (channels, samples), got "
-                            f"shape {x.shape}")
-    return x, int(input_sr)
 
 
 def _controls(model, content, f0, voiced, loud) -> dict:
@@ -205,48 +109,18 @@ def _synthesize(model, controls: dict, n_samples: int) -> np.ndarray:
     return out
 
 
-def convert(vocals, voice_dir: str | Path, out_path: str | Path | None = None,
-            transpose: float = 0.0, f0_method: str = "fcpe",
-            retrieval: float = DEFAULT_RETRIEVAL, sr: int | None = None,
-            input_sr: int | None = None, protect: float = DEFAULT_PROTECT,
-            content_encoder: str | Path | None = None) -> tuple[np.ndarray, int]:
-    """Convert sung vocals to the voice in ``voice_dir``.
+def feature_config(voice, f0_method: str):
+    """The FeatureConfig conversion analyses a source with: the voice's, with ``f0_method``."""
+    return dataclasses.replace(voice.features,
+                               pitch=dataclasses.replace(voice.features.pitch, method=f0_method))
 
-    vocals: a path, an array (samples,)/(channels, samples) with ``input_sr``, or an
-    ``(array, sr)`` tuple; transpose: semitones (F0 x 2^(n/12)); f0_method: fcpe, crepe-tiny
-    or dsp; retrieval: 0..1 blend of k-NN retrieved target content (0 = off; needs the voice's
-    index; for RVC voices this is RVC's index_rate); sr: output rate (default: the voice's);
-    protect: 0..1 share of the source kept on consonants and breaths (see
-    :func:`protect_mask`; 0 = off); content_encoder: HuBERT/ContentVec weights for
-    imported So-VITS/RVC voices (default: the asset registry, see
-    aisinger.features.hubert).  Returns (audio (samples,) float32, sr) with
-    samples = round(input samples x sr / input rate); writes ``out_path`` when given.
-    Dispatches on the voice's model family (DDSP, or vits for imported community models).
-    """
-    from aisinger.audio import resample, save
-    from aisinger.features import extract
-    from aisinger.train import fill_unvoiced
-    from aisinger.voice import load_voice
 
-    if f0_method not in F0_METHODS:
-        raise AisingerError(f"convert: unknown F0 method {f0_method!r} (use one of "
-                            f"{', '.join(F0_METHODS)})")
-    if not 0.0 <= retrieval <= 1.0:
-        raise AisingerError(f"convert: retrieval must be in [0, 1], got {retrieval}")
-    if not 0.0 <= protect <= 1.0:
-        raise AisingerError(f"convert: protect must be in [0, 1], got {protect}")
-    if not math.isfinite(transpose):
-        raise AisingerError(f"convert: transpose must be a number of semitones, got {transpose}")
-    voice = load_voice(voice_dir)
-    audio, rate = _load_source(vocals, input_sr)
-    if voice.family == "vits":
-        from aisinger.convert_vits import convert_vits
-
-        y, out_sr = convert_vits(voice, audio, rate, transpose, f0_method, retrieval, sr,
-                                 content_encoder=content_encoder, protect=protect)
-        if out_path is not None:
-            save(out_path, y, out_sr)
-        return y, out_sr
+def convert_ddsp(voice, audio: np.ndarray, rate: int, transpose: float, f0_method: str,
+                 retrieval: float, sr: int | None, protect: float = 0.0
+                 ) -> tuple[np.ndarray, int]:
+    """Convert mono ``audio`` at ``rate`` with a DDSP-family ``voice`` (see the module
+    docstring; arguments as :func:`aisinger.convert.convert`, already checked).  Returns
+    (audio, out_sr) with round(len(audio) · out_sr / rate) samples."""
     feats = extract(audio, rate, config=feature_config(voice, f0_method))
     keep = protect_mask(feats.f0, feats.loudness_db, protect)
     content = retrieve_content(feats.content, voice.index, retrieval * (1 - keep)) \
@@ -265,6 +139,4 @@ def convert(vocals, voice_dir: str | Path, out_path: str | Path | None = None,
         y = _blend_source(y, resample(audio, rate, out_sr), keep, feats.frame_rate, out_sr)
     if not np.all(np.isfinite(y)):
         raise AisingerError(f"{voice.path}: the model produced invalid audio (NaN)")
-    if out_path is not None:
-        save(out_path, y, out_sr)
     return y, out_sr

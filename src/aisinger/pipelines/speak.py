@@ -24,15 +24,22 @@ from pathlib import Path
 
 import numpy as np
 
-from aisinger.convert import DEFAULT_PROTECT, DEFAULT_RETRIEVAL
+from aisinger.consent import CONSENT_FILENAME, check_scope, load_consent
+from aisinger.convert import DEFAULT_PROTECT, DEFAULT_RETRIEVAL, convert, feature_config
+from aisinger.convert.key import voice_range
 from aisinger.errors import AisingerError
+from aisinger.features import extract
+from aisinger.io import audio as audio_io
+from aisinger.label import label_audio, policy_for, tag_file
+from aisinger.tts.classic import speak as tts
+from aisinger.voice.folder import load_voice
 
 __all__ = ["speak", "SpeakOptions", "SpeakResult", "tts_text", "speech_transpose", "LANGS",
            "TTS_VOICES", "MAX_TEXT_CHARS"]
 
 LANGS = ("en", "zh", "yue")
 TTS_VOICES = {"en": "flite-slt", "zh": "espeak-cmn-f2", "yue": "espeak-yue-f4"}
-"""Lab TTS voice per language (aisinger.lab.tts.VOICES); its timbre is replaced by the voice."""
+"""Lab TTS voice per language (aisinger.tts.classic.VOICES); its timbre is replaced by the voice."""
 MAX_TEXT_CHARS = 2000
 """Longest text accepted (one TTS call; longer texts: split them)."""
 SPEECH_RANGE_POSITION = 0.25
@@ -97,15 +104,6 @@ def speak(text: str, voice_dir: str | Path, out_path: str | Path, lang: str = "e
     lang: ``"en"``, ``"zh"`` (Mandarin) or ``"yue"`` (Cantonese).  The voice's consent record
     must permit ``speak``.
     """
-    from aisinger import audio as audio_io
-    from aisinger.consent import CONSENT_FILENAME, check_scope, load_consent
-    from aisinger.convert import convert, feature_config
-    from aisinger.features import extract
-    from aisinger.key import voice_range
-    from aisinger.lab.tts import speak as tts
-    from aisinger.label import label_audio, policy_for, tag_file
-    from aisinger.voice import load_voice
-
     if lang not in LANGS:
         raise AisingerError(f"speak: unknown language {lang!r}; use one of {', '.join(LANGS)}")
     text = " ".join(str(text).split())

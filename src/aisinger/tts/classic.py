@@ -19,7 +19,7 @@ import numpy as np
 import soxr
 
 from aisinger.errors import AisingerError
-from aisinger.lab._tools import run_to_wav
+from aisinger.io.programs import run_to_wav
 
 TTS_TIMEOUT_S = 60
 """Wall-clock limit for one TTS call (seconds)."""
