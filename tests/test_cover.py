@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 import torch
 
-from aisinger.io import audio
 from aisinger.consent import save_consent, self_consent
-from aisinger.errors import AisingerError
-from aisinger.dsp.loudness import integrated_lufs
 from aisinger.convert.key import choose_transpose, voice_range
+from aisinger.dsp.loudness import integrated_lufs
+from aisinger.errors import AisingerError
+from aisinger.io import audio
 from aisinger.remix import (alignment_lag_ms, balance_gain_db, limit_true_peak, remix,
                             spread_channels, true_peak_dbtp)
 
@@ -286,10 +286,12 @@ def test_protect_keeps_source_on_unvoiced_frames(voice):
     from aisinger.convert import convert
     from aisinger.convert.retrieval import protect_mask
     from aisinger.features import extract
+    from aisinger.voice.folder import load_voice
 
     src, _ = _sing("flite-rms", 11, 8)
-    off, rate = convert(src, voice, input_sr=SR, sr=SR, protect=0.0)
-    on, _ = convert(src, voice, input_sr=SR, sr=SR, protect=0.5)
+    v = load_voice(voice)
+    off, rate = convert(v, src, SR, out_sr=SR, protect=0.0)
+    on, _ = convert(v, src, SR, out_sr=SR, protect=0.5)
     f = extract(src, SR, progress=False)
     m = protect_mask(f.f0, f.loudness_db, 1.0)
     frame = SR // 100
@@ -309,7 +311,7 @@ def test_protect_keeps_source_on_unvoiced_frames(voice):
     assert corr(on[uv], src[uv]) > corr(off[uv], src[uv]) + 0.3
     assert np.allclose(on[vo], off[vo], atol=1e-6)
     with pytest.raises(AisingerError, match="protect"):
-        convert(src, voice, input_sr=SR, protect=-0.1)
+        convert(v, src, SR, protect=-0.1)
 
 
 # ---------------------------------------------------------------------------------- speak

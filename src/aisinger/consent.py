@@ -41,6 +41,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StringConstr
 
 from aisinger.errors import AisingerError
 from aisinger.io.fileio import write_text
+from aisinger.layout import CONSENT_FILE
 
 SCHEMA = "aisinger.consent/1"
 """Value of the ``schema`` field this version reads and writes."""
@@ -54,7 +55,7 @@ service, and publishing the results."""
 MAX_NAME_CHARS = 200
 MAX_STATEMENT_CHARS = 4000
 MAX_PATH_CHARS = 255
-CONSENT_FILENAME = "consent.json"
+CONSENT_FILENAME = CONSENT_FILE  # the name is defined once, in aisinger.layout
 """Name of the record inside a voice folder."""
 
 Scope = Literal["private", "non-commercial", "commercial"]

@@ -48,7 +48,10 @@ from aisinger.io.safeload import torch_load_safe
 from aisinger.progress import track
 
 METHODS = ("fcpe", "crepe-tiny", "crepe-full", "dsp")
-"""Supported values of :attr:`PitchConfig.method`."""
+"""Supported values of :attr:`PitchConfig.method` (the one list: features, datasets, training,
+conversion, covers, the CLI and the service all accept these)."""
+DEFAULT_METHOD = "fcpe"
+"""The default F0 method everywhere."""
 
 DEFAULT_THRESHOLDS: dict[str, float] = {
     # Chosen on WORLD-resynthesised sung/spoken material with known F0 (clean, 20 dB and 10 dB
@@ -112,7 +115,7 @@ class PitchConfig:
         device: torch device for the neural methods.
     """
 
-    method: str = "fcpe"
+    method: str = DEFAULT_METHOD
     fmin: float = SINGING_FMIN_HZ
     fmax: float = SINGING_FMAX_HZ
     threshold: float | None = None

@@ -32,12 +32,12 @@ from typing import Callable
 import numpy as np
 
 from aisinger.consent import CONSENT_FILENAME, check_scope, load_consent
-from aisinger.convert import (DEFAULT_PROTECT, DEFAULT_RETRIEVAL, F0_METHODS, convert,
-                              feature_config)
+from aisinger.convert import DEFAULT_PROTECT, DEFAULT_RETRIEVAL, convert, feature_config
 from aisinger.convert.key import KEY_MODES, KeyChoice, choose_transpose, voice_range
 from aisinger.dsp.loudness import integrated_lufs
 from aisinger.errors import AisingerError
 from aisinger.features import extract
+from aisinger.features.pitch import DEFAULT_METHOD, METHODS
 from aisinger.io import audio as audio_io
 from aisinger.io.audio import save, to_stereo
 from aisinger.label import label_audio, policy_for, tag_file
@@ -83,7 +83,7 @@ class CoverOptions:
     key_shift: str = "octave"
     retrieval: float = DEFAULT_RETRIEVAL
     protect: float = DEFAULT_PROTECT
-    f0_method: str = "fcpe"
+    f0_method: str = DEFAULT_METHOD
     stems: bool = False
     explicit_label: str | None = None
     no_label: bool = False
@@ -95,9 +95,9 @@ class CoverOptions:
         if self.key_shift not in KEY_MODES:
             raise AisingerError(f"cover: key shift must be one of {', '.join(KEY_MODES)}, got "
                                 f"{self.key_shift!r}")
-        if self.f0_method not in F0_METHODS:
+        if self.f0_method not in METHODS:
             raise AisingerError(f"cover: unknown F0 method {self.f0_method!r} (use one of "
-                                f"{', '.join(F0_METHODS)})")
+                                f"{', '.join(METHODS)})")
         for name in ("retrieval", "protect"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
@@ -253,14 +253,13 @@ def cover(song: str | Path, voice_dir: str | Path, out_path: str | Path,
         key, transpose = None, float(options.transpose)
         reason = f"transpose {transpose:+g} semitones given by the user"
     log.debug("key: %s", reason)
-    del feats
     clock.end("analyse")
 
     clock.stage("convert")
-    converted, _ = convert(vocal_mono, voice_dir, transpose=transpose,
+    converted, _ = convert(voice, vocal_mono, sr, feats, transpose=transpose,
                            f0_method=options.f0_method, retrieval=options.retrieval,
-                           protect=options.protect, sr=sr, input_sr=sr)
-    del vocal_mono
+                           protect=options.protect, out_sr=sr)
+    del vocal_mono, feats
     clock.end("convert")
 
     clock.stage("remix")

@@ -29,6 +29,7 @@ from aisinger.convert import DEFAULT_PROTECT, DEFAULT_RETRIEVAL, convert, featur
 from aisinger.convert.key import voice_range
 from aisinger.errors import AisingerError
 from aisinger.features import extract
+from aisinger.features.pitch import DEFAULT_METHOD
 from aisinger.io import audio as audio_io
 from aisinger.label import label_audio, policy_for, tag_file
 from aisinger.tts.classic import speak as tts
@@ -128,14 +129,17 @@ def speak(text: str, voice_dir: str | Path, out_path: str | Path, lang: str = "e
     spoken = tts_text(text, lang)
     tts_sr = 22050
     speech = tts(spoken, options.tts_voice or TTS_VOICES[lang], sr=tts_sr, language=lang)
+    feats = None
     if options.transpose is None:
-        f0 = extract(speech, tts_sr, config=feature_config(voice, "fcpe"), progress=False).f0
-        transpose, reason = speech_transpose(f0, voice_range(voice.card))
+        feats = extract(speech, tts_sr, config=feature_config(voice, DEFAULT_METHOD),
+                        progress=False)  # analysed once: the key and the conversion use them
+        transpose, reason = speech_transpose(feats.f0, voice_range(voice.card))
     else:
         transpose = float(options.transpose)
         reason = f"transpose {transpose:+g} semitones given by the user"
-    y, rate = convert(speech, voice_dir, transpose=transpose, retrieval=options.retrieval,
-                      protect=options.protect, sr=options.sr, input_sr=tts_sr)
+    y, rate = convert(voice, speech, tts_sr, feats, transpose=transpose,
+                      f0_method=DEFAULT_METHOD, retrieval=options.retrieval,
+                      protect=options.protect, out_sr=options.sr)
     label: dict = {}
     if policy.enabled:
         y, label = label_audio(y, rate, voice_id=voice_dir.resolve().name, policy=policy)
