@@ -24,7 +24,7 @@ import torch
 from aisinger.consent import save_consent, self_consent
 from aisinger.errors import AisingerError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SR = 44100
 
 
