@@ -55,7 +55,7 @@ DEFAULT_METHOD = "fcpe"
 
 DEFAULT_THRESHOLDS: dict[str, float] = {
     # Chosen on WORLD-resynthesised sung/spoken material with known F0 (clean, 20 dB and 10 dB
-    # SNR white noise) and on aisinger.lab singing; see tests/test_pitch.py for the checks.
+    # SNR white noise) and on aisinger.lab singing; see tests/features/test_pitch.py for the checks.
     # FCPE: peak activation.  torchfcpe's default 0.006 voices ~5 % of unvoiced frames; 0.05
     # halves that at a 1 % cost in voiced recall.
     "fcpe": 0.05,
