@@ -20,10 +20,10 @@ import torch
 from aisinger.consent import save_consent, self_consent
 from aisinger.convert.key import choose_transpose, voice_range
 from aisinger.dsp.loudness import integrated_lufs
+from aisinger.dsp.peak import limit_true_peak, true_peak_dbtp
 from aisinger.errors import AisingerError
 from aisinger.io import audio
-from aisinger.remix import (alignment_lag_ms, balance_gain_db, limit_true_peak, remix,
-                            spread_channels, true_peak_dbtp)
+from aisinger.remix import alignment_lag_ms, balance_gain_db, remix, spread_channels
 
 SR = 44100
 TINY_MODEL = {"hidden": 64, "layers": 3, "kernel": 3, "n_harmonics": 32, "n_noise_bands": 33}

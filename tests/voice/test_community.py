@@ -540,7 +540,7 @@ def test_import_then_cover_lab_song(tmp_path, consent, monkeypatch):
     from aisinger.label import detect_file
     from aisinger.lab import VOICES, accompany, make_melody, mix, render
     from aisinger.lab.lyrics import make_lyrics
-    from aisinger.remix import true_peak_dbtp
+    from aisinger.dsp.peak import true_peak_dbtp
 
     torch.set_num_threads(1)
     models = tmp_path / "models"

@@ -6,7 +6,7 @@ Stages (each one public function of its module)::
                                                        │            └─ convert.convert (retrieval, protect)
                                                        └─ accompaniment ─────────────┐         │
                                     remix.remix (pan, loudness balance) ◄────────────┴─────────┘
-                                    label.label_audio (watermark, optional cue) ─ remix.limit_true_peak
+                                    label.label_audio (watermark, optional cue) ─ dsp.peak.limit_true_peak
                                     audio.save ─ label.tag_file (AIGC metadata)
 
 * Channels: mono songs give mono covers, stereo stereo; 5.1 (and other layouts) are
@@ -35,13 +35,14 @@ from aisinger.consent import CONSENT_FILENAME, check_scope, load_consent
 from aisinger.convert import DEFAULT_PROTECT, DEFAULT_RETRIEVAL, convert, feature_config
 from aisinger.convert.key import KEY_MODES, KeyChoice, choose_transpose, voice_range
 from aisinger.dsp.loudness import integrated_lufs
+from aisinger.dsp.peak import limit_true_peak, true_peak_dbtp
 from aisinger.errors import AisingerError
 from aisinger.features import extract
 from aisinger.features.pitch import DEFAULT_METHOD, METHODS
 from aisinger.io import audio as audio_io
 from aisinger.io.audio import save, to_stereo
 from aisinger.label import label_audio, policy_for, tag_file
-from aisinger.remix import VocalReference, limit_true_peak, remix, true_peak_dbtp
+from aisinger.remix import VocalReference, remix
 from aisinger.separation import get_separator
 from aisinger.voice.folder import load_voice
 
