@@ -17,6 +17,7 @@ import numpy as np
 from aisinger.convert.ddsp import convert_ddsp, feature_config
 from aisinger.convert.retrieval import DEFAULT_PROTECT, DEFAULT_RETRIEVAL
 from aisinger.convert.vits import convert_vits
+from aisinger.dsp.signal import check_mono
 from aisinger.errors import AisingerError
 from aisinger.features import Features
 from aisinger.features.pitch import DEFAULT_METHOD, METHODS
@@ -28,14 +29,7 @@ __all__ = ["convert", "feature_config", "DEFAULT_RETRIEVAL", "DEFAULT_PROTECT"]
 
 def _mono(audio, sr: int) -> np.ndarray:
     x = np.asarray(audio, dtype=np.float32)
-    if x.ndim == 2:
-        x = to_mono(x)
-    if x.ndim != 1 or x.shape[0] == 0:
-        raise AisingerError(f"convert: audio must be (samples,) or (channels, samples), got "
-                            f"shape {x.shape}")
-    if not isinstance(sr, (int, np.integer)) or sr <= 0:
-        raise AisingerError(f"convert: give the sample rate of the audio in Hz, got {sr!r}")
-    return x
+    return check_mono(to_mono(x) if x.ndim == 2 else x, sr, "convert")
 
 
 def convert(voice: Voice, audio: np.ndarray, sr: int, features: Features | None = None, *,

@@ -41,6 +41,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from aisinger.assets import fetch
 from aisinger.dsp.frames import FRAME_RATE, n_frames
+from aisinger.dsp.signal import check_mono
 from aisinger.errors import AisingerError
 from aisinger.io.audio import resample
 from aisinger.io.fileio import atomic_path
@@ -148,7 +149,7 @@ def estimate_f0(audio: np.ndarray, sr: int, config: PitchConfig = PitchConfig())
         AisingerError: bad input (not 1-D, empty, non-finite, bad rate) or bad config.
     """
     _check_config(config)
-    x = _check_audio(audio, sr)
+    x = check_mono(audio, sr, "pitch")
     n_out = n_frames(x.shape[0], sr)
     x16 = _to_16k(x, sr)
     if config.method == "dsp":
@@ -276,20 +277,6 @@ def _check_config(config: PitchConfig) -> None:
                             "(need 0 < fmin < fmax)")
     if config.chunk_seconds < 1.0:
         raise AisingerError(f"pitch chunk_seconds={config.chunk_seconds} is too small (>= 1 s)")
-
-
-def _check_audio(audio: np.ndarray, sr: int) -> np.ndarray:
-    x = np.asarray(audio)
-    if x.ndim != 1:
-        raise AisingerError(f"pitch: expected mono audio of shape (samples,), got shape {x.shape}")
-    if x.shape[0] == 0:
-        raise AisingerError("pitch: the audio is empty")
-    if not (isinstance(sr, (int, np.integer)) and sr > 0):
-        raise AisingerError(f"pitch: invalid sample rate {sr!r}")
-    x = x.astype(np.float32, copy=False)
-    if not np.isfinite(x).all():
-        raise AisingerError("pitch: the audio contains NaN or infinite samples")
-    return x
 
 
 def _to_16k(x: np.ndarray, sr: int) -> np.ndarray:
