@@ -131,8 +131,10 @@ def test_scorer_matches_evaluate(quick_run):
     for key in ("similarity_target", "similarity_source", "similarity_margin", "dnsmos_ovrl",
                 "dnsmos_p808"):
         assert row[key] == pytest.approx(ref[key], abs=1e-4), key
+    # rel 1e-4, not 1e-6: the benchmark runs in its own process, whose torch thread count
+    # differs from this one's, so F0 sums in another order (measured: 2e-6 relative)
     for key in ("f0_rmse_cents", "f0_corr", "vuv_error", "cer", "wer"):
-        assert row[key] == pytest.approx(ref[key], rel=1e-6, abs=1e-9), key
+        assert row[key] == pytest.approx(ref[key], rel=1e-4, abs=1e-9), key
 
 
 def test_reuse_existing_corpus_and_seed_mismatch(quick_run):
