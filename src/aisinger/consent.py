@@ -259,6 +259,18 @@ def check_scope(record: ConsentRecord, use: str) -> None:
                             f"{record.scope} use only; '{action}' for {wanted} use is refused")
 
 
+def check_voice(voice_dir: str | Path, use: str) -> ConsentRecord:
+    """The gate of every use of a voice folder (convert, cover, speak): its
+    :data:`CONSENT_FILE` must exist and permit ``use`` (see :func:`check_scope`)."""
+    voice_dir = Path(voice_dir)
+    record_path = voice_dir / CONSENT_FILE
+    if not record_path.is_file():
+        raise AisingerError(f"{voice_dir}: no {CONSENT_FILE}; this voice has no consent record")
+    record = load_consent(record_path)
+    check_scope(record, use)
+    return record
+
+
 def require_consent(path: str | Path | None, use: str, *, self_owner: str | None = None
                     ) -> ConsentRecord:
     """The gate for ``dataset build`` / training: a record must exist and cover ``use``.

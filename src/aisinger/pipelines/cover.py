@@ -31,7 +31,7 @@ from typing import Callable
 
 import numpy as np
 
-from aisinger.consent import CONSENT_FILENAME, check_scope, load_consent
+from aisinger.consent import check_voice
 from aisinger.convert import DEFAULT_PROTECT, DEFAULT_RETRIEVAL, convert, feature_config
 from aisinger.convert.key import KEY_MODES, KeyChoice, choose_transpose, voice_range
 from aisinger.dsp.loudness import integrated_lufs
@@ -164,14 +164,6 @@ class _Clock:
             self.progress(name, round(self.done, 4))
 
 
-def _check_voice_consent(voice_dir: Path, use: str) -> None:
-    consent = voice_dir / CONSENT_FILENAME
-    if not consent.is_file():
-        raise AisingerError(f"{voice_dir}: no {CONSENT_FILENAME}; this voice has no consent "
-                            "record")
-    check_scope(load_consent(consent), use)
-
-
 def _song_layout(audio: np.ndarray) -> np.ndarray:
     if audio.ndim == 1:
         return audio[None, :]
@@ -225,7 +217,7 @@ def cover(song: str | Path, voice_dir: str | Path, out_path: str | Path,
                             f"use one of {', '.join(audio_io.WRITE_EXTENSIONS)}")
     audio_io.check_output_not_input(out_path, song)
     voice = load_voice(voice_dir)  # checks the folder before any heavy work
-    _check_voice_consent(voice_dir, "cover")
+    check_voice(voice_dir, "cover")
     policy = policy_for("cover", no_label=options.no_label, service=options.service,
                         explicit=options.explicit_label, lang=options.lang)
     voice_id = voice_dir.resolve().name

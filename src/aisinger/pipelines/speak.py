@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aisinger.consent import CONSENT_FILENAME, check_scope, load_consent
+from aisinger.consent import check_voice
 from aisinger.convert import DEFAULT_PROTECT, DEFAULT_RETRIEVAL, convert, feature_config
 from aisinger.convert.key import voice_range
 from aisinger.errors import AisingerError
@@ -118,11 +118,7 @@ def speak(text: str, voice_dir: str | Path, out_path: str | Path, lang: str = "e
         raise AisingerError(f"{out_path}: cannot write '{out_path.suffix or 'no extension'}'; "
                             f"use one of {', '.join(audio_io.WRITE_EXTENSIONS)}")
     voice = load_voice(voice_dir)
-    consent = voice_dir / CONSENT_FILENAME
-    if not consent.is_file():
-        raise AisingerError(f"{voice_dir}: no {CONSENT_FILENAME}; this voice has no consent "
-                            "record")
-    check_scope(load_consent(consent), "speak")
+    check_voice(voice_dir, "speak")
     policy = policy_for("speak", no_label=options.no_label, explicit=options.explicit_label,
                         lang="zh" if lang in ("zh", "yue") else "en")
 
