@@ -69,7 +69,8 @@ def corpus(path: Path) -> tuple[Path, dict]:
 def marked_items(root: Path, manifest: dict, limit: int,
                  kinds: tuple[str, ...]) -> list[tuple[str, str, np.ndarray, int]]:
     """(name, kind, audio, sr): song mixes and vocals, phrase takes, the example song."""
-    from aisinger import assets, audio
+    from aisinger import assets
+    from aisinger.io import audio
 
     items = []
     for s in manifest.get("song_renditions", []):
@@ -93,7 +94,7 @@ def marked_items(root: Path, manifest: dict, limit: int,
 
 def _takes(root: Path, manifest: dict, seconds: float, start_skip: int = 0):
     """Consecutive phrase clips of one voice joined with 0.3 s pauses to ≥ ``seconds``."""
-    from aisinger import audio
+    from aisinger.io import audio
 
     by_voice: dict[str, list[dict]] = {}
     for c in manifest["clips"]:
@@ -253,7 +254,7 @@ def _mos_pair(x: np.ndarray, y: np.ndarray, sr: int) -> dict:
     """DNSMOS of the unmarked and the marked clip (mono downmix), and — as the measurement
     noise — of the unmarked clip delayed by 10 ms (an inaudible change that only moves the
     9 s analysis segments)."""
-    from aisinger.audio import to_mono
+    from aisinger.io.audio import to_mono
     from aisinger.eval.dnsmos import dnsmos
 
     xm, ym = to_mono(x), to_mono(y)
@@ -264,7 +265,7 @@ def _mos_pair(x: np.ndarray, y: np.ndarray, sr: int) -> dict:
 
 def run_mos(args) -> dict:
     """DNSMOS of marked vs unmarked a-cappella vocals (every lab song rendition)."""
-    from aisinger import audio
+    from aisinger.io import audio
     from aisinger.label import watermark as wm
 
     root, manifest = corpus(Path(args.corpus))
@@ -307,7 +308,8 @@ def unmarked_sources(root: Path, manifest: dict, minimum: int, seed: int = 1) ->
     """Thunks, each returning a list of ``(family, name, audio, sr)`` unmarked 10 s excerpts;
     together at least ``minimum`` excerpts.  Sources are generated lazily, so shards of the
     scan (``--shard k/n``: sources ``j`` with ``j % n == k``) generate only their own."""
-    from aisinger import assets, audio, lab
+    from aisinger import assets, lab
+    from aisinger.io import audio
     from aisinger.label import attacks
 
     sr = 44100

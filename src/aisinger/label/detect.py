@@ -8,14 +8,14 @@ detector reads from the audio (the *binding*).
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-
-import subprocess
 
 import numpy as np
 
 from aisinger.errors import AisingerError
+from aisinger.io import audio
 from aisinger.label import metadata as md
 from aisinger.label import watermark as wm
 
@@ -128,8 +128,6 @@ def _edit_text(w: wm.WatermarkResult) -> str:
 def _load_for_detection(path: Path) -> tuple[np.ndarray, int, float | None]:
     """``(audio, sr, checked_s)``: the whole file, or for files longer than
     :data:`DETECT_MAX_S` its first part decoded as 16 kHz mono (``checked_s`` seconds)."""
-    from aisinger import audio
-
     info = audio.info(path)
     if info.duration <= DETECT_MAX_S:
         x, sr = audio.load(path, max_seconds=DETECT_MAX_S)
@@ -181,12 +179,12 @@ def detect_file(path: str | Path, known_voices: dict[str, str] | None = None,
         AisingerError: missing or undecodable file.
     """
     path = Path(path)
-    audio, sr, checked = _load_for_detection(path)
+    samples, sr, checked = _load_for_detection(path)
     try:
         meta = md.check_metadata(path)
     except AisingerError as err:
         meta = md.MetadataCheck(0, None, False, (str(err),))
-    mark = wm.detect(audio, sr, key=key)
+    mark = wm.detect(samples, sr, key=key)
     binding = "n/a"
     if meta.label is not None and mark.payload is not None:
         recorded = md.binding_payload(meta.label)
