@@ -171,11 +171,13 @@ def test_mono_and_stereo_layouts_are_kept(song):
 
 
 def test_speed_well_under_real_time(song):
-    t0 = time.perf_counter()
+    # CPU time of this process: wall time on the shared 2-core machine measures the load
+    # (the speed target itself, 0.1x with the v3 search, is checked by bench/watermark.py)
+    t0 = time.process_time()
     y = wm.embed(song, SR, PAYLOAD)
     wm.detect(y, SR)
-    rtf = (time.perf_counter() - t0) / SONG_S
-    assert rtf < 0.25, f"embed+detect RTF {rtf:.3f}"  # target 0.05; loose on a shared CPU
+    rtf = (time.process_time() - t0) / SONG_S
+    assert rtf < 0.25, f"embed+detect RTF {rtf:.3f}"
 
 
 def test_tile_statistic_cancels_a_sustained_note_and_gain():
