@@ -252,10 +252,15 @@ def convert(vocals, voice_dir: str | Path, out_path: str | Path | None = None,
     content = retrieve_content(feats.content, voice.index, retrieval * (1 - keep)) \
         if voice.index is not None else feats.content.astype(np.float32)
     f0, voiced = fill_unvoiced(feats.f0 * 2.0 ** (transpose / 12.0))
-    controls = _controls(voice.model, np.ascontiguousarray(content, dtype=np.float32), f0,
-                         voiced, feats.loudness_db.astype(np.float32))
+    content = np.ascontiguousarray(content, dtype=np.float32)
+    loud = feats.loudness_db.astype(np.float32)
     n_model = math.ceil(audio.shape[0] * voice.sample_rate / rate)
-    y = _synthesize(voice.model, controls, n_model)
+    if voice.family == "nsf":  # neural source-filter voices
+        from aisinger.convert_nsf import synthesize_nsf
+
+        y = synthesize_nsf(voice.model, content, f0, voiced, loud, n_model)
+    else:
+        y = _synthesize(voice.model, _controls(voice.model, content, f0, voiced, loud), n_model)
     out_sr = int(sr or voice.sample_rate)
     if out_sr != voice.sample_rate:
         y = resample(y, voice.sample_rate, out_sr)
