@@ -167,7 +167,8 @@ def augment_clip(audio: np.ndarray, sr: int, semitones: float) -> np.ndarray:
     import pyworld
 
     x = np.asarray(audio, dtype=np.float64)
-    f0, t = pyworld.harvest(x, sr, frame_period=5.0)
+    f0, t = pyworld.dio(x, sr, frame_period=5.0)
+    f0 = pyworld.stonemask(x, f0, t, sr)
     sp = pyworld.cheaptrick(x, f0, t, sr)
     ap = pyworld.d4c(x, f0, t, sr)
     alpha = 2.0 ** (semitones * FORMANT_RATIO / 12.0)
@@ -182,13 +183,20 @@ def augment_clip(audio: np.ndarray, sr: int, semitones: float) -> np.ndarray:
     return y[:x.shape[0]].astype(np.float32)
 
 
-def _augmented(out: Path, clips: list[Path], shifts, sr: int) -> list[Path]:
-    """Write (once) the shifted copies of every clip; returns their paths."""
+def _augmented(out: Path, clips: list[Path], shifts, sr: int, share: float = 1.0
+               ) -> list[Path]:
+    """Write (once) shifted copies; returns their paths.  Every ``1/share``-th clip gets one
+    copy, the shifts taken in turn (share 1: every clip once; the WORLD analysis is the costly
+    part of the recipe on a CPU)."""
     from aisinger.audio import load, save
     from aisinger.progress import track
 
     paths = []
-    jobs = [(p, s) for p in clips for s in shifts]
+    if not shifts or share <= 0:
+        return paths
+    every = max(1, round(1 / share))
+    picked = clips[::every]
+    jobs = [(p, shifts[i % len(shifts)]) for i, p in enumerate(picked)]
     for p, s in track(jobs, total=len(jobs), description="augmenting (WORLD shifts)"):
         dst = out / "augmented" / f"{p.parent.name}__{p.stem}__{s:+.1f}.wav"
         if not dst.is_file():
@@ -223,7 +231,7 @@ def base_clips(corpus: str | Path, voices=None) -> tuple[list[Path], list[Path],
 
 def train_base(corpus: str | Path, out_dir: str | Path, voices=None,
                augment=DEFAULT_AUGMENT, config=None, max_minutes: float | None = None,
-               seed: int = 0):
+               seed: int = 0, augment_share: float = 1.0):
     """Train (or resume) the base model; writes ``OUT/base.safetensors`` and returns
     (TrainResult, path of the base file).  See the module docstring."""
     from aisinger.features import FeatureConfig
@@ -238,14 +246,15 @@ def train_base(corpus: str | Path, out_dir: str | Path, voices=None,
     out = Path(out_dir)
     train_paths, val_paths, voices = base_clips(corpus, voices)
     train_paths = train_paths + _augmented(out, train_paths, list(augment),
-                                           model_cfg.sample_rate)
+                                           model_cfg.sample_rate, augment_share)
     features_cfg = FeatureConfig(pitch=PitchConfig(method=config.pitch_method))
     train_clips = [_prepare_clip(p, features_cfg, model_cfg)
                    for p in track(train_paths, description="features (base)")]
     val_clips = [_prepare_clip(p, features_cfg, model_cfg) for p in val_paths]
     result = train_nsf(None, out, config, max_minutes=max_minutes, seed=seed,
                        clips=("nsf-base", train_clips, val_clips, None), write_voice=False)
-    recipe = {"corpus": str(corpus), "voices": voices, "augment": list(augment), "seed": seed,
+    recipe = {"corpus": str(corpus), "voices": voices, "augment": list(augment),
+              "augment_share": augment_share, "seed": seed,
               "clips": len(train_clips), "steps": result.step,
               "minutes": round(result.minutes, 2), "train_config": config.to_dict()}
     model = _trained_model(out, model_cfg, config)

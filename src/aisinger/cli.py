@@ -298,10 +298,12 @@ def train(
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop (resumably) "
                                                 "after this many minutes."),
     seed: int = typer.Option(0, "--seed", help="Random seed: same seed and data, same voice."),
-    model: str = typer.Option("ddsp", "--model", help="ddsp (CPU voice model) or vits (So-VITS-"
+    model: str = typer.Option("ddsp", "--model", help="ddsp (CPU voice model), nsf (neural "
+                              "source-filter decoder, see docs/voice-model.md) or vits (So-VITS-"
                               "SVC/RVC architecture, for GPUs; see docs/compat.md)."),
     base: Optional[Path] = typer.Option(None, "--base", help="vits: fine-tune from a community "
-                                        "So-VITS-SVC G_0.pth (config.json beside it)."),
+                                        "So-VITS-SVC G_0.pth (config.json beside it); nsf: a "
+                                        "base.safetensors from scripts/train_base.py (or a voice)."),
     base_d: Optional[Path] = typer.Option(None, "--base-d", help="vits: its D_0.pth."),
     content_encoder: Optional[Path] = typer.Option(None, "--content-encoder", help="vits: "
                                                    "HuBERT/ContentVec weights."),
@@ -330,13 +332,20 @@ def train(
         typer.echo(f"voice: {vres.voice_dir} — {vres.steps} steps on {vres.device}, mel loss "
                    f"{vres.losses.get('mel', float('nan')):.3f}")
         return
-    if model != "ddsp":
-        raise AisingerError(f"unknown model {model!r}; use ddsp or vits")
+    if model == "nsf":  # neural source-filter decoder (docs/voice-model.md)
+        from aisinger.train_nsf import NsfTrainConfig, train_nsf
+
+        ncfg = NsfTrainConfig(**({} if steps is None else {"steps": steps}),
+                              **({} if base is None else {"init": str(base)}))
+        result = train_nsf(dataset, out_dir, ncfg, max_minutes=max_minutes, seed=seed)
+    elif model != "ddsp":
+        raise AisingerError(f"unknown model {model!r}; use ddsp, nsf or vits")
     from aisinger.train import TrainConfig
     from aisinger.train import train as run_training
 
-    config = TrainConfig() if steps is None else dataclasses.replace(TrainConfig(), steps=steps)
-    result = run_training(dataset, out_dir, config=config, max_minutes=max_minutes, seed=seed)
+    if model == "ddsp":
+        config = TrainConfig() if steps is None else dataclasses.replace(TrainConfig(), steps=steps)
+        result = run_training(dataset, out_dir, config=config, max_minutes=max_minutes, seed=seed)
     state = "finished" if result.finished else "paused (run again to continue)"
     typer.echo(f"voice: {result.voice_dir} — step {result.step}, {state}, train loss "
                f"{result.train_loss:.3f}")

@@ -35,6 +35,32 @@ __all__ = ["NsfTrainConfig", "train_nsf", "build_training_model", "mel_loss_fn"]
 
 MEL_N_FFT_S = 1024 / 24000  # log-mel loss window (1024 samples at 24 kHz; scaled with the rate)
 MEL_BANDS = 80
+MINUTES_PNG = "loss_minutes.png"
+
+
+def plot_minutes(path: Path, state: dict, label: str = "") -> None:
+    """Training-time curve: smoothed training and validation log-mel L1 vs training minutes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from aisinger.fileio import atomic_path
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    if state.get("curve"):
+        _, m, v = np.array(state["curve"]).T
+        ax.plot(m, v, label=f"train{label}")
+    if state.get("val_minutes"):
+        _, m, v = np.array(state["val_minutes"]).T
+        ax.plot(m, v, "o-", label=f"validation{label}")
+    ax.set_xlabel("training minutes (wall time)")
+    ax.set_ylabel("log-mel L1")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
 
 
 @dataclass(frozen=True)
@@ -185,6 +211,10 @@ def train_nsf(dataset_dir: str | Path | None, out_dir: str | Path,
         now = time.monotonic()
         state["seconds"] += now - last_time
         last_time = now
+        recent = [x[1] for x in state["history"][-LOSS_SMOOTH_STEPS:]]
+        if recent:  # training-time curve: (step, minutes, smoothed mel L1)
+            state.setdefault("curve", []).append(
+                [state["step"], round(state["seconds"] / 60, 3), round(float(np.mean(recent)), 5)])
         _save_checkpoint(ckpt, model, optimizer, state)
 
     def write() -> None:
@@ -238,6 +268,7 @@ def train_nsf(dataset_dir: str | Path | None, out_dir: str | Path,
             save_audio(work / SAMPLES_DIR / f"step_{done:06d}.wav", audio, model_cfg.sample_rate)
             _plot_losses(work / LOSS_PNG, state["history"], state["val_history"])
             checkpoint()
+            plot_minutes(work / MINUTES_PNG, state)
             write()
         elif done % config.checkpoint_every == 0:
             checkpoint()
