@@ -3,7 +3,7 @@
 Layout of ``VOICE/``::
 
     model.safetensors   model weights (float32)
-    config.json         {"format": "aisinger-voice", "version": 2, "family": "ddsp",
+    config.json         {"format": "aisinger-voice", "version": 2, "family": "ddsp" | "nsf",
                          "model": DdspConfig, "features": FeatureConfig, "files": {...}}
                         or, for imported community models (see aisinger.compat),
                         {"format", "version": 2, "family": "vits", "model": VitsConfig,
