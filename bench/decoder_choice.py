@@ -66,9 +66,9 @@ def main(argv=None) -> int:
 
     import torch
 
-    from aisinger.audio import load
+    from aisinger.io.audio import load
     from aisinger.convert import convert
-    from aisinger.train_nsf import NsfTrainConfig, train_nsf
+    from aisinger.voice.train_nsf import NsfTrainConfig, train_nsf
     from aisinger.voice import load_voice
 
     torch.set_num_threads(args.threads)
@@ -88,7 +88,8 @@ def main(argv=None) -> int:
     qman, _, _ = ensure_corpus(DEFAULT_CORPUS, sorted(set(bt.DEFAULT_SOURCES)), 0)
     tasks = bt.plan(qman, DEFAULT_CORPUS, list(bt.DEFAULT_SOURCES), "flite-slt", 1)
     refs = [load(p, mono=True) for p in train_clips[:30]]
-    outputs = [convert(t["wav"], out, transpose=t["transpose"]) for t in tasks]
+    outputs = [convert(voice, *load(t["wav"], mono=True), transpose=t["transpose"])
+               for t in tasks]
     rows = bt.score_all(Scorer(ScoreConfig()), outputs, tasks, refs)
     quality = bt.aggregate(rows, args.generator)
     doc = {"generator": args.generator, "params": sum(p.numel() for p in voice.model.parameters()),

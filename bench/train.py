@@ -105,7 +105,7 @@ def ground_truth(manifest: dict, corpus: Path, target: str, tasks):
     """(tasks, audio) of the target voice's own parallel renditions of the task phrases, where
     the evaluation corpus has them (English phrases when the target is an English voice): the
     ceiling of what a conversion can score."""
-    from aisinger.audio import load
+    from aisinger.io.audio import load
 
     by_phrase = {c["phrase"]: c for c in manifest["clips"] if c["voice"] == target}
     have = [t for t in tasks if t["phrase"] in by_phrase]
@@ -141,7 +141,7 @@ def gross_errors(f0_out: np.ndarray, f0_src: np.ndarray, transpose: float,
 
 
 def score_all(scorer: Scorer, outputs, tasks, refs):
-    from aisinger.audio import load
+    from aisinger.io.audio import load
 
     rows = []
     for out, t in zip(outputs, tasks):
@@ -188,7 +188,7 @@ def trained_minutes(voice: Path) -> float:
     """Training minutes so far of the voice's checkpoint (0 if none)."""
     from safetensors import safe_open
 
-    from aisinger.train import CHECKPOINT_FILE
+    from aisinger.voice.train_ddsp import CHECKPOINT_FILE
 
     ckpt = voice / "training" / CHECKPOINT_FILE
     if not ckpt.is_file():
@@ -203,7 +203,7 @@ def _saved_result(voice: Path):
 
     from safetensors import safe_open
 
-    from aisinger.train import CHECKPOINT_FILE
+    from aisinger.voice.train_ddsp import CHECKPOINT_FILE
 
     with safe_open(str(voice / "training" / CHECKPOINT_FILE), "pt") as f:
         st = json.loads(f.metadata()["state"])
@@ -241,7 +241,7 @@ def plot(path: Path, curve: list[dict]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from aisinger.fileio import atomic_path
+    from aisinger.io.fileio import atomic_path
 
     mins = [c["minutes"] for c in curve]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
@@ -284,7 +284,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", default=None, help="TrainConfig.init (default: random init)")
     ap.add_argument("--model", default="ddsp", choices=("ddsp", "nsf"),
-                    help="voice model family to train (nsf: aisinger.train_nsf)")
+                    help="voice model family to train (nsf: aisinger.voice.train_nsf)")
     ap.add_argument("--train-config", default="{}",
                     help="JSON overrides of the trainer's config (TrainConfig / NsfTrainConfig)")
     ap.add_argument("--out", default=None, help="voice folder (default bench/results/train-voice)")
@@ -298,9 +298,10 @@ def main(argv=None) -> int:
 
     import torch
 
-    from aisinger.audio import load
     from aisinger.convert import convert
-    from aisinger.train import TrainConfig, train
+    from aisinger.io.audio import load
+    from aisinger.voice.folder import load_voice
+    from aisinger.voice.train_ddsp import TrainConfig, train
 
     torch.set_num_threads(args.threads)
     marks = [float(x) for x in (args.minutes or ("1,2" if args.quick else "3,10,20,30")).split(",")]
@@ -338,10 +339,10 @@ def main(argv=None) -> int:
     by_lang = {a["language"]: a for a in source_aggs if a["system"] == "source"}
     overrides = json.loads(args.train_config)
     if args.model == "nsf":
-        from aisinger.train_nsf import NsfTrainConfig, train_nsf
+        from aisinger.voice.train_nsf import NsfTrainConfig, train_nsf
 
         cfg = NsfTrainConfig(**{"steps": 10 ** 6, "init": args.init, **overrides})
-        train = train_nsf  # noqa: F811 - same signature as aisinger.train.train
+        train = train_nsf  # noqa: F811 - same signature as train_ddsp.train
     else:
         cfg = TrainConfig(**{"steps": 10 ** 6, "init": args.init, **overrides})
     curve = []
@@ -354,7 +355,9 @@ def main(argv=None) -> int:
         train_wall = time.perf_counter() - tt
         tc = time.perf_counter()
         kw = {} if args.retrieval is None else {"retrieval": args.retrieval}
-        outputs = [convert(t["wav"], out, transpose=t["transpose"], **kw) for t in tasks]
+        model = load_voice(out)
+        outputs = [convert(model, *load(t["wav"], mono=True), transpose=t["transpose"], **kw)
+                   for t in tasks]
         convert_s = time.perf_counter() - tc
         audio_s = sum(len(o[0]) / o[1] for o in outputs)
         rows = score_all(scorer, outputs, tasks, refs)

@@ -9,7 +9,7 @@
 1. The corpus is built first if missing (``aisinger lab make`` equivalent: every lab voice
    except ``--exclude``, 12 phrases per language, seed ``--corpus-seed``; add new lab singers
    by listing them in ``--voices`` or by rebuilding the corpus with them).
-2. Training: :func:`aisinger.base_model.train_base` (WORLD pitch/formant-shifted copies for
+2. Training: :func:`aisinger.voice.base_recipe.train_base` (WORLD pitch/formant-shifted copies for
    range, the nsf trainer, kill -9 safe; rerun the same command to continue; ``--minutes``
    bounds this call's training wall time).
 3. Writes OUT/base.safetensors (+ OUT/training/loss_minutes.png, the training-time curve) and
@@ -48,11 +48,11 @@ def main(argv=None) -> int:
 
     import torch
 
-    from aisinger.base_model import train_base
-    from aisinger.fileio import sha256_file
-    from aisinger.lab.corpus import make_corpus
-    from aisinger.lab.tts import VOICES
-    from aisinger.train_nsf import NsfTrainConfig
+    from aisinger.voice.base_recipe import train_base
+    from aisinger.io.fileio import sha256_file
+    from aisinger.lab.corpus import load_manifest, make_corpus
+    from aisinger.tts.classic import VOICES
+    from aisinger.voice.train_nsf import NsfTrainConfig
 
     torch.set_num_threads(args.threads)
     corpus = Path(args.corpus)
@@ -66,7 +66,8 @@ def main(argv=None) -> int:
                  "checkpoint_every": 50, **json.loads(args.train_config)}
     config = NsfTrainConfig(**overrides)
     augment = [float(s) for s in args.augment.split(",") if s]
-    result, path = train_base(corpus, args.out, voices=voices, augment=augment, config=config,
+    result, path = train_base(corpus, load_manifest(corpus), args.out, voices=voices,
+                              augment=augment, config=config,
                               max_minutes=args.minutes, seed=args.seed,
                               augment_share=args.augment_share)
     print(f"base: {path} step {result.step}, {result.minutes:.1f} training minutes, mel L1 "
