@@ -12,11 +12,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import lzma
 import re
 import shutil
 import subprocess
 import tarfile
+import time
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from aisinger.errors import AisingerError
@@ -34,6 +37,12 @@ VOICE_FILES = ("config.json", "model.safetensors", "index.safetensors", "consent
 CONSENT_AUDIO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}\.(wav|flac|mp3|ogg|m4a)$")
 VOICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 MAX_ARCHIVE_MEMBERS = 64
+MAX_ARCHIVE_SECONDS = 60.0
+"""Wall-clock bound on unpacking one voice archive (a hostile archive is cheap to send)."""
+DAMAGED = (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib.error,
+           lzma.LZMAError, ValueError, NotImplementedError, RuntimeError)
+"""What the zip/tar/gzip/bz2/xz readers raise for a damaged, truncated or unsupported
+archive (bad CRC, cut-off stream, broken central directory, encrypted member, …)."""
 
 
 class UploadError(AisingerError):
@@ -161,9 +170,13 @@ def list_voices(voices_dir: Path, use_scope: str) -> list[dict]:
             and (p / "config.json").is_file()]
 
 
-def _members(archive: Path):
+def _members(archive: Path, max_stream_bytes: int):
     """Yield ``(name, kind, size, opener)`` for a tar or zip archive (recognised by content);
-    kind is ``"file"``, ``"dir"`` or ``"other"`` (links, devices, …)."""
+    kind is ``"file"``, ``"dir"`` or ``"other"`` (links, devices, …).
+
+    A compressed tar is one stream: reaching a member means decompressing every member before
+    it, skipped or not, so the stream position (which counts them all) is bounded by
+    ``max_stream_bytes``.  Zip members are read only when opened."""
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
             for zi in zf.infolist():
@@ -177,23 +190,45 @@ def _members(archive: Path):
         raise UploadError("voice archive: not a tar or zip archive", 415) from None
     with tf:
         for ti in tf:
+            if ti.offset_data + ti.size > max_stream_bytes:
+                raise UploadError(f"voice archive: more than {max_stream_bytes // 2**20} MiB "
+                                  "to decompress (skipped members count too)", 413)
             kind = "file" if ti.isreg() else ("dir" if ti.isdir() else "other")
             yield ti.name, kind, ti.size, (lambda ti=ti: tf.extractfile(ti))
 
 
-def extract_voice(archive: Path, dest: Path, max_bytes: int) -> Path:
+def extract_voice(archive: Path, dest: Path, max_bytes: int,
+                  max_seconds: float = MAX_ARCHIVE_SECONDS) -> Path:
     """Unpack a voice folder archive into ``dest`` (created; server-generated name).
 
     Accepted: a tar (optionally gz/bz2/xz) or zip of one voice folder, files at the top level
     or inside one folder.  Links, devices, absolute paths and ``..`` are refused; only the
-    voice file names are written.  Raises :class:`UploadError`.
+    voice file names are written.  The work is bounded: at most ``max_bytes`` decompressed
+    (for a compressed tar, members that are skipped count too) and ``max_seconds``.  A
+    damaged archive (bad CRC, truncated, broken directory) is a 400 with a one-line reason.
+    Raises :class:`UploadError`.
     """
+    try:
+        return _extract_voice(archive, dest, max_bytes, time.monotonic() + max_seconds)
+    except DAMAGED as exc:
+        if isinstance(exc, UploadError):  # AisingerError is not in DAMAGED; kept for clarity
+            raise
+        why = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise UploadError(f"voice archive: damaged or truncated ({why})", 400) from None
+
+
+def _extract_voice(archive: Path, dest: Path, max_bytes: int, deadline: float) -> Path:
     import tempfile
+
+    def in_time() -> None:
+        if time.monotonic() > deadline:
+            raise UploadError("voice archive: took too long to unpack", 413)
 
     staged: dict[str, Path] = {}
     total = n = 0
     with tempfile.TemporaryDirectory(prefix=".voice-", dir=dest.parent) as stage:
-        for name, kind, size, opener in _members(archive):
+        for name, kind, size, opener in _members(archive, max_bytes):
+            in_time()
             n += 1
             if n > MAX_ARCHIVE_MEMBERS:
                 raise UploadError(f"voice archive: more than {MAX_ARCHIVE_MEMBERS} members", 413)
@@ -220,10 +255,14 @@ def extract_voice(archive: Path, dest: Path, max_bytes: int) -> Path:
             written = 0
             with opener() as src, open(target, "wb") as out:
                 while block := src.read(1 << 20):
+                    in_time()
                     written += len(block)
                     if written > size:
                         raise UploadError(f"voice archive: {base} is larger than declared")
                     out.write(block)
+            if written != size:
+                raise UploadError(f"voice archive: {base} is shorter than declared "
+                                  "(truncated archive)")
             staged[base] = target
         if "config.json" not in staged or "model.safetensors" not in staged:
             raise UploadError("voice archive: no voice folder inside (config.json and "
