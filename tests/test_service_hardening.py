@@ -91,3 +91,107 @@ def test_archive_work_is_bounded_including_skipped_members(tmp_path):
         extract_voice(ok, tmp_path / "out", max_bytes=1 << 20, max_seconds=-1)
     assert ei.value.status == 413 and "too long" in str(ei.value)
     assert extract_voice(ok, tmp_path / "out", max_bytes=1 << 20).is_dir()
+
+
+# ------------------------------------------------------------------- against a real server
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    """One local worker running label jobs; a short lease for the worker-kill test."""
+    data = tmp_path_factory.mktemp("svc-hard")
+    untrained_voice(data / "voices", "tiny")
+    (data / "service.json").write_text(json.dumps({
+        "data_dir": str(data), "job_kind": "label", "lease_s": 3.0, "max_song_seconds": 75.0,
+        "requeue_after_s": 3.0, "worker_nice": 0}))
+    srv = Server(data).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def alice(service):
+    with client(service, token(service.data, "alice")) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def tone(tmp_path_factory):
+    import soundfile as sf
+
+    d = tmp_path_factory.mktemp("tones")
+    t = np.arange(int(5 * SR)) / SR
+    x = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    out = {"wav": d / "tone.wav", "slow": d / "slow.flac"}
+    sf.write(out["wav"], x, SR)
+    sf.write(out["slow"], np.tile(x, 14), SR)             # 70 s: a longer label job
+    return out
+
+
+def test_bad_audio_uploads_are_refused(service, alice, tone, tmp_path):
+    """Item 9: NaN samples, a 1-sample file and a half-truncated MP3 are refused at upload
+    (they used to be accepted: 201, and failed later or were mis-measured)."""
+    import soundfile as sf
+
+    from aisinger.audio import save
+
+    x = sf.read(tone["wav"], dtype="float32")[0]
+    nan = x.copy()
+    nan[1000] = np.nan
+    sf.write(tmp_path / "nan.wav", nan, SR, subtype="FLOAT")
+    sf.write(tmp_path / "one.wav", x[:1], SR)
+    mp3 = save(tmp_path / "full.mp3", x, SR)
+    b = mp3.read_bytes()
+    (tmp_path / "half.mp3").write_bytes(b[: len(b) // 2])
+    expect = {"nan.wav": "NaN", "one.wav": "too short", "half.mp3": "truncated"}
+    for name, why in expect.items():
+        r = upload(alice, tmp_path / name, name)
+        assert r.status_code == 415 and why in r.json()["detail"], (name, r.status_code, r.text)
+    detail = upload(alice, tmp_path / "half.mp3", "half").json()["detail"]
+    assert "declares 5.0 s" in detail and "holds 2." in detail, detail   # the true duration
+    r = upload(alice, mp3, "whole")
+    assert r.status_code == 201 and abs(r.json()["seconds"] - 5.0) < 0.1, r.text
+    assert list((service.data / "uploads").iterdir()) == []
+
+
+def test_titles_keep_slashes_and_errors_hide_worker_paths(service, alice, tone):
+    """Item 11: "AC/DC - Back in Black" is stored intact; a failed job's message names "the
+    song", not the worker's temp folder."""
+    r = upload(alice, tone["wav"], "AC/DC - Back in Black")
+    assert r.status_code == 201 and r.json()["title"] == "AC/DC - Back in Black", r.text
+    assert alice.get(f"/api/songs/{r.json()['id']}").json()["title"] == "AC/DC - Back in Black"
+    # the stored song goes bad on the server (disk error): the worker's decode fails
+    stored = service.data / "songs" / f"{r.json()['id']}.wav"
+    stored.write_bytes(stored.read_bytes()[: stored.stat().st_size // 2])
+    jid = alice.post("/api/jobs", json={"song_id": r.json()["id"], "voice_id": "tiny"}
+                     ).json()["id"]
+    j = wait_job(alice, jid, timeout=120)
+    assert j["state"] == "failed", j
+    err = j["error"]
+    assert "the song" in err and "truncated" in err, err
+    for leak in ("/", "worker-cache", "tmp", str(service.data)):
+        assert leak not in err, (leak, err)
+
+
+def test_requeued_job_keeps_its_place(service, alice, tone):
+    """Item 10: a job requeued after its worker is killed is shown, and really runs, ahead of
+    the jobs that were still waiting (it used to show position 1 and run last)."""
+    slow = upload(alice, tone["slow"], "slow").json()["id"]
+    quick = upload(alice, tone["wav"], "quick").json()["id"]
+    a = alice.post("/api/jobs", json={"song_id": slow, "voice_id": "tiny",
+                                      "format": "wav"}).json()["id"]
+    others = [alice.post("/api/jobs", json={"song_id": quick, "voice_id": "tiny",
+                                            "format": "wav"}).json()["id"] for _ in range(5)]
+    j = wait_job(alice, a, until=lambda j: j["state"] == "running" and j["stage"] == "label")
+    assert j["state"] == "running", j
+    os.kill(int(j["worker"].rsplit(":", 1)[1]), 9)
+    j = wait_job(alice, a, states=("queued",), timeout=60)
+    waiting = [o for o in others if alice.get(f"/api/jobs/{o}").json()["state"] == "queued"]
+    assert j["position"] == 1 and len(waiting) >= 2, (j, waiting)
+    done = {i: wait_job(alice, i, timeout=240) for i in [a, *others]}
+    assert all(d["state"] == "done" for d in done.values()), done
+    assert done[a]["attempts"] == 2
+    late = [o for o in waiting if done[o]["started"] < done[a]["started"]]
+    assert not late, f"{len(late)} job(s) queued behind the requeued one ran before it"
+    queue = alice.get("/api/queue").json()
+    assert queue["waiting"] == []

@@ -9,6 +9,7 @@ into a folder with a server-generated name.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -37,6 +38,8 @@ VOICE_FILES = ("config.json", "model.safetensors", "index.safetensors", "consent
 CONSENT_AUDIO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}\.(wav|flac|mp3|ogg|m4a)$")
 VOICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 MAX_ARCHIVE_MEMBERS = 64
+MIN_SONG_SECONDS = 1.0
+"""Shorter uploads are refused: nothing to cover (a 1-sample song used to crash the job)."""
 MAX_ARCHIVE_SECONDS = 60.0
 """Wall-clock bound on unpacking one voice archive (a hostile archive is cheap to send)."""
 DAMAGED = (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib.error,
@@ -102,14 +105,67 @@ def sniff_song(tmp: Path, max_seconds: float, name: str = "upload") -> tuple[str
     if i.duration > max_seconds:
         raise UploadError(f"{name}: {i.duration:.0f} s long; the limit is {max_seconds:.0f} s",
                           413)
-    return ext, i
+    frames = _decode_check(tmp, i.channels, name)
+    seconds = frames / i.sr
+    # a header (WAV size, MP3 Xing/VBRI frame count) can promise more than the file holds
+    if i.duration - seconds > max(0.25, 0.02 * i.duration):
+        raise UploadError(f"{name}: truncated file: the header declares {i.duration:.1f} s, "
+                          f"the file holds {seconds:.1f} s of audio", 415)
+    if seconds < MIN_SONG_SECONDS:
+        raise UploadError(f"{name}: {seconds:.3f} s of audio is too short to cover (at least "
+                          f"{MIN_SONG_SECONDS:.0f} s)", 415)
+    return ext, dataclasses.replace(i, frames=frames)
+
+
+def _decode_check(path: Path, channels: int, name: str) -> int:
+    """Decode the whole file once (ffmpeg, streamed: memory stays small) as the CLI's loader
+    would: refuse undecodable data and NaN/inf samples.  Returns the true frame count."""
+    import numpy as np
+
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-f", "f32le",
+           "-acodec", "pcm_f32le", "-ac", str(channels), "-"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    n = 0
+    finite = True
+    try:
+        while block := proc.stdout.read(1 << 20):
+            usable = len(block) - len(block) % 4
+            finite = finite and bool(np.isfinite(np.frombuffer(block[:usable], "<f4")).all())
+            n += usable // 4
+        err = proc.stderr.read().decode(errors="replace").strip()
+        rc = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if rc != 0:
+        last = (err.splitlines() or ["?"])[-1][:160].replace(str(path), "file")
+        raise UploadError(f"{name}: cannot decode the audio ({last})", 415)
+    if not finite:
+        raise UploadError(f"{name}: contains NaN or infinite sample values", 415)
+    return n // max(1, channels)
 
 
 def clean_title(title: str | None, fallback: str) -> str:
-    """A display title (never a path): printable, at most 120 characters."""
+    """A display title: printable, at most 120 characters.  It is never used as a path (files
+    get server-generated names), so "AC/DC - Back in Black" is kept as it is."""
     t = "".join(c for c in (title or "") if c.isprintable()).strip()
-    t = PurePosixPath(t.replace("\\", "/")).name if t else ""
     return (t or fallback)[:120]
+
+
+def scrub_paths(message: str, names: dict, roots: tuple = ()) -> str:
+    """A message fit for users: the server's or worker's file paths replaced.
+
+    ``names`` maps a path to what it is called for the user (``{song_tmp: "the song"}``);
+    anything else under one of ``roots`` (a worker's cache, the temp folder) keeps only its
+    file name.  Longest paths first, so a file inside a named folder gets its own name."""
+    for path, label in sorted(((str(k), v) for k, v in names.items()), key=lambda kv:
+                              -len(kv[0])):
+        message = message.replace(path, label)
+    for root in sorted({str(r) for r in roots if str(r) not in ("", "/")}, key=len,
+                       reverse=True):
+        message = re.sub(re.escape(root.rstrip("/")) + r"/(?:[^\s'\":,()]*/)?", "", message)
+    return message
 
 
 # ------------------------------------------------------------------------------------ voices
