@@ -195,3 +195,53 @@ def test_requeued_job_keeps_its_place(service, alice, tone):
     assert not late, f"{len(late)} job(s) queued behind the requeued one ran before it"
     queue = alice.get("/api/queue").json()
     assert queue["waiting"] == []
+
+
+TOFU_JS = """
+const chars = arguments[0], font = getComputedStyle(document.querySelector('h1')).fontFamily;
+const c = document.createElement('canvas'); c.width = 64; c.height = 64;
+const g = c.getContext('2d', {willReadFrequently: true});
+return chars.map(ch => {
+  g.clearRect(0, 0, 64, 64); g.fillStyle = '#000'; g.font = '48px ' + font;
+  g.fillText(ch, 4, 52);
+  const d = g.getImageData(0, 0, 64, 64).data; let h = 0, ink = 0;
+  for (let i = 3; i < d.length; i += 4) { h = (h * 31 + d[i]) >>> 0; ink += d[i] > 0; }
+  return h + ':' + ink;
+});
+"""
+
+
+def test_chinese_page_has_no_tofu(service, tmp_path):
+    """Item 12: the Chinese page's glyphs are real glyphs, not boxes.  Each character of the
+    heading is drawn with the page's font; a box (tofu) is the same picture for every missing
+    character, so the drawings must all differ and differ from a code point no font has."""
+    import shutil
+
+    from selenium.webdriver.common.by import By
+
+    from service_util import browser
+
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.fail("chromium / chromium-driver missing: run scripts/setup.sh --test")
+    drv = browser(tmp_path / "profile")
+    try:
+        drv.get(service.url + "/")
+        heading = drv.find_element(By.TAG_NAME, "h1").text
+        assert heading == "AI 点歌台"
+        shots = os.environ.get("AISINGER_UI_SHOTS")
+        if shots:
+            drv.save_screenshot(str(Path(shots) / "tofu-check-zh.png"))
+        chars = ["点", "歌", "台", "令", "牌", "\U0010fffd"]      # last: never has a glyph
+        pics = drv.execute_script(TOFU_JS, chars)
+        doc = drv.execute_cdp_cmd("DOM.getDocument", {})
+        node = drv.execute_cdp_cmd("DOM.querySelector", {"nodeId": doc["root"]["nodeId"],
+                                                         "selector": "h1"})
+        drv.execute_cdp_cmd("CSS.enable", {})
+        fonts = drv.execute_cdp_cmd("CSS.getPlatformFontsForNode",
+                                    {"nodeId": node["nodeId"]})["fonts"]
+    finally:
+        drv.quit()
+    box = pics[-1]
+    assert all(int(p.split(":")[1]) > 0 for p in pics[:-1]), pics
+    assert len(set(pics[:-1])) == len(pics) - 1 and box not in pics[:-1], \
+        f"Chinese text renders as boxes (tofu): no CJK font; fonts used: {fonts}"
