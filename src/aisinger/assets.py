@@ -403,29 +403,58 @@ def _verify_file(asset: Asset, af: AssetFile, path: Path, *, force: bool,
     return digest
 
 
+NEEDED = frozenset({"example-song", "spleeter-vocals", "fcpe", "whisper-base-ct2"})
+"""Assets the main job needs (``aisinger demo``: train a voice, separate and cover the example
+song).  Every other asset is optional: fetched on the first use of its feature (another pitch
+method, evaluation, a separation mode), so it being absent is not a fault."""
+
+
 @dataclass
 class VerifyResult:
+    """``state``: ``ok``, ``missing`` (not fetched, or some files absent) or ``corrupt`` (a
+    file whose SHA-256 is wrong).  ``needed``: the main job needs it, or it was asked for by
+    name.  ``ok`` is False for anything not ``ok``; ``fault`` only for what must be fixed."""
+
     name: str
     ok: bool
     message: str
+    state: str = "ok"
+    needed: bool = True
+
+    @property
+    def fault(self) -> bool:
+        return self.state == "corrupt" or (self.state == "missing" and self.needed)
 
 
 def verify(names: Iterable[str] | None = None) -> list[VerifyResult]:
     """Re-hash every file of the given assets (default: all offline assets) in place.
 
-    Missing files are reported, not downloaded (``aisinger models fetch`` does that).
+    Missing files are reported, not downloaded (``aisinger models fetch`` does that).  Assets
+    named explicitly count as needed; by default only :data:`NEEDED` ones do.
     """
     results = []
     for name in (names or [a.name for a in REGISTRY.values() if a.offline]):
         asset = get(name)
+        needed = bool(names) or name in NEEDED
         folder = _asset_dir(asset)
+        absent = [af.filename for af in asset.files if not (folder / af.filename).is_file()]
         try:
             for af in asset.files:
-                _verify_file(asset, af, folder / af.filename, force=True,
-                             write_marker=folder.is_relative_to(paths.models_cache_dir()))
-            results.append(VerifyResult(name, True, f"OK ({folder})"))
+                if af.filename not in absent:
+                    _verify_file(asset, af, folder / af.filename, force=True,
+                                 write_marker=folder.is_relative_to(paths.models_cache_dir()))
         except AssetError as err:
-            results.append(VerifyResult(name, False, str(err)))
+            results.append(VerifyResult(name, False, str(err), "corrupt", needed))
+            continue
+        if absent:
+            what = "not fetched" if len(absent) == len(asset.files) else \
+                f"incomplete ({', '.join(absent)} missing)"
+            why = "needed by the main job" if name in NEEDED else \
+                ("asked for" if needed else f"optional: {asset.used_by}")
+            results.append(VerifyResult(name, False, f"{what} ({why}); run 'aisinger models "
+                                        f"fetch {name}'", "missing", needed))
+        else:
+            results.append(VerifyResult(name, True, f"OK ({folder})"))
     return results
 
 
