@@ -517,9 +517,11 @@ def speak(
 @app.command()
 def demo(
     out_dir: Path = typer.Option(Path("demo"), "-o", "--out", help="Folder for the demo voice "
-                                 "and cover (re-running resumes and reuses what is done)."),
+                                 "and cover. A rerun reuses a finished voice and cover "
+                                 "(seconds) and finishes an interrupted training."),
     train_minutes: float = typer.Option(None, "--train-minutes", help="CPU minutes of "
-                                        "demo-voice training (default: the demo's)."),
+                                        "demo-voice training in all (default: the demo's); "
+                                        "more than a finished voice had trains it further."),
 ) -> None:
     """The main job on the embedded default: make a demo voice from project-made lab singing
     (training it on the CPU), then cover the real example song with it.
@@ -533,8 +535,11 @@ def demo(
     result = run_demo(out_dir, train_minutes=DEMO_TRAIN_MINUTES if train_minutes is None
                       else train_minutes)
     typer.echo(f"key: {result.key_reason}")
+    more = "; reused: --train-minutes N trains longer" if "voice" in result.reused else ""
     typer.echo(f"voice: {result.voice_dir} (step {result.train_step}, "
-               f"{result.train_minutes:.1f} min of training)")
+               f"{result.train_minutes:.1f} min of training{more})")
+    if "cover" in result.reused:
+        typer.echo("cover: reused (made from this voice by an earlier run)")
     for name, path in result.stems.items():
         typer.echo(f"{name}: {path}")
     typer.echo(f"cover: {result.cover}")

