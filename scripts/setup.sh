@@ -49,3 +49,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --disable-pip-version-check -e ".[test]"
   echo "$want" > "$stamp"
 fi
+# matplotlib builds its font cache on first import (~20 s, once): do it here, not in the middle
+# of the demo's training
+.venv/bin/python -c 'import matplotlib; matplotlib.use("Agg"); import matplotlib.font_manager'

@@ -4,6 +4,7 @@ an interrupted one finishes its training, and ``--train-minutes`` with more trai
 from __future__ import annotations
 
 import json
+import logging
 
 
 def _stamp(out):
@@ -13,14 +14,21 @@ def _stamp(out):
     return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in files}
 
 
-def test_demo_rerun_reuses_a_finished_demo(tmp_path):
+def test_demo_rerun_reuses_a_finished_demo(tmp_path, caplog):
     from aisinger.demo import run_demo
 
     out = tmp_path / "demo"
-    first = run_demo(out, train_minutes=0.05, phrases=2)
+    with caplog.at_level(logging.INFO, logger="aisinger"):
+        first = run_demo(out, train_minutes=0.05, phrases=2)
+    said = "\n".join(caplog.messages)     # item 14: every stage says what it does
+    for line in ("demo 1/3", "demo voice data: singing phrase 2/2", "demo 2/3", "demo 3/3"):
+        assert line in said, said
+    caplog.clear()
     assert first.train_step > 0 and first.cover.is_file()
     before = _stamp(out)
-    again = run_demo(out, train_minutes=0.05, phrases=2)
+    with caplog.at_level(logging.INFO, logger="aisinger"):
+        again = run_demo(out, train_minutes=0.05, phrases=2)
+    assert "demo voice: reusing" in "\n".join(caplog.messages)
     assert again.train_step == first.train_step, "a rerun trained again"
     assert _stamp(out) == before             # not trained, not covered again: nothing rewritten
     assert first.reused == () and again.reused == ("voice", "cover"), again

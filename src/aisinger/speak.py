@@ -91,12 +91,14 @@ def speech_transpose(f0: np.ndarray, range_hz: tuple[float, float] | None) -> tu
 
 
 def speak(text: str, voice_dir: str | Path, out_path: str | Path, lang: str = "en",
-          options: SpeakOptions = SpeakOptions()) -> SpeakResult:
+          options: SpeakOptions = SpeakOptions(), progress=None) -> SpeakResult:
     """Read ``text`` aloud in the voice ``voice_dir`` and write a labelled file ``out_path``.
 
     lang: ``"en"``, ``"zh"`` (Mandarin) or ``"yue"`` (Cantonese).  The voice's consent record
-    must permit ``speak``.
+    must permit ``speak``.  ``progress(stage, fraction)`` is called as the stages start (the
+    callback :func:`aisinger.progress.stage_bar` yields).
     """
+    report = progress or (lambda stage, fraction: None)
     from aisinger import audio as audio_io
     from aisinger.consent import CONSENT_FILENAME, check_scope, load_consent
     from aisinger.convert import convert, feature_config
@@ -127,21 +129,26 @@ def speak(text: str, voice_dir: str | Path, out_path: str | Path, lang: str = "e
     policy = policy_for("speak", no_label=options.no_label, explicit=options.explicit_label,
                         lang="zh" if lang in ("zh", "yue") else "en")
 
+    report("text to speech", 0.05)
     spoken = tts_text(text, lang)
     tts_sr = 22050
     speech = tts(spoken, options.tts_voice or TTS_VOICES[lang], sr=tts_sr, language=lang)
+    report("pitch", 0.25)
     if options.transpose is None:
         f0 = extract(speech, tts_sr, config=feature_config(voice, "fcpe"), progress=False).f0
         transpose, reason = speech_transpose(f0, voice_range(voice.card))
     else:
         transpose = float(options.transpose)
         reason = f"transpose {transpose:+g} semitones given by the user"
+    report("convert", 0.4)
     y, rate = convert(speech, voice_dir, transpose=transpose, retrieval=options.retrieval,
                       protect=options.protect, sr=options.sr, input_sr=tts_sr)
     label: dict = {}
+    report("label", 0.85)
     if policy.enabled:
         y, label = label_audio(y, rate, voice_id=voice_dir.resolve().name, policy=policy)
     audio_io.save(out_path, y, rate)
     if label:
         tag_file(out_path, label)
+    report("done", 1.0)
     return SpeakResult(out_path, transpose, reason, spoken, round(y.shape[-1] / rate, 3), label)

@@ -496,6 +496,10 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig = Tr
     model.train()
 
     frames = int(round(config.segment_s * model_cfg.frame_rate))
+    import matplotlib  # loss plots: a first-ever import builds the font cache; not on the clock
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
     start = time.monotonic()
     last_time = start
     step0 = state["step"]
