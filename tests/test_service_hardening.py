@@ -245,3 +245,23 @@ def test_chinese_page_has_no_tofu(service, tmp_path):
     assert all(int(p.split(":")[1]) > 0 for p in pics[:-1]), pics
     assert len(set(pics[:-1])) == len(pics) - 1 and box not in pics[:-1], \
         f"Chinese text renders as boxes (tofu): no CJK font; fonts used: {fonts}"
+
+
+def test_voice_problems_hide_server_paths(service, alice):
+    """Item 11 (sibling): a voice whose consent record is broken is listed with its problem,
+    naming the voice, not the server's voices folder."""
+    v = untrained_voice(service.data / "voices", "broken")
+    (v / "consent.json").write_text("{not json")
+    try:
+        listed = {x["id"]: x for x in alice.get("/api/voices").json()}
+        problem = listed["broken"]["problem"]
+        assert "not valid JSON" in problem and str(service.data) not in problem, problem
+        assert "voice broken" in problem, problem
+        songs = alice.get("/api/songs").json()
+        if songs:
+            r = alice.post("/api/jobs", json={"song_id": songs[0]["id"], "voice_id": "broken"})
+            assert r.status_code == 403 and str(service.data) not in r.json()["detail"], r.text
+    finally:
+        import shutil
+
+        shutil.rmtree(v)

@@ -396,7 +396,8 @@ def create_app(config: ServiceConfig, queue=None) -> FastAPI:
             for use in ("cover", "serve"):
                 check_scope(record, f"{use}:{CONSENT_SCOPE}")
         except AisingerError as err:
-            raise HTTPException(403, f"voice {body.voice_id}: {err}") from None
+            why = public(str(err), {vdir: "voice", vdir.resolve(): "voice"})
+            raise HTTPException(403, f"voice {body.voice_id}: {why}") from None
         opts = body.options.model_dump(exclude_none=True)
         j = store.add_job(body.song_id, body.voice_id, p.name, opts, body.format)
         try:

@@ -213,8 +213,9 @@ def describe_voice(voice_dir: Path, use_scope: str) -> dict:
         for use in ("cover", "serve"):
             check_scope(record, f"{use}:{use_scope}")
         out["usable"] = True
-    except AisingerError as err:
-        out["problem"] = str(err)
+    except AisingerError as err:  # shown to every user: the server's folders left out
+        out["problem"] = scrub_paths(str(err), {voice_dir: f"voice {voice_dir.name}",
+                                                voice_dir.resolve(): f"voice {voice_dir.name}"})
     return out
 
 

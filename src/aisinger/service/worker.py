@@ -3,9 +3,9 @@
 For each message the worker claims the oldest queued job (``POST /api/worker/claim``): the
 server answers with a *lease*, or 409 when nothing is queued, so a duplicate message does
 nothing, and jobs run in submission order (a job requeued after its worker was lost keeps its
-place, whichever message is delivered first).  While the job runs, a heartbeat thread sends progress and
-extends the lease; if the server says the lease is gone (job deleted, or given to another
-worker after this one was presumed dead) the job stops at the next progress call.  The
+place, whichever message is delivered first).  While the job runs, a heartbeat thread sends
+progress and extends the lease; if the server says the lease is gone (job deleted, or given to
+another worker after this one was presumed dead) the job stops at the next progress call.  The
 result is uploaded with the lease; the server places it under a name derived from the job
 ID and marks the job done in one transaction.  Killed with -9, a worker just stops sending
 heartbeats; the server's reaper queues the job again when the lease expires.
