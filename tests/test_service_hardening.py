@@ -9,7 +9,6 @@ import json
 import os
 import struct
 import tarfile
-import time
 import zipfile
 from pathlib import Path
 

@@ -8,23 +8,15 @@ import json
 import logging
 import re
 
-from service_util import SR, TINY_MODEL, sung
+from service_util import TINY_MODEL, tiny_dataset
 
 
 def test_progress_shows_time_budget_and_final_validation(tmp_path, caplog):
     import torch
 
-    from aisinger.audio import save
-    from aisinger.consent import save_consent, self_consent
     from aisinger.train import TrainConfig, train
 
-    ds = tmp_path / "dataset"
-    clips = []
-    for i, split in enumerate(["train", "validation"]):
-        save(ds / "clips" / f"c{i}.wav", sung("flite-slt", i, 12)[0], SR)
-        clips.append({"id": f"c{i}", "file": f"clips/c{i}.wav", "split": split})
-    (ds / "dataset.json").write_text(json.dumps({"name": "slt", "clips": clips}))
-    save_consent(self_consent("Lab SLT"), ds / "consent.json")
+    ds = tiny_dataset(tmp_path / "dataset")
     torch.set_num_threads(1)
     # far more steps than the 0.1 min budget allows; validation every 4 steps
     cfg = TrainConfig(steps=100000, batch_size=1, segment_s=0.25, checkpoint_every=2,
