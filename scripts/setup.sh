@@ -30,8 +30,9 @@ if ((${#missing[@]})); then
   # to release its lock instead of failing at once with "Could not get lock"
   APT_LOCK=(-o DPkg::Lock::Timeout=600)
   $SUDO apt-get "${APT_LOCK[@]}" update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get "${APT_LOCK[@]}" install -y -qq \
-    --no-install-recommends "${missing[@]}" >/dev/null
+  # -q, not -qq >/dev/null: a line per package downloaded and set up (chromium takes a while)
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get "${APT_LOCK[@]}" install -y -q \
+    --no-install-recommends "${missing[@]}"
 fi
 
 PY="${PYTHON:-python3}"
