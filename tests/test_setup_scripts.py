@@ -64,8 +64,11 @@ def test_a_cjk_font_is_installed_for_the_web_ui(tmp_path):
 
 
 def test_pip_is_not_silent(tmp_path):
-    """Item 14: pip shows what it installs (no -q), and the step says how long it takes."""
-    _, pip, err = _run_setup(tmp_path)
+    """Item 14: pip and apt show what they install (no -q / -qq), and the step says how long
+    it takes."""
+    apt, pip, err = _run_setup(tmp_path)
+    install = next(a for a in apt if " install" in a)
+    assert " -qq" not in install, install
     assert len(pip) == 2, pip
     for call in pip:
         assert " -q" not in call and "--quiet" not in call, call
