@@ -124,20 +124,26 @@ def _decode_check(path: Path, channels: int, name: str) -> int:
 
     cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-f", "f32le",
            "-acodec", "pcm_f32le", "-ac", str(channels), "-"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    import tempfile
+
     n = 0
     finite = True
-    try:
-        while block := proc.stdout.read(1 << 20):
-            usable = len(block) - len(block) % 4
-            finite = finite and bool(np.isfinite(np.frombuffer(block[:usable], "<f4")).all())
-            n += usable // 4
-        err = proc.stderr.read().decode(errors="replace").strip()
-        rc = proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    # stderr to a file, not a pipe: a hostile file can make ffmpeg print an error per frame,
+    # and a full stderr pipe would stall it while we wait on stdout
+    with tempfile.TemporaryFile() as errf:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errf)
+        try:
+            while block := proc.stdout.read(1 << 20):
+                usable = len(block) - len(block) % 4
+                finite = finite and bool(np.isfinite(np.frombuffer(block[:usable], "<f4")).all())
+                n += usable // 4
+            rc = proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        errf.seek(0)
+        err = errf.read(1 << 16).decode(errors="replace").strip()
     if rc != 0:
         last = (err.splitlines() or ["?"])[-1][:160].replace(str(path), "file")
         raise UploadError(f"{name}: cannot decode the audio ({last})", 415)
