@@ -1,7 +1,8 @@
 """A newcomer always sees what is happening (issue #15 item 14): weight downloads say so,
 `speak` reports its stages, and no third-party chatter (matplotlib's "generated new
 fontManager") interrupts the progress.  The set-up's pip output: tests/test_setup_scripts.py;
-the demo's stage lines: tests/test_demo_rerun.py."""
+the demo's stage lines: tests/pipelines/test_demo_rerun.py; speak's stages:
+tests/pipelines/test_cover.py."""
 
 from __future__ import annotations
 
@@ -33,21 +34,6 @@ def test_asset_download_prints_a_line(tmp_path, tmp_cache, monkeypatch, caplog):
     with caplog.at_level(logging.INFO, logger="aisinger"):
         assets.fetch(a.name)                       # cached: nothing to say
     assert not [m for m in caplog.messages if "test-dl" in m]
-
-
-def test_speak_reports_its_stages(tmp_path):
-    from service_util import untrained_voice
-
-    from aisinger.speak import speak
-
-    voice = untrained_voice(tmp_path / "voices", "tiny")
-    seen = []
-    r = speak("hello there", voice, tmp_path / "hi.wav", progress=lambda s, f: seen.append((s, f)))
-    assert r.out_path.is_file()
-    stages = [s for s, _ in seen]
-    assert stages[:3] == ["text to speech", "pitch", "convert"] and stages[-1] == "done", seen
-    fractions = [f for _, f in seen]
-    assert fractions == sorted(fractions) and fractions[-1] == 1.0
 
 
 def test_cli_hides_matplotlib_font_cache_chatter(tmp_path):

@@ -29,6 +29,10 @@ import traceback
 from pathlib import Path
 
 from aisinger.errors import AisingerError
+from aisinger.layout import VOICE_CONFIG
+from aisinger.service.jobs import JOB_FUNCTIONS
+from aisinger.service.media import VOICE_ID, extract_voice, scrub_paths
+from aisinger.service.queue import JobQueue
 
 log = logging.getLogger("aisinger.service.worker")
 TOKEN_ENV = "AISINGER_SERVE_TOKEN"
@@ -116,14 +120,12 @@ class Worker:
 
     def voice_dir(self, voice: dict) -> Path:
         """The voice folder, from the local cache (keyed by the voice's content digest)."""
-        from aisinger.service.media import VOICE_ID, extract_voice
-
         vid, digest = voice["id"], voice["digest"]
         if not VOICE_ID.match(vid) or not all(c in "0123456789abcdef" for c in digest):
             raise AisingerError(f"server sent a bad voice reference {vid!r}")
         # the folder keeps the voice's own name: it is the voice ID the watermark carries
         target = self.cache / "voices" / f"{vid}-{digest[:16]}" / vid
-        if (target / "config.json").is_file():
+        if (target / VOICE_CONFIG).is_file():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
@@ -141,8 +143,6 @@ class Worker:
         """A queue message arrived: claim the oldest queued job (jobs run in submission order,
         whichever message woke the worker), run it and deliver it; a no-op when nothing is
         queued (a duplicate message)."""
-        from aisinger.service.jobs import JOB_FUNCTIONS
-
         r = self.client.post("/api/worker/claim", json={"worker": self.name})
         if r.status_code in (404, 409):
             log.info("message %s: no job to claim (%s)", message, r.status_code)
@@ -183,8 +183,6 @@ class Worker:
     def _public(self, message: str, names: dict) -> str:
         """What users may see of an error: this machine's paths (the job's temp folder, the
         cache, the temp dir) replaced by what they are (full text stays in the worker log)."""
-        from aisinger.service.media import scrub_paths
-
         roots = (self.cache.resolve(), self.cache, Path(tempfile.gettempdir()).resolve(),
                  tempfile.gettempdir())
         return scrub_paths(message, {**{p.resolve(): v for p, v in names.items()}, **names},
@@ -249,7 +247,6 @@ def run_worker(server_url: str, queue_url: str, cache_dir: str | Path, token: st
     import torch
 
     torch.set_num_threads(max(1, threads))
-    from aisinger.service.queue import JobQueue
 
     if parent_pid:
         threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
