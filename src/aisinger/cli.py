@@ -476,12 +476,14 @@ def cover(
 
 @app.command()
 def speak(
-    text: str = typer.Argument(..., help="The text to read (Chinese characters, pinyin or "
-                                         "English)."),
+    text: str = typer.Argument(..., help="The text to read (Chinese characters, English "
+                                         "or Japanese)."),
     voice: Path = typer.Option(..., "--voice", help="Voice folder."),
     out: Path = typer.Option(..., "-o", "--out", help="Output: .wav, .flac, .mp3 or .ogg."),
-    lang: str = typer.Option("en", "--lang", help="Language of the text: zh (Mandarin), yue "
-                                                 "(Cantonese) or en."),
+    lang: str = typer.Option("en", "--lang", help="Language of the text: zh (Mandarin, "
+                             "Kokoro), en (piper joe), ja (Kokoro) or yue (Cantonese: still "
+                             "espeak-ng, robotic and hard to understand, until an intelligible "
+                             "offline Cantonese voice exists)."),
     transpose: Optional[float] = typer.Option(None, "--transpose", help="Pitch shift in "
                                               "semitones (default: speech placed in the "
                                               "lower part of the voice's range)."),
@@ -490,8 +492,9 @@ def speak(
     no_label: bool = typer.Option(False, "--no-label", help="Do NOT label the output as "
                                   "AI-generated (prints a warning and logs it)."),
 ) -> None:
-    """Read a text aloud in a trained voice: offline TTS (flite / espeak-ng) with a natural
-    speech contour, converted into the voice, labelled as AI-generated."""
+    """Read a text aloud in a trained voice: offline neural TTS (Kokoro-82M / piper; espeak-ng
+    for Cantonese) with a natural speech contour, converted into the voice, labelled as
+    AI-generated."""
     from aisinger.speak import SpeakOptions
     from aisinger.speak import speak as run_speak
 
