@@ -515,8 +515,9 @@ def demo(
     (training it on the CPU), then cover the real example song with it.
 
     Writes OUT/voice/ (the voice), OUT/cover.mp3 (the labelled cover) and
-    OUT/cover.mp3.stems/.  The demo voice is synthetic (a TTS voice sung to melodies): expect
-    a clear change of timbre and a buzzy, robotic sound.
+    OUT/cover.mp3.stems/.  The demo voice is synthetic (the human-like piper joe TTS voice
+    sung to melodies, trained for minutes): expect a clear change of timbre and a synthetic
+    sound.
     """
     from aisinger.demo import DEMO_TRAIN_MINUTES, run_demo
 

@@ -48,8 +48,9 @@ from aisinger.lab.sing import render
 from aisinger.lab.tts import voice_spec
 
 CORPUS_FORMAT = "aisinger-lab-corpus"
-CORPUS_VERSION = 1
-"""Bump when the synthesis changes, so resumed builds redo every clip."""
+CORPUS_VERSION = 2
+"""Bump when the synthesis changes, so resumed builds redo every clip (2: Mandarin lyrics are
+real lines; neural singers sing whole spoken lines)."""
 
 DEFAULT_VOICES = ("flite-slt", "flite-rms", "flite-awb", "flite-kal", "espeak-en-f3",
                   "espeak-en-m3", "espeak-cmn", "espeak-yue-f4")
