@@ -684,16 +684,19 @@ def eval_cmd(
                                                             "the real-time factor."),
     metrics: Optional[list[str]] = typer.Option(None, "--metric", help="Only these metrics "
                                                 "(repeatable): similarity, f0, "
-                                                "intelligibility, dnsmos, rtf."),
+                                                "intelligibility, dnsmos, naturalness, rtf."),
     batch: bool = typer.Option(False, "--batch", help="OUTPUT is a folder of cases or an "
                                                       "eval.json/eval.csv manifest."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Measure a conversion: speaker similarity, pitch error, intelligibility, DNSMOS, RTF.
+    """Measure a conversion: speaker similarity, pitch error, intelligibility, DNSMOS,
+    naturalness, RTF.
 
     Similarity is the Resemblyzer cosine to the target references and to the source; pitch is
     the RMSE in cents, correlation and voicing error against source + transpose; CER/WER use
-    Whisper base; DNSMOS gives SIG/BAK/OVRL.
+    Whisper base; DNSMOS gives SIG/BAK/OVRL; naturalness is DistillMOS (1-5) of the output and
+    of the target references, and naturalness_gap = references - output (trained on speech:
+    use it to compare, not as an absolute singing score).
 
     Metrics whose inputs are missing are skipped and say why.  Batch mode reads a folder of
     case sub-folders (output.*, source.*, target/ or target.*, lyrics.txt) or an

@@ -27,6 +27,8 @@ from aisinger.errors import AisingerError
 from aisinger.tts.kokoro import KokoroVoice
 
 LANGS = ("zh", "en", "ja", "yue")
+PEAK_LIMIT = 0.99
+"""Speech whose peak exceeds this is scaled down to it (never clipped)."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ def synthesize(text: str, lang: str, voice: str | Speaker | KokoroVoice | None =
     ``voice``: a speaker name (see :data:`SPEAKERS`), a :class:`Speaker`, a
     :class:`KokoroVoice` blend, or None for :data:`DEFAULT_SPEAKER`. ``sr``: resample to this
     rate (None: the engine's own).  ``speed`` > 1 speaks faster (Kokoro and piper).
-    Returns ``(float32 mono audio, sample rate)``.
+    Returns ``(float32 mono audio, sample rate)``, peak at most :data:`PEAK_LIMIT`.
     """
     from aisinger.tts import espeak, kokoro, piper
 
@@ -105,6 +107,9 @@ def synthesize(text: str, lang: str, voice: str | Speaker | KokoroVoice | None =
             audio, rate = espeak.synthesize(text, voice.espeak or "yue")
     if not np.any(audio):
         raise AisingerError(f"text {str(text)[:80]!r} gave silence")
+    peak = float(np.abs(audio).max())
+    if peak > PEAK_LIMIT:  # Kokoro can overshoot full scale (measured peaks up to 1.12)
+        audio = (audio * (PEAK_LIMIT / peak)).astype(np.float32)
     if sr is not None and sr != rate:
         import soxr
 
