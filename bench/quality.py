@@ -57,12 +57,17 @@ DEFAULT_CORPUS = BENCH_DIR / "results" / "lab-corpus"
 QUICK_CORPUS = BENCH_DIR / "results" / "lab-corpus-quick"
 DEFAULT_JSON = BENCH_DIR / "results" / "quality.json"
 
-DEFAULT_VOICES = ("kokoro-alpha", "kokoro-kumo", "kokoro-mix-deep", "piper-joe",
-                  "kokoro-nezumi", "kokoro-tebukuro")
-"""The human-like lab (issue 13): three Mandarin singers (Kokoro female, male, and a blended
-deep voice) and three English singers (piper joe, two Kokoro females): 6 + 6 ordered pairs,
-same- and cross-gender, x 3 held-out phrases = 36 pairs.  The flite/espeak-ng voices remain
-available with ``--voices``."""
+DEFAULT_VOICES = ("kokoro-alpha", "kokoro-gongitsune", "kokoro-kumo", "kokoro-mix-deep",
+                  "piper-joe", "kokoro-nezumi", "kokoro-tebukuro", "kokoro-mix-bright")
+"""The human-like lab (issue 13): four Mandarin singers (Kokoro alpha and gongitsune
+female, kumo male, a blended deep male) and four English singers (piper joe male, Kokoro
+nezumi and tebukuro female, a blended bright female): 12 + 12 ordered pairs, same- and
+cross-gender.  The flite/espeak-ng voices remain available with ``--voices``."""
+DEFAULT_PHRASES = 6
+"""Phrases per language in the default corpus: 2 test (-> 24 pairs x 2 = 48 conversions per
+system) and 4 train (the similarity references)."""
+DEFAULT_SHARED = 0
+"""No English phrases sung by the Mandarin voices (the grid pairs same-language voices)."""
 QUICK_VOICES = ("kokoro-alpha", "kokoro-kumo", "piper-joe", "kokoro-nezumi")
 """``--quick``: two voices per language."""
 QUICK_PHRASES = 3
@@ -770,8 +775,8 @@ def _run(args: argparse.Namespace) -> int:
         voices = _csv(args.voices) or list(QUICK_VOICES if args.quick else DEFAULT_VOICES)
 
     manifest, built, corpus_s = ensure_corpus(
-        corpus, voices, args.seed, n_phrases=QUICK_PHRASES if args.quick else None,
-        n_shared=QUICK_SHARED if args.quick else None, workers=args.workers)
+        corpus, voices, args.seed, n_phrases=QUICK_PHRASES if args.quick else DEFAULT_PHRASES,
+        n_shared=QUICK_SHARED if args.quick else DEFAULT_SHARED, workers=args.workers)
     pairs = parse_pairs(pairs_text, manifest) if pairs_text else default_pairs(manifest, voices)
     tasks = plan_tasks(manifest, corpus, pairs, args.phrases)
     scorer = Scorer(ScoreConfig(f0_method=args.f0, dnsmos_hop_seconds=args.dnsmos_hop,
