@@ -52,9 +52,11 @@ CORPUS_VERSION = 2
 """Bump when the synthesis changes, so resumed builds redo every clip (2: Mandarin lyrics are
 real lines; neural singers sing whole spoken lines)."""
 
-DEFAULT_VOICES = ("flite-slt", "flite-rms", "flite-awb", "flite-kal", "espeak-en-f3",
-                  "espeak-en-m3", "espeak-cmn", "espeak-yue-f4")
-"""Eight clearly different voices: 3 female / 5 male, English, Mandarin and Cantonese."""
+DEFAULT_VOICES = ("kokoro-alpha", "kokoro-kumo", "kokoro-mix-deep", "piper-joe",
+                  "kokoro-nezumi", "kokoro-mix-bright", "flite-rms", "espeak-yue-f4")
+"""Eight clearly different voices, 4 female / 4 male: six human-like singers (Kokoro and piper,
+Mandarin and English, two of them blends with formant/range changes) and two robotic timbres
+kept for variety (flite English, espeak-ng Cantonese)."""
 
 BASE_PHRASES = 12
 """Phrases per language set at ``size=1`` (about a minute of singing per voice)."""
