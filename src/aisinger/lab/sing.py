@@ -14,6 +14,7 @@ Shapes: audio is float32 ``(samples,)``; F0 tracks are float32 Hz ``(frames,)`` 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -240,6 +241,25 @@ def dtw_path(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.array(path[::-1])
 
 
+@functools.lru_cache(maxsize=2048)
+def _syllable_mcep(text: str, voice: str, language: str | None) -> np.ndarray:
+    """Mel-cepstra of the speech frames of ``text`` spoken on its own (DTW template; cached:
+    syllables repeat across phrases).  A light analysis: DIO F0 for CheapTrick, no D4C."""
+    import pyworld as pw
+
+    x = speak(text, voice_spec(voice), WORLD_SR, language=language).astype(np.float64)
+    if not np.any(x):
+        raise AisingerError(f"lab voice {voice!r} produced silence for {text!r}")
+    f0, t = pw.dio(x, WORLD_SR, f0_floor=HARVEST_F0_FLOOR, f0_ceil=HARVEST_F0_CEIL,
+                   frame_period=FRAME_PERIOD_MS)
+    sp = pw.cheaptrick(x, f0, t, WORLD_SR, f0_floor=CHEAPTRICK_F0_FLOOR)
+    energy_db = 10.0 * np.log10(sp.sum(axis=1) + 1e-30)
+    runs = _runs(energy_db > energy_db.max() - SPEECH_FLOOR_DB)
+    mcep = _mcep(sp[runs[0][0]:runs[-1][1]])
+    mcep.setflags(write=False)
+    return mcep
+
+
 def analyse_line(syllables: list[str], voice: str | VoiceSpec, language: str | None = None
                  ) -> list[_Syllable]:
     """Speak the syllables as ONE utterance (natural coarticulation and prosody) and cut it
@@ -260,16 +280,12 @@ def analyse_line(syllables: list[str], voice: str | VoiceSpec, language: str | N
     speech = _split(x, f0, sp, ap)
     s0, s1 = speech.onset[0], speech.coda[1]
     feats, starts = [], []
-    iso: dict[str, _Syllable] = {}
     offset = 0
     for syl in syllables:
-        if syl not in iso:
-            iso[syl] = analyse_syllable(syl, spec, language)
-        one = iso[syl]
-        a, b = one.onset[0], one.coda[1]
-        feats.append(_mcep(one.sp[a:b]))
+        mcep = _syllable_mcep(syl, spec.name, language)
+        feats.append(mcep)
         starts.append(offset)
-        offset += b - a
+        offset += len(mcep)
     path = dtw_path(_mcep(sp[s0:s1]), np.concatenate(feats))
     bounds = [s0]
     for start in starts[1:]:
