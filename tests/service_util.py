@@ -34,7 +34,7 @@ def sung(voice: str, seed: int, n_notes: int) -> tuple[np.ndarray, list]:
 
 def make_song(path: Path, seconds: float = 5.0, seed: int = 5, voice: str = "flite-rms") -> Path:
     """A short song: a lab voice singing over a fluidsynth accompaniment, cut to ``seconds``."""
-    from aisinger.audio import save
+    from aisinger.io.audio import save
     from aisinger.lab import accompany, mix
 
     vocal, notes = sung(voice, seed, n_notes=max(4, int(seconds * 1.6)))
@@ -50,7 +50,7 @@ def untrained_voice(root: Path, name: str = "tiny", consent_uses=None) -> Path:
     from aisinger.consent import USES, save_consent, self_consent
     from aisinger.features import FeatureConfig
     from aisinger.nn.ddsp import DdspConfig, build_decoder
-    from aisinger.voice import save_voice
+    from aisinger.voice.folder import save_voice
 
     root.mkdir(parents=True, exist_ok=True)
     consent = save_consent(self_consent(f"Lab {name}", uses=tuple(consent_uses or USES)),
@@ -63,9 +63,9 @@ def train_tiny_voice(root: Path, steps: int = 20) -> Path:
     """A tiny voice really trained for a few steps on two ~10 s flite-slt songs."""
     import torch
 
-    from aisinger.audio import save
+    from aisinger.io.audio import save
     from aisinger.consent import save_consent, self_consent
-    from aisinger.train import TrainConfig, train
+    from aisinger.voice.train_ddsp import TrainConfig, train
 
     ds = root / "dataset"
     clips = []

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from aisinger import audio
+from aisinger.io import audio
 from aisinger.errors import AudioError
 from conftest import SR, tone
 

@@ -55,8 +55,8 @@ def _rel_err(a: np.ndarray, b: np.ndarray) -> float:
 
 @needs_ref
 def test_sovits41_reference(tmp_path, consent):
-    from aisinger.compat import import_voice, load_community
-    from aisinger.voice import load_voice
+    from aisinger.voice.community import import_voice, load_community
+    from aisinger.voice.folder import load_voice
 
     d = REF / "sovits41"
     z = np.load(d / "inputs.npz")
@@ -82,8 +82,8 @@ def test_sovits41_reference(tmp_path, consent):
 
 @needs_ref
 def test_rvc_v2_40k_reference(tmp_path, consent):
-    from aisinger.compat import import_voice, load_community
-    from aisinger.voice import load_voice
+    from aisinger.voice.community import import_voice, load_community
+    from aisinger.voice.folder import load_voice
 
     d = REF / "rvc_v2_40k"
     z = np.load(d / "inputs.npz")
@@ -120,7 +120,7 @@ class _Hostile:
 
 
 def test_hostile_model_file_is_refused_and_nothing_runs(tmp_path, consent):
-    from aisinger.compat import import_voice
+    from aisinger.voice.community import import_voice
 
     marker = tmp_path / "pwned"
     evil = tmp_path / "G_evil.pth"
@@ -128,7 +128,7 @@ def test_hostile_model_file_is_refused_and_nothing_runs(tmp_path, consent):
                evil)
     (tmp_path / "config.json").write_text("{}")
     # under plain unpickling this file would run the command
-    assert "system" in " ".join(__import__("aisinger.safeload", fromlist=["x"])
+    assert "system" in " ".join(__import__("aisinger.io.safeload", fromlist=["x"])
                                 .pickle_globals(evil))
     with pytest.raises(AisingerError) as err:
         import_voice(evil, tmp_path / "voice", consent)
@@ -150,7 +150,7 @@ def test_hostile_model_file_is_refused_and_nothing_runs(tmp_path, consent):
 def test_framework_config_objects_stay_inert(tmp_path):
     """fairseq-style metadata (argparse / omegaconf / fairseq classes) loads as inert stand-ins:
     even a class under those names whose unpickling would run code does nothing."""
-    from aisinger.safeload import Inert, torch_load_inert
+    from aisinger.io.safeload import Inert, torch_load_inert
 
     marker = tmp_path / "pwned"
     mod = types.ModuleType("fairseq.evil")
@@ -249,8 +249,8 @@ def _infer(model, c, f0, vol, sid=1):
 
 def test_sovits40_round_trip(tmp_path, consent):
     """4.0 layout (256-d content): our model -> G_*.pth + config.json -> import -> same output."""
-    from aisinger.compat import export_sovits, import_voice, load_community
-    from aisinger.voice import load_voice
+    from aisinger.voice.community import export_sovits, import_voice, load_community
+    from aisinger.voice.folder import load_voice
 
     cfg = _sovits_cfg(content_dim=256)
     model = _random_model(cfg)
@@ -274,8 +274,8 @@ def test_sovits40_round_trip(tmp_path, consent):
 
 def test_rvc48k_round_trip_and_no_f0_model(tmp_path, consent):
     """RVC v2 48 kHz (fp16 file) and an RVC v1 32 kHz model without F0 round-trip."""
-    from aisinger.compat import export_rvc, import_voice
-    from aisinger.voice import load_voice
+    from aisinger.voice.community import export_rvc, import_voice
+    from aisinger.voice.folder import load_voice
 
     cfg = _rvc_cfg(768, 48000)
     model = _random_model(cfg)
@@ -320,7 +320,7 @@ def test_randomness_is_controlled():
 
 
 def test_missing_and_mismatched_config(tmp_path, consent):
-    from aisinger.compat import export_rvc, export_sovits, import_voice, load_community
+    from aisinger.voice.community import export_rvc, export_sovits, import_voice, load_community
 
     model = _random_model(_sovits_cfg(256))
     g = tmp_path / "m" / "G_1.pth"
@@ -380,7 +380,7 @@ def test_voice_format_families(tmp_path):
     """DDSP voices of format version 1 still load; an unknown family is a clear error."""
     from aisinger.features import FeatureConfig
     from aisinger.nn.ddsp import DdspConfig, build_decoder
-    from aisinger.voice import load_voice, save_voice
+    from aisinger.voice.folder import load_voice, save_voice
 
     m = build_decoder(DdspConfig(hidden=16, layers=1, n_harmonics=4, n_noise_bands=5))
     out = save_voice(tmp_path / "d", m, FeatureConfig())
@@ -479,8 +479,8 @@ def test_import_and_convert_lab_vocal(tmp_path, consent, lab_vocal, monkeypatch)
     length, finite, deterministic, chunking seamless; the CLI path too."""
     import faiss
 
-    from aisinger import convert_vits
-    from aisinger.compat import export_rvc, export_sovits
+    from aisinger.convert import vits as convert_vits
+    from aisinger.voice.community import export_rvc, export_sovits
     from aisinger.convert import convert
 
     torch.set_num_threads(1)
@@ -518,7 +518,7 @@ def test_import_and_convert_lab_vocal(tmp_path, consent, lab_vocal, monkeypatch)
 
     export_sovits(_random_model(_sovits_cfg(256)), tmp_path / "G_5.pth",
                   tmp_path / "config.json")
-    from aisinger.compat import import_voice
+    from aisinger.voice.community import import_voice
 
     sv = import_voice(tmp_path / "G_5.pth", tmp_path / "sovits_voice", consent)
     ys, srs = convert(x, sv, input_sr=SR, f0_method="dsp")
@@ -533,9 +533,9 @@ def test_import_and_convert_lab_vocal(tmp_path, consent, lab_vocal, monkeypatch)
 def test_import_then_cover_lab_song(tmp_path, consent, monkeypatch):
     """An imported RVC voice makes a finished cover of a lab song: same layout and length as
     the song, true peak <= -1 dBTP, labelled."""
-    from aisinger import audio
-    from aisinger.compat import export_rvc, import_voice
-    from aisinger.cover import CoverOptions, cover
+    from aisinger.io import audio
+    from aisinger.voice.community import export_rvc, import_voice
+    from aisinger.pipelines.cover import CoverOptions, cover
     from aisinger.label import detect_file
     from aisinger.lab import VOICES, accompany, make_melody, mix, render
     from aisinger.lab.lyrics import make_lyrics
@@ -570,12 +570,12 @@ def test_import_then_cover_lab_song(tmp_path, consent, monkeypatch):
 
 
 def test_vits_training_few_steps_and_fine_tune(tmp_path, monkeypatch):
-    from aisinger import audio
-    from aisinger.compat import export_sovits
+    from aisinger.io import audio
+    from aisinger.voice.community import export_sovits
     from aisinger.nn.vits import unfold_weight_norm
     from aisinger.nn.vits_train import MultiPeriodDiscriminator, PosteriorEncoder
-    from aisinger.train_vits import VitsTrainConfig, train_vits
-    from aisinger.voice import load_voice
+    from aisinger.voice.train_vits import VitsTrainConfig, train_vits
+    from aisinger.voice.folder import load_voice
 
     torch.set_num_threads(1)
     models = tmp_path / "models"

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 import torch
 
-from aisinger import audio
+from aisinger.io import audio
 from aisinger.consent import save_consent, self_consent
 from aisinger.errors import AisingerError
-from aisinger.features.loudness import integrated_lufs
-from aisinger.key import choose_transpose, voice_range
+from aisinger.dsp.loudness import integrated_lufs
+from aisinger.convert.key import choose_transpose, voice_range
 from aisinger.remix import (alignment_lag_ms, balance_gain_db, limit_true_peak, remix,
                             spread_channels, true_peak_dbtp)
 
@@ -143,7 +143,7 @@ def _sing(voice: str, seed: int, n_notes: int, register: str = "mid") -> tuple[n
 @pytest.fixture(scope="module")
 def voice(tmp_path_factory) -> Path:
     """A tiny flite-slt voice (60 steps) with a consent record that permits everything."""
-    from aisinger.train import TrainConfig, train
+    from aisinger.voice.train_ddsp import TrainConfig, train
 
     root = tmp_path_factory.mktemp("cover-voice")
     clips = []
@@ -176,7 +176,7 @@ def song(tmp_path_factory) -> dict:
 
 
 def test_cover_end_to_end_alignment_balance_peak_label(voice, song, tmp_path):
-    from aisinger.cover import CoverOptions, cover
+    from aisinger.pipelines.cover import CoverOptions, cover
     from aisinger.label import detect_file
 
     out = tmp_path / "cover.flac"
@@ -222,7 +222,7 @@ def test_cover_cli_mono_and_51_inputs_and_key_report(voice, song, tmp_path):
     assert np.abs(y).max() < 1.0
 
     # 5.1: L R C LFE Ls Rs with the vocal in the centre -> a stereo cover
-    from aisinger.cover import CoverOptions, cover
+    from aisinger.pipelines.cover import CoverOptions, cover
 
     v = audio.to_mono(song["vocal_part"])
     a = song["acc_part"]
@@ -235,7 +235,7 @@ def test_cover_cli_mono_and_51_inputs_and_key_report(voice, song, tmp_path):
 
 
 def test_cover_refuses_instrumental_short_and_bad_voice(voice, song, tmp_path):
-    from aisinger.cover import CoverOptions, cover
+    from aisinger.pipelines.cover import CoverOptions, cover
 
     with pytest.raises(AisingerError, match="no vocals detected"):
         cover(song["acc"], voice, tmp_path / "x.wav")
@@ -283,7 +283,8 @@ def test_cover_refuses_instrumental_short_and_bad_voice(voice, song, tmp_path):
 def test_protect_keeps_source_on_unvoiced_frames(voice):
     """protect mixes the source back in on consonants/breaths only: with protect the output
     correlates more with the source on unvoiced frames, and voiced frames are unchanged."""
-    from aisinger.convert import convert, protect_mask
+    from aisinger.convert import convert
+    from aisinger.convert.retrieval import protect_mask
     from aisinger.features import extract
 
     src, _ = _sing("flite-rms", 11, 8)
@@ -315,7 +316,7 @@ def test_protect_keeps_source_on_unvoiced_frames(voice):
 
 def test_speak_zh_en_labelled(voice, tmp_path):
     from aisinger.label import detect_file
-    from aisinger.speak import speak, speech_transpose, tts_text
+    from aisinger.pipelines.speak import speak, speech_transpose, tts_text
 
     assert tts_text(" 你好\n世界 ", "zh") == "你好 世界"
     assert tts_text("你好", "yue") == "你好"
@@ -350,7 +351,7 @@ def test_retrieval_and_protect_move_metrics_in_the_expected_direction(tmp_path):
     import importlib.util
 
     from aisinger.convert import convert
-    from aisinger.train import TrainConfig, train
+    from aisinger.voice.train_ddsp import TrainConfig, train
 
     bench = Path(__file__).resolve().parents[1] / "bench"
     spec = importlib.util.spec_from_file_location("bench_cover", bench / "cover.py")

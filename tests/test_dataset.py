@@ -23,7 +23,7 @@ from aisinger.dataset import DatasetConfig, build_dataset
 from aisinger.dataset.build import assign_split
 from aisinger.dataset.slicing import SliceSettings, plan_clips
 from aisinger.errors import AisingerError
-from aisinger.fileio import sha256_file
+from aisinger.io.fileio import sha256_file
 
 SR = 44100
 TARGET = -23.0  # the default target loudness (LUFS)
@@ -355,7 +355,7 @@ same environment: memory must not grow with the length of the file."""
 
 
 def test_two_hour_file_blockwise_bounded_memory(tmp_path):
-    from aisinger.audio import resample
+    from aisinger.io.audio import resample
 
     phrase, _ = _phrase(10, seed=3)  # ~7.5 s
     x = resample(phrase, SR, LONG_SR)
@@ -383,7 +383,7 @@ def test_two_hour_file_blockwise_bounded_memory(tmp_path):
 def test_two_hour_song_file_separated_in_blocks(tmp_path):
     """A 2-hour stereo recording with two accompanied songs: auto separation of their blocks
     only, memory still bounded."""
-    from aisinger.audio import resample
+    from aisinger.io.audio import resample
     from aisinger.lab import accompany, mix
 
     vocal, notes = _phrase(12, seed=5)

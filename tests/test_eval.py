@@ -31,7 +31,7 @@ needs_flite = pytest.mark.skipif(shutil.which("flite") is None, reason="flite no
 
 
 def _speak(text: str, voice: str):
-    from aisinger.lab.tts import speak_native
+    from aisinger.tts.classic import speak_native
 
     return speak_native(text, voice)
 
@@ -156,12 +156,12 @@ def test_speaker_encoder_rejects_foreign_checkpoint(tmp_path):
     import torch
 
     from aisinger.errors import AssetError
-    from aisinger.nn.speaker_encoder import SpeakerEncoder
+    from aisinger.eval.similarity import encoder_from_file
 
     path = tmp_path / "other.pt"
     torch.save({"model_state": {"conv.weight": torch.zeros(2)}}, path)
     with pytest.raises(AssetError, match="not a Resemblyzer checkpoint"):
-        SpeakerEncoder.from_file(path)
+        encoder_from_file(path)
 
 
 def test_partials_and_vad():
@@ -190,7 +190,7 @@ def test_similarity_self_and_voices(voices):
     spk = embed_speaker(clips[:2])
     assert np.allclose(spk, (emb[0] + emb[1]) / np.linalg.norm(emb[0] + emb[1]), atol=1e-5)
     # resampled input gives (almost) the same embedding
-    from aisinger.audio import resample
+    from aisinger.io.audio import resample
 
     up = resample(clips[0][0], clips[0][1], 44100)
     assert float(embed_utterance(up, 44100) @ emb[0]) > 0.99
@@ -332,7 +332,7 @@ def test_evaluate_bad_inputs(tmp_path):
 
 
 def test_evaluate_batch_layouts(voices, tmp_path):
-    from aisinger.audio import save
+    from aisinger.io.audio import save
 
     for case, (out, src, tgt) in {"c1": ("awb_a", "slt_a", "awb_b"),
                                   "c2": ("slt_a", "slt_a", "slt_b")}.items():

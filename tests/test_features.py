@@ -27,9 +27,9 @@ from aisinger.features import (
 from aisinger.features import cache as fcache
 from aisinger.features import content as fcontent
 from aisinger.features import whisper as wh
-from aisinger.features.frames import FRAME_RATE, n_frames
-from aisinger.features.loudness import LoudnessConfig, loudness_db
-from aisinger.lab.tts import speak
+from aisinger.dsp.frames import FRAME_RATE, n_frames
+from aisinger.dsp.loudness import LoudnessConfig, loudness_db
+from aisinger.tts.classic import speak
 
 SR = 16000
 PHRASES = {
@@ -466,7 +466,7 @@ def test_integrated_lufs_matches_pyloudnorm_and_gates():
 
     import pyloudnorm
 
-    from aisinger.features.loudness import _CHUNK, integrated_lufs
+    from aisinger.dsp.loudness import _CHUNK, integrated_lufs
 
     rng = np.random.default_rng(0)
     for sr, ch, seconds in ((16000, 1, 7.3), (44100, 2, 31.7), (48000, 5, 3.05),

@@ -2,7 +2,7 @@
 
 import pytest
 
-from aisinger import fileio
+from aisinger.io import fileio
 
 
 def test_atomic_path_replaces_on_success(tmp_path):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from aisinger.features import frames
+from aisinger.dsp import frames
 
 
 def test_n_frames_convention():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from aisinger.errors import AisingerError
-from aisinger.features.frames import FRAME_RATE, n_frames
+from aisinger.dsp.frames import FRAME_RATE, n_frames
 from aisinger.lab import Note, accompany, make_melody, mix, render, sing, sing_with_f0, speak
 import pyworld
 

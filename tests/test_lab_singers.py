@@ -22,7 +22,7 @@ def _phrase(i: int):
 
 
 def test_lab_voices_lists_human_like_singers():
-    from aisinger.lab.tts import VOICES
+    from aisinger.tts.classic import VOICES
 
     proc = subprocess.run([sys.executable, "-m", "aisinger", "lab", "voices"],
                           capture_output=True, text=True, timeout=120)
@@ -55,7 +55,7 @@ def test_kokoro_singer_deterministic_and_distinct():
 
 def test_formant_and_range_make_a_new_singer():
     from aisinger.lab.corpus import voice_transpose
-    from aisinger.lab.tts import voice_spec
+    from aisinger.tts.classic import voice_spec
 
     deep = voice_spec("kokoro-mix-deep")
     assert deep.formant < 1 and len(deep.kokoro) == 2
@@ -65,7 +65,7 @@ def test_formant_and_range_make_a_new_singer():
 
 def test_naturalness_hears_neural_above_flite():
     from aisinger.eval import evaluate
-    from aisinger.lab.tts import speak
+    from aisinger.tts.classic import speak
     from aisinger.tts import synthesize
 
     text = "The weather is lovely today, so we are going for a walk."

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aisinger import audio
+from aisinger.io import audio
 from aisinger.errors import AisingerError
 from aisinger.label import (LabelPolicy, detect_file, label_audio, label_file, policy_for,
                             tag_file)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from aisinger.errors import AisingerError
-from aisinger.features.frames import n_frames
+from aisinger.dsp.frames import n_frames
 from aisinger.features.pitch import (METHODS, PitchConfig, estimate_f0, f0_to_midi,
                                      f0_to_note_name, midi_to_f0, plot_f0,
                                      remove_isolated_frames)

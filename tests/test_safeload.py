@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from aisinger.errors import AssetError
-from aisinger.safeload import numpy_array_globals, torch_load_safe
+from aisinger.io.safeload import numpy_array_globals, torch_load_safe
 
 
 class _Hostile:

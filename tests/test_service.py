@@ -26,7 +26,7 @@ from service_util import (SR, Server, client, pid_alive, token, untrained_voice,
 @pytest.fixture(scope="module")
 def songs(tmp_path_factory):
     """A 4 s tone song as WAV and FLAC, a 72 s MP3, and junk files."""
-    from aisinger.audio import save
+    from aisinger.io.audio import save
 
     d = tmp_path_factory.mktemp("songs")
     t = np.arange(int(4 * SR)) / SR
@@ -127,7 +127,7 @@ def test_upload_sniffs_content_and_enforces_limits(service, alice, songs):
         r = upload(alice, songs[junk], "junk")
         assert r.status_code == 415, r.text
     big = np.random.default_rng(0).standard_normal(SR * 20).astype(np.float32) * 0.1
-    from aisinger.audio import save
+    from aisinger.io.audio import save
 
     p = save(service.data.parent / "big.wav", big, SR)    # 3.5 MB of float WAV > 2 MiB
     assert upload(alice, p, "big").status_code == 413
@@ -137,7 +137,7 @@ def test_upload_sniffs_content_and_enforces_limits(service, alice, songs):
 
 
 def test_duration_limit(service, alice, tmp_path):
-    from aisinger.audio import save
+    from aisinger.io.audio import save
 
     quiet = np.zeros(int(80 * 8000), dtype=np.float32)   # 80 s at 8 kHz FLAC: tiny file
     quiet[::100] = 0.01

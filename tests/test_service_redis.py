@@ -54,7 +54,7 @@ def start_worker(url: str, queue: str, cache: Path, secret: str) -> subprocess.P
 
 
 def test_remote_workers_on_redis(tmp_path, redis_url):
-    from aisinger.audio import save
+    from aisinger.io.audio import save
     from aisinger.label import detect_file
 
     data = tmp_path / "server"

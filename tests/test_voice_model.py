@@ -37,7 +37,7 @@ def _sing(voice: str, seed: int, n_notes: int = 12) -> np.ndarray:
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     """A dataset folder: clips/*.wav (two ~10 s flite-slt songs) + dataset.json."""
-    from aisinger.audio import save
+    from aisinger.io.audio import save
 
     root = tmp_path_factory.mktemp("slt-dataset")
     clips = []
@@ -50,7 +50,7 @@ def dataset(tmp_path_factory) -> Path:
 
 
 def _config(steps: int, **kw):
-    from aisinger.train import TrainConfig
+    from aisinger.voice.train_ddsp import TrainConfig
 
     base = dict(steps=steps, batch_size=2, segment_s=0.5, learning_rate=3e-3,
                 checkpoint_every=5, validate_every=1000, model=TINY_MODEL)
@@ -61,7 +61,7 @@ def _config(steps: int, **kw):
 @pytest.fixture(scope="module")
 def trained(dataset, tmp_path_factory):
     """(voice dir, TrainResult) of a 40-step tiny model."""
-    from aisinger.train import train
+    from aisinger.voice.train_ddsp import train
 
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("voice") / "slt"
@@ -101,7 +101,7 @@ def test_decoder_shapes_and_phase_continuity():
 def test_voice_folder_round_trip_and_errors(tmp_path):
     from aisinger.features import FeatureConfig
     from aisinger.nn.ddsp import DdspConfig, build_decoder
-    from aisinger.voice import load_voice, save_voice
+    from aisinger.voice.folder import load_voice, save_voice
 
     model = build_decoder(DdspConfig(**TINY_MODEL))
     index = np.random.default_rng(0).standard_normal((10, 512)).astype(np.float32)
@@ -159,7 +159,7 @@ def _history(voice_dir: Path) -> list[float]:
 
 def test_resume_is_identical_to_uninterrupted(dataset, trained, tmp_path):
     """Stop at step 20, start again to 40: same weights as the straight 40-step run."""
-    from aisinger.train import train
+    from aisinger.voice.train_ddsp import train
 
     torch.set_num_threads(1)
     out = tmp_path / "resumed"
@@ -178,11 +178,12 @@ def test_resume_is_identical_to_uninterrupted(dataset, trained, tmp_path):
 
 def test_convert_keeps_length_pitch_and_has_no_clicks(trained, monkeypatch):
     import aisinger.convert as conv
+    import aisinger.convert.ddsp as ddsp
     from aisinger.features import PitchConfig, estimate_f0
 
     voice_dir, _ = trained
     src = _sing("flite-rms", seed=7, n_notes=10)
-    monkeypatch.setattr(conv, "CHUNK_FRAMES", 150)  # force several chunks
+    monkeypatch.setattr(ddsp, "CHUNK_FRAMES", 150)  # force several chunks
     transpose = 3.0
     y, sr = conv.convert((src, SR), voice_dir, transpose=transpose, retrieval=0.5)
     assert sr == 24000 and np.isfinite(y).all()
@@ -209,7 +210,7 @@ def test_convert_keeps_length_pitch_and_has_no_clicks(trained, monkeypatch):
 
 def test_bad_inputs(trained, tmp_path):
     from aisinger.convert import convert
-    from aisinger.train import train
+    from aisinger.voice.train_ddsp import train
 
     with pytest.raises(AisingerError, match="F0 method"):
         convert((np.zeros(SR, np.float32), SR), trained[0], f0_method="yin")
@@ -228,7 +229,7 @@ def test_kill_and_resume_subprocess(dataset, tmp_path):
     """SIGKILL a training process after its first checkpoint; a rerun finishes from there."""
     out = tmp_path / "killed"
     code = ("import sys, torch; torch.set_num_threads(1); "
-            "from aisinger.train import train, TrainConfig; "
+            "from aisinger.voice.train_ddsp import train, TrainConfig; "
             f"train({str(dataset)!r}, {str(out)!r}, TrainConfig(**{dict(_config(400).to_dict(), fft_sizes=(2048, 512, 128))!r}), seed=0)")
     proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ,
                                                                "AISINGER_PROGRESS": "0"})
@@ -241,7 +242,7 @@ def test_kill_and_resume_subprocess(dataset, tmp_path):
     proc.wait()
     done = _history(out)
     assert 5 <= len(done) < 400
-    from aisinger.train import train
+    from aisinger.voice.train_ddsp import train
 
     result = train(dataset, out, _config(len(done) + 10), seed=0)
     assert result.step == len(done) + 10
@@ -254,8 +255,8 @@ def test_kill_and_resume_subprocess(dataset, tmp_path):
 
 
 def test_training_refuses_dataset_without_consent(tmp_path):
-    from aisinger.audio import save
-    from aisinger.train import train
+    from aisinger.io.audio import save
+    from aisinger.voice.train_ddsp import train
 
     root = tmp_path / "ds"
     save(root / "clips" / "c0.wav", _sing("flite-slt", seed=0), SR)
@@ -323,7 +324,7 @@ def test_envelope_decoder_starts_at_the_loudness_and_samples_its_envelope():
 
 def _clip_dataset(root: Path, clips: dict) -> Path:
     """A plain dataset folder: clips/<name> (arrays at SR or raw bytes) + consent.json."""
-    from aisinger.audio import save
+    from aisinger.io.audio import save
 
     for name, data in clips.items():
         path = root / "clips" / name
@@ -339,7 +340,7 @@ def _clip_dataset(root: Path, clips: dict) -> Path:
 def test_training_refuses_silence_broken_and_overlong_clips(tmp_path):
     import soundfile as sf
 
-    from aisinger.train import train
+    from aisinger.voice.train_ddsp import train
 
     silent = _clip_dataset(tmp_path / "silent", {"a.wav": np.zeros(3 * SR, np.float32),
                                                  "b.wav": np.zeros(2 * SR, np.float32)})
@@ -367,8 +368,8 @@ def test_training_refuses_silence_broken_and_overlong_clips(tmp_path):
 
 def test_single_three_second_clip_trains(tmp_path):
     """A dataset of one 3-second clip trains (the clip also validates) and gives a voice."""
-    from aisinger.train import train
-    from aisinger.voice import load_voice
+    from aisinger.voice.train_ddsp import train
+    from aisinger.voice.folder import load_voice
 
     song = _sing("flite-slt", seed=3, n_notes=12)[: 3 * SR]
     root = _clip_dataset(tmp_path / "one", {"only.wav": song})
@@ -388,7 +389,7 @@ def test_short_training_moves_similarity_toward_target(tmp_path):
     from aisinger.convert import convert
     from aisinger.eval.similarity import cosine, embed_utterances
     from aisinger.features import PitchConfig, estimate_f0
-    from aisinger.train import TrainConfig, train
+    from aisinger.voice.train_ddsp import TrainConfig, train
 
     torch.set_num_threads(2)
     root = _clip_dataset(tmp_path / "ds", {f"c{i}.wav": _sing("flite-slt", seed=i)
@@ -421,7 +422,7 @@ SIMILARITY_STEPS = 300
 def test_init_from_another_voice(dataset, trained, tmp_path):
     """TrainConfig.init starts from a voice's weights (recorded in the card); weights of
     another model config are refused with one line."""
-    from aisinger.train import train
+    from aisinger.voice.train_ddsp import train
 
     torch.set_num_threads(1)
     src = _weights(trained[0])

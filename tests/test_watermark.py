@@ -133,7 +133,8 @@ def test_silence_stays_silent():
 
 
 def test_no_false_positive_on_unmarked_audio(song):
-    from aisinger import assets, audio, lab
+    from aisinger import assets, lab
+    from aisinger.io import audio
 
     t = np.arange(10 * SR) / SR
     rng = np.random.default_rng(7)
@@ -237,7 +238,8 @@ def _corpus_dir(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_false_positive_scan_200_clips(tmp_path_factory):
-    from aisinger import assets, audio
+    from aisinger import assets
+    from aisinger.io import audio
     from aisinger.lab import load_manifest
 
     root = _corpus_dir(tmp_path_factory)

@@ -152,7 +152,7 @@ def info(
     """
     import numpy as np
 
-    from aisinger import audio as audio_io
+    from aisinger.io import audio as audio_io
 
     x, sr = audio_io.load(audio_path)
     peak = float(np.max(np.abs(x)))
@@ -209,7 +209,7 @@ def features(
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute even if cached."),
 ) -> None:
     """Extract content (Whisper-base encoder), pitch and loudness features at 100 frames/s."""
-    from aisinger import audio as audio_io
+    from aisinger.io import audio as audio_io
     from aisinger import features as feats
     from aisinger.features.pitch import PitchConfig
 
@@ -318,7 +318,7 @@ def train(
     import dataclasses
 
     if model == "vits":
-        from aisinger.train_vits import VitsTrainConfig, train_vits
+        from aisinger.voice.train_vits import VitsTrainConfig, train_vits
 
         if max_minutes is not None:
             raise AisingerError("--max-minutes is not supported with --model vits (its runs are "
@@ -332,8 +332,8 @@ def train(
         return
     if model != "ddsp":
         raise AisingerError(f"unknown model {model!r}; use ddsp or vits")
-    from aisinger.train import TrainConfig
-    from aisinger.train import train as run_training
+    from aisinger.voice.train_ddsp import TrainConfig
+    from aisinger.voice.train_ddsp import train as run_training
 
     config = TrainConfig() if steps is None else dataclasses.replace(TrainConfig(), steps=steps)
     result = run_training(dataset, out_dir, config=config, max_minutes=max_minutes, seed=seed)
@@ -368,7 +368,7 @@ def convert(
     The output is labelled as AI-generated (AIGC metadata + watermark) unless --no-label.
     The voice's consent record must permit conversion.
     """
-    from aisinger import audio as audio_io
+    from aisinger.io import audio as audio_io
     from aisinger.consent import check_scope, load_consent
     from aisinger.convert import convert as run_convert
     from aisinger.label import label_audio, policy_for, tag_file
@@ -411,7 +411,7 @@ def voice_import_cmd(
     folder (safetensors + JSON + model card), checked by key and shape.  Afterwards
     'aisinger convert --voice OUT' uses it like any other voice.
     """
-    from aisinger.compat import import_voice
+    from aisinger.voice.community import import_voice
 
     path = import_voice(model, out, consent, config=config, index=index, speaker=speaker)
     typer.echo(f"imported: {path}")
@@ -456,8 +456,8 @@ def cover(
     """
     import json
 
-    from aisinger.cover import CoverOptions
-    from aisinger.cover import cover as run_cover
+    from aisinger.pipelines.cover import CoverOptions
+    from aisinger.pipelines.cover import cover as run_cover
     from aisinger.progress import stage_bar
 
     opts = CoverOptions(transpose=transpose, key_shift=key_shift, retrieval=retrieval,
@@ -495,8 +495,8 @@ def speak(
     """Read a text aloud in a trained voice: offline neural TTS (Kokoro-82M / piper; espeak-ng
     for Cantonese) with a natural speech contour, converted into the voice, labelled as
     AI-generated."""
-    from aisinger.speak import SpeakOptions
-    from aisinger.speak import speak as run_speak
+    from aisinger.pipelines.speak import SpeakOptions
+    from aisinger.pipelines.speak import speak as run_speak
 
     result = run_speak(text, voice, out, lang=lang,
                        options=SpeakOptions(transpose=transpose, sr=sr, no_label=no_label))
@@ -519,7 +519,7 @@ def demo(
     sung to melodies, trained for minutes): expect a clear change of timbre and a synthetic
     sound.
     """
-    from aisinger.demo import DEMO_TRAIN_MINUTES, run_demo
+    from aisinger.pipelines.demo import DEMO_TRAIN_MINUTES, run_demo
 
     result = run_demo(out_dir, train_minutes=DEMO_TRAIN_MINUTES if train_minutes is None
                       else train_minutes)
@@ -556,7 +556,7 @@ def label(
 
     The input is never modified; the output is written atomically.
     """
-    from aisinger import audio as audio_io
+    from aisinger.io import audio as audio_io
     from aisinger.label import label_file
 
     audio_io.check_output_not_input(out, audio_path)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aisinger.features.loudness import integrated_lufs
+from aisinger.dsp.loudness import integrated_lufs
 
 __all__ = ["RemixResult", "remix", "true_peak_dbtp", "limit_true_peak", "balance_gain_db",
            "alignment_lag_ms", "align_to", "spread_channels", "channel_rms", "pan_gains",

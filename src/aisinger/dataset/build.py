@@ -39,16 +39,23 @@ from typing import Any
 
 import numpy as np
 
+from aisinger.consent import ConsentRecord, check_scope, load_consent, require_consent, save_consent
 from aisinger.dataset.config import PIPELINE_VERSION, DatasetConfig
 from aisinger.dataset.quality import (ACCOMPANIMENT_ACTIVE_DB, MIDI_HIGH, MIDI_LOW,
                                       accompaniment_level_db, clipped_fraction, f0_histogram,
                                       f0_stats, integrated_lufs, normalise_loudness,
                                       voiced_share)
 from aisinger.dataset.reader import BlockReader, open_source
+from aisinger.dataset.report import plot_pitch_histogram, render_report
 from aisinger.dataset.slicing import (SliceSettings, frame_levels_db, plan_clips,
                                       silence_threshold_db)
+from aisinger.dsp.frames import FRAME_RATE
 from aisinger.errors import AisingerError, AudioError
-from aisinger.features.frames import FRAME_RATE
+from aisinger.features.pitch import PitchConfig, estimate_f0, midi_to_note_name
+from aisinger.io.audio import resample, save, to_mono
+from aisinger.io.fileio import sha256_file, write_json, write_text
+from aisinger.progress import track
+from aisinger.separation import get_separator
 
 PROBE_WINDOW_S = 512 * 1024 / 44_100
 """Auto separation probes windows of one Spleeter model segment (11.9 s)."""
@@ -151,8 +158,6 @@ def resolve_consent(consent: Any, consent_self: bool, name: str, out_dir: Path |
     already stored in ``out_dir`` for the same owner is kept (re-runs do not re-date it).
     The record must permit :data:`CONSENT_USE`.
     """
-    from aisinger.consent import ConsentRecord, check_scope, load_consent, require_consent
-
     if consent is not None and consent_self:
         raise AisingerError("give either a consent record (--consent FILE) or --consent-self, "
                             "not both")
@@ -188,8 +193,6 @@ class _Context:
     def separator(self):
         """The separation backend (created once per build)."""
         if "sep" not in self.separator_cache:
-            from aisinger.separation import get_separator
-
             self.separator_cache["sep"] = get_separator(self.config.separator)
         return self.separator_cache["sep"]
 
@@ -245,9 +248,6 @@ def _process_block(block: np.ndarray, sr_in: int, block_start: int, is_last: boo
 
     ``out`` collects ``clips``, ``rejected``, ``histogram`` and block notes in place.
     """
-    from aisinger.audio import resample, save, to_mono
-    from aisinger.features.pitch import PitchConfig, estimate_f0
-
     cfg = ctx.config
     n_in = block.shape[1]
     end_of_block = block_start + n_in
@@ -374,8 +374,6 @@ def histogram_percentile(hist: np.ndarray, q: float) -> int:
 
 
 def _pitch_summary(hist: np.ndarray) -> dict[str, Any]:
-    from aisinger.features.pitch import midi_to_note_name
-
     if hist.sum() == 0:
         return {"voiced_minutes": 0.0}
     notes = {f"p{q}": histogram_percentile(hist, q) for q in (1, 5, 95, 99)}
@@ -408,8 +406,6 @@ def _warnings(cfg: DatasetConfig, minutes: float, pitch: dict, clips: list[dict]
 
 def _prepare_out_dir(out: Path, fingerprint: str) -> None:
     """Create or check the dataset folder; clear its clips when the config changed."""
-    from aisinger.fileio import write_json
-
     if out.exists() and not out.is_dir():
         raise AisingerError(f"{out}: exists and is not a folder")
     work = out / WORK_DIR
@@ -477,10 +473,6 @@ def build_dataset(inputs: Sequence[str | Path], out_dir: str | Path, *, name: st
     Raises:
         AisingerError: no consent, no inputs, bad config, or no usable audio at all.
     """
-    from aisinger.consent import save_consent
-    from aisinger.fileio import sha256_file, write_json, write_text
-    from aisinger.progress import track
-
     cfg = (config or DatasetConfig()).validate()
     name = " ".join(str(name).split())
     if not name:
@@ -549,7 +541,6 @@ def build_dataset(inputs: Sequence[str | Path], out_dir: str | Path, *, name: st
         "rejected_minutes": round(sum(x.get("duration", 0) or 0 for x in rejected) / 60, 3),
     }
     save_consent(record_consent, out / CONSENT_JSON)
-    from aisinger.dataset.report import plot_pitch_histogram, render_report
 
     plot_pitch_histogram(hist, out / HISTOGRAM_PNG, title=f"{name}: pitch histogram")
     doc = {

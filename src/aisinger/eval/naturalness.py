@@ -21,7 +21,11 @@ import threading
 
 import numpy as np
 
+from aisinger import assets
+from aisinger.errors import AssetError
 from aisinger.eval.registry import EvalContext, register
+from aisinger.io.audio import resample
+from aisinger.io.safeload import torch_load_safe
 
 ASSET_NAME = "distillmos"
 SAMPLE_RATE = 16000
@@ -35,12 +39,7 @@ def _model():
     global _MODEL
     with _LOCK:
         if _MODEL is None:
-            import torch
-
-            from aisinger import assets
-            from aisinger.errors import AssetError
             from aisinger.nn.distillmos import DistillMOS
-            from aisinger.safeload import torch_load_safe
 
             path = assets.fetch(ASSET_NAME)
             ckpt = torch_load_safe(path)
@@ -55,7 +54,6 @@ def _model():
                 raise AssetError(f"asset '{ASSET_NAME}': {path} does not fit the DistillMOS "
                                  f"architecture ({str(err).splitlines()[0][:160]})") from None
             _MODEL = model.eval()
-            del torch
     return _MODEL
 
 
@@ -63,7 +61,6 @@ def distillmos(audio: np.ndarray, sr: int) -> float:
     """DistillMOS (1-5) of mono float ``audio`` ``(samples,)`` at ``sr`` Hz."""
     import torch
 
-    from aisinger.audio import resample
     from aisinger.nn.distillmos import MAX_HOP, SEGMENT
 
     x = resample(np.asarray(audio, dtype=np.float32), sr, SAMPLE_RATE)

@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from aisinger.errors import AisingerError
+from aisinger.io.audio import check_output_not_input, load, save
+from aisinger.io.fileio import atomic_path
 from aisinger.label import metadata as md
 from aisinger.label import watermark as wm
 from aisinger.label.cue import CUE_KINDS, add_cue, explicit_cue
@@ -39,7 +41,7 @@ log = logging.getLogger("aisinger.label")
 M4A_BITRATE = "192k"
 """AAC bitrate of labelled .m4a outputs."""
 LOSSLESS_OR_NATIVE = (".wav", ".flac", ".mp3", ".ogg")
-"""Output formats written by :func:`aisinger.audio.save`; .m4a goes through ffmpeg."""
+"""Output formats written by :func:`aisinger.io.audio.save`; .m4a goes through ffmpeg."""
 
 __all__ = ["LabelPolicy", "policy_for", "label_audio", "label_file", "tag_file", "detect_file",
            "DetectResult", "AigcLabel", "content_id_for", "explicit_cue", "add_cue"]
@@ -151,8 +153,6 @@ def tag_file(path: str | Path, label: dict | AigcLabel) -> Path:
 
 
 def _save_m4a(path: Path, audio: np.ndarray, sr: int) -> None:
-    from aisinger.audio import save
-
     if shutil.which("ffmpeg") is None:
         raise AisingerError(f"{path}: writing .m4a needs ffmpeg, which is not installed")
     with tempfile.TemporaryDirectory(prefix="aisinger-label-") as tmp:
@@ -177,8 +177,6 @@ def label_file(input_path: str | Path, output_path: str | Path, *, voice_id: str
     Returns:
         ``output_path``.
     """
-    from aisinger.audio import check_output_not_input, load, save
-
     input_path, output_path = Path(input_path), Path(output_path)
     check_output_not_input(output_path, input_path)
     ext = output_path.suffix.lower()
@@ -189,7 +187,6 @@ def label_file(input_path: str | Path, output_path: str | Path, *, voice_id: str
     policy = replace(LabelPolicy(), explicit=explicit, lang=lang, producer=producer, key=key)
     marked, label = label_audio(audio, sr, voice_id=voice_id, content_id=content_id,
                                 policy=policy)
-    from aisinger.fileio import atomic_path
 
     with atomic_path(output_path) as tmp:
         if ext == ".m4a":

@@ -1,7 +1,7 @@
 """Files that come in from users: songs (content-sniffed audio) and voice folders.
 
 Nothing a client sends is ever used as a path: uploads are streamed to a server-generated
-name, recognised by their content (ffprobe via :mod:`aisinger.audio`, never the extension)
+name, recognised by their content (ffprobe via :mod:`aisinger.io.audio`, never the extension)
 and renamed to ``<id><ext>`` where the extension follows the sniffed container.  Voice
 archives are read member by member; only the known voice-folder file names are written,
 into a folder with a server-generated name.
@@ -19,7 +19,10 @@ import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from aisinger.errors import AisingerError
+from aisinger.consent import check_scope, load_consent
+from aisinger.errors import AisingerError, AudioError
+from aisinger.io.audio import check_info, info
+from aisinger.voice.folder import load_voice
 
 CONTAINERS = {"wav": ".wav", "flac": ".flac", "mp3": ".mp3", "ogg": ".ogg",
               "mov,mp4,m4a,3gp,3g2,mj2": ".m4a", "aac": ".aac"}
@@ -66,9 +69,6 @@ def sniff_song(tmp: Path, max_seconds: float, name: str = "upload") -> tuple[str
     Returns ``(extension, AudioInfo)``.  Raises :class:`UploadError` (415 for what is not an
     accepted audio file, 413 for a song over ``max_seconds``).
     """
-    from aisinger.audio import _check_info, info
-    from aisinger.errors import AudioError
-
     doc = _probe(tmp)
     fmt = doc.get("format", {}).get("format_name", "")
     streams = doc.get("streams", [])
@@ -83,7 +83,7 @@ def sniff_song(tmp: Path, max_seconds: float, name: str = "upload") -> tuple[str
     tmp.rename(probe_path)
     try:
         i = info(probe_path)
-        _check_info(i, float("inf"))
+        check_info(i, float("inf"))
     except AudioError as err:
         probe_path.rename(tmp)
         raise UploadError(f"{name}: {str(err).split(': ', 1)[-1]}", 415) from None
@@ -132,8 +132,6 @@ def resolve_voice(voices_dir: Path, voice_id: str) -> Path:
 
 def describe_voice(voice_dir: Path, use_scope: str) -> dict:
     """ID, name, model card and consent facts of a voice folder (for ``GET /api/voices``)."""
-    from aisinger.consent import check_scope, load_consent
-
     card: dict = {}
     try:
         card = json.loads((voice_dir / "model_card.json").read_text(encoding="utf-8"))
@@ -239,8 +237,6 @@ def extract_voice(archive: Path, dest: Path, max_bytes: int) -> Path:
 
 def check_voice(voice_dir: Path, use_scope: str) -> dict:
     """Load the voice (weights vs config) and its consent record; the description."""
-    from aisinger.voice import load_voice
-
     load_voice(voice_dir)
     d = describe_voice(voice_dir, use_scope)
     if d["consent"] is None:

@@ -28,6 +28,9 @@ import traceback
 from pathlib import Path
 
 from aisinger.errors import AisingerError
+from aisinger.service.jobs import JOB_FUNCTIONS
+from aisinger.service.media import VOICE_ID, extract_voice
+from aisinger.service.queue import JobQueue
 
 log = logging.getLogger("aisinger.service.worker")
 TOKEN_ENV = "AISINGER_SERVE_TOKEN"
@@ -115,8 +118,6 @@ class Worker:
 
     def voice_dir(self, voice: dict) -> Path:
         """The voice folder, from the local cache (keyed by the voice's content digest)."""
-        from aisinger.service.media import VOICE_ID, extract_voice
-
         vid, digest = voice["id"], voice["digest"]
         if not VOICE_ID.match(vid) or not all(c in "0123456789abcdef" for c in digest):
             raise AisingerError(f"server sent a bad voice reference {vid!r}")
@@ -138,8 +139,6 @@ class Worker:
 
     def handle(self, job_id: str) -> None:
         """Claim, run and deliver one job (a no-op if the job is not claimable)."""
-        from aisinger.service.jobs import JOB_FUNCTIONS
-
         r = self.client.post(f"/api/worker/jobs/{job_id}/claim", json={"worker": self.name})
         if r.status_code in (404, 409):
             log.info("job %s not claimable (%s)", job_id, r.status_code)
@@ -232,7 +231,6 @@ def run_worker(server_url: str, queue_url: str, cache_dir: str | Path, token: st
     import torch
 
     torch.set_num_threads(max(1, threads))
-    from aisinger.service.queue import JobQueue
 
     if parent_pid:
         threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()

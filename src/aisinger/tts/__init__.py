@@ -6,10 +6,14 @@ speaker                 langs     engine
 kokoro-alpha (default)  zh en ja  Kokoro-82M, style jf_alpha (female)
 kokoro-gongitsune ...   zh en ja  Kokoro-82M, the other four styles (kumo is male)
 piper-joe (en default)  en        piper VITS en_US-joe-medium (male, a real speaker)
-espeak-yue (default)    yue       espeak-ng ``yue+f4``: no intelligible offline neural
-                                  Cantonese voice exists yet; this one is robotic and
-                                  Whisper does not understand it
+espeak-yue (default)    yue       espeak-ng ``yue+f4`` (lab voice ``espeak-yue-f4``): no
+                                  intelligible offline neural Cantonese voice exists yet;
+                                  this one is robotic and Whisper does not understand it
 ======================  ========  =====================================================
+
+Modules: ``kokoro`` and ``piper`` (neural, onnxruntime), ``_phonemes`` (text -> phonemes),
+``classic`` (the flite and espeak-ng lab voices: ``VOICES``, ``speak``; the human-like lab
+voices listed there speak through ``kokoro`` and ``piper``).
 
 Every engine is offline and deterministic: the same text and speaker give the same samples.
 Weights come from the asset registry (``kokoro-82m``, ``kokoro-voices``, ``piper-joe``); a
@@ -22,13 +26,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import soxr
 
 from aisinger.errors import AisingerError
+from aisinger.tts import classic, kokoro, piper
 from aisinger.tts.kokoro import KokoroVoice
 
 LANGS = ("zh", "en", "ja", "yue")
-PEAK_LIMIT = 0.99
-"""Speech whose peak exceeds this is scaled down to it (never clipped)."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ SPEAKERS: dict[str, Speaker] = {s.name: s for s in (
     _kokoro("kokoro-tebukuro", "jf_tebukuro", "female"),
     _kokoro("kokoro-kumo", "jm_kumo", "male"),
     Speaker("piper-joe", "piper", ("en",), "male"),
-    Speaker("espeak-yue", "espeak", ("yue",), "female", espeak="yue+f4"),
+    Speaker("espeak-yue", "espeak", ("yue",), "female", espeak="espeak-yue-f4"),
 )}
 """Speakers by name."""
 
@@ -78,10 +82,8 @@ def synthesize(text: str, lang: str, voice: str | Speaker | KokoroVoice | None =
     ``voice``: a speaker name (see :data:`SPEAKERS`), a :class:`Speaker`, a
     :class:`KokoroVoice` blend, or None for :data:`DEFAULT_SPEAKER`. ``sr``: resample to this
     rate (None: the engine's own).  ``speed`` > 1 speaks faster (Kokoro and piper).
-    Returns ``(float32 mono audio, sample rate)``, peak at most :data:`PEAK_LIMIT`.
+    Returns ``(float32 mono audio, sample rate)``, peak at most :data:`aisinger.tts.kokoro.PEAK_LIMIT`.
     """
-    from aisinger.tts import espeak, kokoro, piper
-
     if lang not in LANGS:
         raise AisingerError(f"unknown language {lang!r}; use one of {', '.join(LANGS)}")
     if voice is None:
@@ -104,15 +106,10 @@ def synthesize(text: str, lang: str, voice: str | Speaker | KokoroVoice | None =
         elif voice.engine == "piper":
             audio, rate = piper.synthesize(text, length_scale=1.0 / speed)
         else:
-            audio, rate = espeak.synthesize(text, voice.espeak or "yue")
+            audio, rate = classic.speak_native(text, voice.espeak or "espeak-yue-f4")
     if not np.any(audio):
         raise AisingerError(f"text {str(text)[:80]!r} gave silence")
-    peak = float(np.abs(audio).max())
-    if peak > PEAK_LIMIT:  # Kokoro can overshoot full scale (measured peaks up to 1.12)
-        audio = (audio * (PEAK_LIMIT / peak)).astype(np.float32)
     if sr is not None and sr != rate:
-        import soxr
-
         audio, rate = soxr.resample(audio, rate, sr).astype(np.float32), sr
     return audio, rate
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import shutil
 import subprocess
 import threading
@@ -69,8 +70,6 @@ def _zh_g2p():
     except ImportError as err:
         raise AisingerError(f"Mandarin text-to-speech needs misaki[zh] ({err}); "
                             "pip install 'misaki[zh]==0.9.4'") from None
-    import logging
-
     logging.getLogger("jieba").setLevel(logging.WARNING)
     return zh.ZHG2P()
 

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aisinger import assets
 from aisinger.errors import AisingerError, AssetError
+from aisinger.tts._phonemes import kokoro_phonemes
 
 MODEL_ASSET = "kokoro-82m"
 VOICES_ASSET = "kokoro-voices"
@@ -33,6 +35,8 @@ BASE_VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo
 TRIM_LEVEL = 0.005
 """Leading/trailing samples quieter than this are trimmed (keeping TRIM_PAD_S)."""
 TRIM_PAD_S = 0.03
+PEAK_LIMIT = 0.99
+"""Speech louder than this is scaled down to it."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,6 @@ def _asset_error(name: str, err: Exception) -> AisingerError:
 def _session():
     import onnxruntime as ort
 
-    from aisinger import assets
-
     try:
         path = assets.fetch(MODEL_ASSET)
         opts = ort.SessionOptions()
@@ -73,8 +75,6 @@ def _session():
 
 @functools.lru_cache(maxsize=1)
 def _tables() -> tuple[dict[str, int], dict[str, np.ndarray]]:
-    from aisinger import assets
-
     folder = assets.fetch(VOICES_ASSET)
     try:
         vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))["vocab"]
@@ -152,13 +152,20 @@ def synthesize_phonemes(phonemes: str, voice: KokoroVoice, *, text: str | None =
     out = [chunks[0]]
     for c in chunks[1:]:
         out += [gap, c]
-    return np.concatenate(out)
+    return limit_peak(np.concatenate(out))
+
+
+def limit_peak(audio: np.ndarray) -> np.ndarray:
+    """``audio`` scaled down to peak :data:`PEAK_LIMIT` if louder (never clipped): Kokoro can
+    overshoot full scale (measured peaks up to 1.12)."""
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    if peak > PEAK_LIMIT:
+        audio = (audio * (PEAK_LIMIT / peak)).astype(np.float32)
+    return audio
 
 
 def synthesize(text: str, lang: str, voice: KokoroVoice) -> tuple[np.ndarray, int]:
     """Speak ``text`` (``lang``: zh, en or ja) with a Kokoro voice; ``(audio, 24000)``."""
-    from aisinger.tts._phonemes import kokoro_phonemes
-
     if not text.strip():
         raise AisingerError("empty text to speak")
     phonemes = kokoro_phonemes(text, lang)

@@ -20,7 +20,10 @@ import threading
 
 import numpy as np
 
+from aisinger import assets
 from aisinger.errors import AisingerError, AssetError
+from aisinger.tts._phonemes import espeak_ipa
+from aisinger.tts.kokoro import limit_peak
 
 ASSET = "piper-joe"
 MODEL_FILE = "en_US-joe-medium.onnx"
@@ -36,8 +39,6 @@ def _asset_error(err: Exception) -> AisingerError:
 
 @functools.lru_cache(maxsize=1)
 def _model() -> tuple[bytes, dict]:
-    from aisinger import assets
-
     folder = assets.fetch(ASSET)
     try:
         config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
@@ -66,8 +67,6 @@ def synthesize(text: str, length_scale: float = 1.0) -> tuple[np.ndarray, int]:
     """Speak English ``text``; ``(float32 audio, 22050)``."""
     import onnxruntime as ort
 
-    from aisinger.tts._phonemes import espeak_ipa
-
     if not text.strip():
         raise AisingerError("empty text to speak")
     model, config = _model()
@@ -89,4 +88,4 @@ def synthesize(text: str, length_scale: float = 1.0) -> tuple[np.ndarray, int]:
     audio = sess.run(None, {"input": np.array([ids], dtype=np.int64),
                             "input_lengths": np.array([len(ids)], dtype=np.int64),
                             "scales": scales})[0]
-    return np.asarray(audio, dtype=np.float32).ravel(), sample_rate()
+    return limit_peak(np.asarray(audio, dtype=np.float32).ravel()), sample_rate()

@@ -14,7 +14,7 @@ killed run (even ``kill -9``) restarts from the last checkpoint.  All randomness
 (segment choice, dropout, noise) is derived from ``(seed, s)`` alone, so an interrupted and
 resumed run ends bit-identical to an uninterrupted one on the same machine/thread count.
 
-Outputs in ``VOICE/``: the voice files (:mod:`aisinger.voice`, refreshed at every validation and
+Outputs in ``VOICE/``: the voice files (:mod:`aisinger.voice.folder`, refreshed at every validation and
 at the end), ``training/loss.png``, ``training/samples/step_NNNNNN.wav`` (validation audio).
 """
 
@@ -28,19 +28,25 @@ from pathlib import Path
 
 import numpy as np
 
+from aisinger.consent import check_scope, load_consent
 from aisinger.errors import AisingerError
+from aisinger.features import FeatureConfig, extract
+from aisinger.features.pitch import PitchConfig, f0_to_note_name, fill_unvoiced
+from aisinger.io.audio import info, load, save as save_audio
+from aisinger.io.fileio import atomic_path, sha256_file
+from aisinger.progress import track
+from aisinger.voice.folder import save_voice
 
-__all__ = ["TrainConfig", "TrainResult", "train", "load_clips", "fill_unvoiced",
+__all__ = ["TrainConfig", "TrainResult", "train", "load_clips",
            "CHECKPOINT_FILE"]
 
-log = logging.getLogger("aisinger.train")
+log = logging.getLogger("aisinger.voice.train_ddsp")
 
 TRAINING_DIR = "training"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 SAMPLES_DIR = "samples"
 LOSS_PNG = "loss.png"
 INDEX_MAX_FRAMES = 8000  # training content frames kept in index.safetensors (float16, ~8 MB)
-DEFAULT_F0_HZ = 200.0  # oscillator frequency used for clips without any voiced frame
 VALIDATION_SECONDS = 4.0  # length of each validation excerpt
 VALIDATION_CLIPS = 2  # validation excerpts scored / written
 LOSS_SMOOTH_STEPS = 50  # window of the running mean reported as the final training loss
@@ -110,18 +116,6 @@ class _Clip:
     audio: np.ndarray
 
 
-def fill_unvoiced(f0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(f0 with unvoiced frames filled by log-linear interpolation between voiced neighbours
-    (edges held), voiced mask float32).  f0: (T,) Hz, 0 = unvoiced."""
-    f0 = np.asarray(f0, dtype=np.float64)
-    voiced = f0 > 0
-    if not voiced.any():
-        return np.full(f0.shape, DEFAULT_F0_HZ, np.float32), voiced.astype(np.float32)
-    idx = np.arange(f0.shape[0])
-    filled = np.exp(np.interp(idx, idx[voiced], np.log(f0[voiced])))
-    return filled.astype(np.float32), voiced.astype(np.float32)
-
-
 def load_clips(dataset_dir: str | Path) -> tuple[str, list[Path], list[Path], Path | None]:
     """(name, train clip paths, validation clip paths, consent.json) of a dataset.
 
@@ -130,8 +124,6 @@ def load_clips(dataset_dir: str | Path) -> tuple[str, list[Path], list[Path], Pa
     every clip trains and the first also validates.  Either way it must hold ``consent.json``,
     a valid consent record that permits training: a voice without one cannot be trained.
     """
-    from aisinger.consent import check_scope, load_consent
-
     root = Path(dataset_dir)
     if not root.is_dir():
         raise AisingerError(f"{root}: dataset folder not found")
@@ -166,8 +158,6 @@ def load_clips(dataset_dir: str | Path) -> tuple[str, list[Path], list[Path], Pa
 def _check_lengths(paths: list[Path]) -> None:
     """Refuse unreadable clips and clips longer than MAX_CLIP_SECONDS (header only, so a
     2-hour file costs no memory): a dataset holds short clips (``aisinger dataset build``)."""
-    from aisinger.audio import info
-
     for p in paths:
         seconds = info(p).duration
         if seconds > MAX_CLIP_SECONDS:
@@ -178,9 +168,6 @@ def _check_lengths(paths: list[Path]) -> None:
 
 def _prepare_clip(path: Path, features_cfg, model_cfg) -> _Clip:
     """Features (cached) + audio at the model rate, cut/padded to T * hop samples."""
-    from aisinger.audio import load
-    from aisinger.features import extract
-
     feats = extract(path, config=features_cfg, progress=False)
     audio, _ = load(path, sr=model_cfg.sample_rate, mono=True)
     n = feats.n_frames * model_cfg.hop
@@ -226,8 +213,6 @@ def _save_checkpoint(path: Path, model, optimizer, state: dict) -> None:
     """Weights + flattened Adam state as tensors, everything else as JSON metadata (atomic)."""
     import torch
     from safetensors.torch import save_file
-
-    from aisinger.fileio import atomic_path
 
     tensors = {f"model.{k}": v.detach().clone().contiguous() for k, v in
                model.state_dict().items()}
@@ -288,8 +273,6 @@ def _init_weights(model, init: str) -> str:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from aisinger.fileio import sha256_file
-
     path = Path(init)
     if path.is_dir():
         path = path / "model.safetensors"
@@ -345,8 +328,6 @@ def _plot_losses(path: Path, history: list, val_history: list) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from aisinger.fileio import atomic_path
-
     fig, ax = plt.subplots(figsize=(7, 3.5))
     if history:
         steps, losses = np.array(history).T
@@ -367,8 +348,6 @@ def _plot_losses(path: Path, history: list, val_history: list) -> None:
 
 
 def _pitch_range(clips: list[_Clip]) -> dict:
-    from aisinger.features.pitch import f0_to_note_name
-
     f0 = np.concatenate([c.raw_f0[c.raw_f0 > 0] for c in clips] or [np.zeros(0)])
     if f0.size == 0:
         return {}
@@ -392,8 +371,6 @@ def _build_index(clips: list[_Clip], seed: int) -> np.ndarray:
 
 def _write_voice(out: Path, model, features_cfg, name, state, train_clips, val_clips,
                  consent, seed, n_params) -> None:
-    from aisinger.voice import save_voice
-
     hist = state["history"]
     recent = [x[1] for x in hist[-LOSS_SMOOTH_STEPS:]]
     val = state["val_history"][-1][1] if state["val_history"] else None
@@ -427,11 +404,7 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig = Tr
     """
     import torch
 
-    from aisinger.audio import save as save_audio
-    from aisinger.features import FeatureConfig
-    from aisinger.features.pitch import PitchConfig
     from aisinger.nn.ddsp import DdspConfig, build_decoder, multi_resolution_stft_loss
-    from aisinger.progress import track
 
     try:
         model_cfg = DdspConfig.from_dict(dict(config.model))

@@ -20,14 +20,20 @@ natural speech contour, and the voice model re-sings them:
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from aisinger.convert import DEFAULT_PROTECT, DEFAULT_RETRIEVAL
+from aisinger.consent import CONSENT_FILENAME, check_scope, load_consent
+from aisinger.convert import DEFAULT_PROTECT, DEFAULT_RETRIEVAL, convert, feature_config
+from aisinger.convert.key import voice_range
 from aisinger.errors import AisingerError
+from aisinger.features import extract
+from aisinger.io import audio as audio_io
+from aisinger.label import label_audio, policy_for, tag_file
+from aisinger.tts import synthesize
+from aisinger.voice.folder import load_voice
 
 __all__ = ["speak", "SpeakOptions", "SpeakResult", "tts_text", "speech_transpose", "LANGS",
            "TTS_VOICES", "MAX_TEXT_CHARS"]
@@ -39,14 +45,14 @@ MAX_TEXT_CHARS = 2000
 """Longest text accepted (one TTS call; longer texts: split them)."""
 SPEECH_RANGE_POSITION = 0.25
 """Where the speech median is put in the voice's trained range (0 = bottom, 1 = top)."""
-_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 @dataclass
 class SpeakOptions:
     """transpose: semitones (None: place the speech in the voice's range); retrieval/protect:
     as in :func:`aisinger.convert.convert`; sr: output rate (None: the voice's); tts_voice:
-    override the speaker (a name of :data:`aisinger.tts.SPEAKERS`); explicit_label / no_label: as in cover."""
+    override the speaker (a name of :data:`aisinger.tts.SPEAKERS`); explicit_label / no_label:
+    as in cover."""
 
     transpose: float | None = None
     retrieval: float = DEFAULT_RETRIEVAL
@@ -91,18 +97,9 @@ def speak(text: str, voice_dir: str | Path, out_path: str | Path, lang: str = "e
           options: SpeakOptions = SpeakOptions()) -> SpeakResult:
     """Read ``text`` aloud in the voice ``voice_dir`` and write a labelled file ``out_path``.
 
-    lang: ``"en"``, ``"zh"`` (Mandarin), ``"ja"`` or ``"yue"`` (Cantonese, espeak-ng).  The voice's consent record
-    must permit ``speak``.
+    lang: ``"en"``, ``"zh"`` (Mandarin), ``"ja"`` or ``"yue"`` (Cantonese, espeak-ng).  The
+    voice's consent record must permit ``speak``.
     """
-    from aisinger import audio as audio_io
-    from aisinger.consent import CONSENT_FILENAME, check_scope, load_consent
-    from aisinger.convert import convert, feature_config
-    from aisinger.features import extract
-    from aisinger.key import voice_range
-    from aisinger.tts import synthesize
-    from aisinger.label import label_audio, policy_for, tag_file
-    from aisinger.voice import load_voice
-
     if lang not in LANGS:
         raise AisingerError(f"speak: unknown language {lang!r}; use one of {', '.join(LANGS)}")
     text = " ".join(str(text).split())

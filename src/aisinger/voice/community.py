@@ -8,7 +8,7 @@
   "version", "info"}``); v1 = 256-d, v2 = 768-d content; 32/40/48 kHz; with or without F0;
   optional ``.index`` (faiss) with the training content vectors for feature retrieval.
 
-Every file is opened with :func:`aisinger.safeload.torch_load_safe` (``weights_only``
+Every file is opened with :func:`aisinger.io.safeload.torch_load_safe` (``weights_only``
 unpickling; nothing in the file is executed).  :func:`load_community` returns our own
 :class:`~aisinger.nn.vits.SvcGenerator` with the weights checked by key and shape;
 :func:`import_voice` converts once into an aisinger voice folder (safetensors + JSON + model
@@ -23,7 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from aisinger.consent import check_scope, load_consent
 from aisinger.errors import AisingerError
+from aisinger.io.fileio import atomic_path, read_json_object, write_json
+from aisinger.io.safeload import torch_load_safe
+from aisinger.voice.folder import save_vits_voice, state_mismatch
 
 __all__ = ["CommunityModel", "load_community", "sovits_config", "rvc_config", "import_voice",
            "read_index", "export_sovits", "export_rvc", "CONTENT_ENCODERS"]
@@ -200,7 +204,6 @@ def build_checked(cfg, state: dict, path: Path, config_name: str):
         state = fold_weight_norm({k: v for k, v in state.items() if not k.startswith("enc_q.")})
     except ValueError as exc:
         raise AisingerError(f"{path}: {exc}") from None
-    from aisinger.voice import state_mismatch
 
     why = state_mismatch(model, state, config_name)
     if why:
@@ -210,8 +213,6 @@ def build_checked(cfg, state: dict, path: Path, config_name: str):
 
 
 def _read_checkpoint(path: Path) -> dict:
-    from aisinger.safeload import torch_load_safe
-
     if not path.is_file():
         raise AisingerError(f"{path}: model file not found")
     doc = torch_load_safe(path)
@@ -257,7 +258,6 @@ def load_community(path: str | Path, config: str | Path | None = None) -> Commun
         if not cfg_path.is_file():
             raise AisingerError(f"{cfg_path}: So-VITS-SVC config.json not found (give it with "
                                 "--config)")
-        from aisinger.fileio import read_json_object
 
         cfg_doc = read_json_object(cfg_path)
         cfg = sovits_config(cfg_doc, state, cfg_path)
@@ -348,9 +348,6 @@ def import_voice(path: str | Path, out_dir: str | Path, consent: str | Path | No
     .index for feature retrieval; speaker: name (So-VITS ``spk`` map) or id of the speaker to
     use from a multi-speaker model (default: the first).
     """
-    from aisinger.consent import check_scope, load_consent
-    from aisinger.voice import save_vits_voice
-
     if consent is None:
         raise AisingerError("no consent record: a community voice model can only be imported "
                             "with its owner's consent (pass --consent FILE)")
@@ -417,7 +414,6 @@ def export_sovits(model, pth: str | Path, config_json: str | Path,
     """Write ``model`` (family sovits) as a So-VITS-SVC ``G_*.pth`` + ``config.json``."""
     import torch
 
-    from aisinger.fileio import atomic_path, write_json
     from aisinger.nn.vits import unfold_weight_norm
 
     cfg = model.cfg
@@ -452,7 +448,6 @@ def export_rvc(model, pth: str | Path, version: str | None = None) -> None:
     """Write ``model`` (family rvc) as an RVC inference ``.pth`` (fp16 weights, config list)."""
     import torch
 
-    from aisinger.fileio import atomic_path
     from aisinger.nn.vits import unfold_weight_norm
 
     cfg = model.cfg

@@ -5,7 +5,7 @@ Level convention: dB relative to a full-scale *square* wave, i.e.
 20 log10(1/sqrt(2)) = -3.01 dB, and a sine of amplitude A reads
 20 log10(A / sqrt(2)).
 
-Each frame i (centred at t = i / FRAME_RATE s, see :mod:`aisinger.features.frames`)
+Each frame i (centred at t = i / FRAME_RATE s, see :mod:`aisinger.dsp.frames`)
 is the Hann-weighted mean square of the samples in a window of
 ``window_s`` = 40 ms (4 hops) centred on it. The Hann weights are normalised to
 sum to 1, so a stationary signal reads its true RMS; the Hann taper keeps the
@@ -20,16 +20,16 @@ and last frame, a 220 Hz sine within 0.1 dB). Levels are floored at
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from aisinger.features.frames import FRAME_RATE, n_frames
+from aisinger.dsp.frames import FRAME_RATE, n_frames
+from aisinger.errors import AisingerError
 
 __all__ = ["LoudnessConfig", "loudness_db", "integrated_lufs", "DEFAULT_WINDOW_S", "DEFAULT_FLOOR_DB",
-           "LOUDNESS_BLOCK_S"]
+           "LOUDNESS_BLOCK_S", "frame_rms"]
 
 DEFAULT_WINDOW_S = 0.04  # Hann window, 4 hops of 10 ms (effective length 20 ms)
 DEFAULT_FLOOR_DB = -120.0  # level reported for digital silence
@@ -75,8 +75,6 @@ def loudness_db(audio: np.ndarray, sr: int, config: LoudnessConfig = LoudnessCon
         Level in dB of frame i, centred on sample round(i * sr / FRAME_RATE);
         at least ``config.floor_db``.
     """
-    from aisinger.errors import AisingerError
-
     x = np.asarray(audio)
     if x.ndim != 1:
         raise AisingerError(f"loudness needs mono audio (samples,), got shape {x.shape}")
@@ -123,6 +121,14 @@ GATE_ABSOLUTE_LUFS = -70.0
 GATE_RELATIVE_LU = -10.0
 BLOCK_OVERLAP = 0.75
 _CHUNK = 1 << 20  # samples filtered at a time (bounds memory on long inputs)
+
+
+def frame_rms(audio: np.ndarray, hop: int, n_frames: int) -> np.ndarray:
+    """RMS of ``audio`` over a hop-long window centred on each frame j (at sample j·hop)."""
+    x = np.pad(np.asarray(audio, np.float64) ** 2, (hop // 2, hop + n_frames * hop))
+    c = np.concatenate([[0.0], np.cumsum(x)])
+    starts = np.arange(n_frames) * hop
+    return np.sqrt(np.maximum((c[starts + hop] - c[starts]) / hop, 0.0)).astype(np.float32)
 
 
 def _k_weighting(sr: int) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -23,7 +23,8 @@ import numpy as np
 import soxr
 
 from aisinger.errors import AisingerError
-from aisinger.lab._tools import run_to_wav
+from aisinger.io.programs import run_to_wav
+from aisinger.tts import kokoro, piper
 
 TTS_TIMEOUT_S = 60
 """Wall-clock limit for one TTS call (seconds)."""
@@ -182,10 +183,12 @@ def _speak_neural(text: str, spec: VoiceSpec, language: str | None) -> tuple[np.
 
 @functools.lru_cache(maxsize=4096)
 def _neural_cached(text: str, engine: str, mix, language: str) -> tuple[np.ndarray, int]:
-    from aisinger.tts import KokoroVoice, synthesize
-
-    voice = KokoroVoice(mix) if engine == "kokoro" else "piper-joe"
-    audio, sr = synthesize(text, language, voice)
+    if engine == "kokoro":
+        audio, sr = kokoro.synthesize(text, language, kokoro.KokoroVoice(mix))
+    else:
+        if language != "en":
+            raise AisingerError(f"piper joe speaks English, not {language!r}")
+        audio, sr = piper.synthesize(text)
     audio.setflags(write=False)
     return audio, sr
 

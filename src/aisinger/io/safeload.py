@@ -12,7 +12,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from aisinger.errors import AssetError
+
+try:  # numpy >= 2 keeps the implementation in numpy._core
+    from numpy._core.multiarray import _reconstruct  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - numpy 1.x
+    from numpy.core.multiarray import _reconstruct  # type: ignore[attr-defined,no-redef]
 
 
 def numpy_array_globals() -> list[Any]:
@@ -23,12 +30,6 @@ def numpy_array_globals() -> list[Any]:
     with numpy 1.x name ``numpy.core.multiarray._reconstruct``; numpy 2 moved it to
     ``numpy._core``, so it is allow-listed under both names.
     """
-    import numpy as np
-
-    try:  # numpy >= 2 keeps the implementation in numpy._core
-        from numpy._core.multiarray import _reconstruct  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core.multiarray import _reconstruct  # type: ignore[attr-defined,no-redef]
     dtype_classes = [type(np.dtype(t)) for t in ("float32", "float64", "int64", "int32",
                                                   "bool", "float16", "uint8")]
     return [_reconstruct, (_reconstruct, "numpy.core.multiarray._reconstruct"), np.ndarray,

@@ -5,7 +5,7 @@ Layout of ``VOICE/``::
     model.safetensors   model weights (float32)
     config.json         {"format": "aisinger-voice", "version": 2, "family": "ddsp",
                          "model": DdspConfig, "features": FeatureConfig, "files": {...}}
-                        or, for imported community models (see aisinger.compat),
+                        or, for imported community models (see aisinger.voice.community),
                         {"format", "version": 2, "family": "vits", "model": VitsConfig,
                          "source": "sovits-4.1" | "rvc-v2" | ..., "content_encoder": {...},
                          "speakers": {name: id}, "speaker": id, "files": {...}}
@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from aisinger.errors import AisingerError
-from aisinger.fileio import atomic_path, read_json_object, write_json, write_text
+from aisinger.features import FeatureConfig
+from aisinger.io.fileio import atomic_path, read_json_object, write_json, write_text
 
 __all__ = ["Voice", "save_voice", "load_voice", "write_model_card", "model_card_markdown",
            "VOICE_FORMAT", "VOICE_VERSION", "MODEL_FILE", "CONFIG_FILE", "INDEX_FILE",
@@ -208,7 +209,6 @@ def _load_tensors(path: Path) -> dict:
 
 def load_voice(voice_dir: str | Path) -> Voice:
     """Load and check a voice folder (AisingerError with one line on any problem)."""
-    from aisinger.features import FeatureConfig
     from aisinger.nn.ddsp import DdspConfig, build_decoder
 
     root = Path(voice_dir)
@@ -303,7 +303,6 @@ def _load_vits(root: Path, doc: dict) -> Voice:
     except (KeyError, TypeError, ValueError) as exc:
         raise AisingerError(f"{cfg_path}: bad model config ({str(exc)[:120]})") from None
     index, card = _load_weights(root, doc, model, model_cfg.content_dim)
-    from aisinger.features import FeatureConfig
 
     # features: only what analysis steps around conversion use (cover's key choice, speak);
     # the model itself runs on HuBERT/ContentVec content (meta["content_encoder"])

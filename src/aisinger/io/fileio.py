@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from aisinger.errors import AisingerError
+
 
 def _default_file_mode() -> int:
     """Mode a plain ``open(path, "w")`` would give: 0o666 minus the process umask."""
@@ -80,8 +82,6 @@ def write_json(path: str | Path, obj: Any, indent: int | None = 2) -> Path:
 def read_json_object(path: str | Path) -> dict:
     """A JSON file that must hold an object; one-line AisingerError naming the file when it is
     unreadable, not JSON or not an object."""
-    from aisinger.errors import AisingerError
-
     path = Path(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))

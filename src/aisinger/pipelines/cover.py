@@ -10,7 +10,7 @@ Stages (each one public function of its module)::
                                     audio.save ─ label.tag_file (AIGC metadata)
 
 * Channels: mono songs give mono covers, stereo stereo; 5.1 (and other layouts) are
-  downmixed to stereo first (ITU-R BS.775, see :func:`aisinger.audio.to_stereo`).
+  downmixed to stereo first (ITU-R BS.775, see :func:`aisinger.io.audio.to_stereo`).
 * No vocals: when the separated vocal stem is more than ``NO_VOCALS_LU`` below the song, or
   carries less than ``MIN_SUNG_S`` of sung (voiced, audible) frames, the cover is refused
   with a one-line error; no "cover" of an instrumental is made.
@@ -31,9 +31,19 @@ from typing import Callable
 
 import numpy as np
 
-from aisinger.convert import DEFAULT_PROTECT, DEFAULT_RETRIEVAL, F0_METHODS
+from aisinger.consent import CONSENT_FILENAME, check_scope, load_consent
+from aisinger.convert import (DEFAULT_PROTECT, DEFAULT_RETRIEVAL, F0_METHODS, convert,
+                              feature_config)
+from aisinger.convert.key import KEY_MODES, KeyChoice, choose_transpose, voice_range
+from aisinger.dsp.loudness import integrated_lufs
 from aisinger.errors import AisingerError
-from aisinger.key import KEY_MODES, KeyChoice
+from aisinger.features import extract
+from aisinger.io import audio as audio_io
+from aisinger.io.audio import save, to_stereo
+from aisinger.label import label_audio, policy_for, tag_file
+from aisinger.remix import VocalReference, limit_true_peak, remix, true_peak_dbtp
+from aisinger.separation import get_separator
+from aisinger.voice.folder import load_voice
 
 log = logging.getLogger("aisinger")
 
@@ -58,7 +68,7 @@ Progress = Callable[[str, float], None]
 class CoverOptions:
     """Options of :func:`cover` (the CLI and the request service share these defaults).
 
-    transpose: semitones, or None for the automatic key (:mod:`aisinger.key`);
+    transpose: semitones, or None for the automatic key (:mod:`aisinger.convert.key`);
     key_shift: ``"octave"`` (keeps the song's key) or ``"semitone"`` for the automatic key;
     retrieval: 0..1 k-NN retrieval of the voice's own content (against timbre leakage);
     protect: 0..1 share of the source kept on consonants and breaths;
@@ -154,8 +164,6 @@ class _Clock:
 
 
 def _check_voice_consent(voice_dir: Path, use: str) -> None:
-    from aisinger.consent import CONSENT_FILENAME, check_scope, load_consent
-
     consent = voice_dir / CONSENT_FILENAME
     if not consent.is_file():
         raise AisingerError(f"{voice_dir}: no {CONSENT_FILENAME}; this voice has no consent "
@@ -164,8 +172,6 @@ def _check_voice_consent(voice_dir: Path, use: str) -> None:
 
 
 def _song_layout(audio: np.ndarray) -> np.ndarray:
-    from aisinger.audio import to_stereo
-
     if audio.ndim == 1:
         return audio[None, :]
     if audio.shape[0] in (1, 2):
@@ -183,17 +189,12 @@ def _check_vocals(song_path: Path, mix_lufs: float, vocal_lufs: float, feats) ->
 
 
 def _label(audio, sr, voice_id, policy):
-    from aisinger.label import label_audio
-
     if not policy.enabled:
         return audio, {}
     return label_audio(audio, sr, voice_id=voice_id, policy=policy)
 
 
 def _write(path: Path, audio: np.ndarray, sr: int, label: dict) -> Path:
-    from aisinger.audio import save
-    from aisinger.label import tag_file
-
     save(path, audio[0] if audio.ndim == 2 and audio.shape[0] == 1 else audio, sr)
     if label:
         tag_file(path, label)
@@ -216,16 +217,6 @@ def cover(song: str | Path, voice_dir: str | Path, out_path: str | Path,
         AisingerError: one line naming the file and the problem (bad song, no vocals, voice
             folder missing files or with a mismatched config, consent refusing the use).
     """
-    from aisinger import audio as audio_io
-    from aisinger.convert import convert, feature_config
-    from aisinger.features import extract
-    from aisinger.features.loudness import integrated_lufs
-    from aisinger.key import choose_transpose, voice_range
-    from aisinger.label import policy_for
-    from aisinger.remix import VocalReference, limit_true_peak, remix, true_peak_dbtp
-    from aisinger.separation import get_separator
-    from aisinger.voice import load_voice
-
     options.check()
     song, voice_dir, out_path = Path(song), Path(voice_dir), Path(out_path)
     if out_path.suffix.lower() not in audio_io.WRITE_EXTENSIONS:

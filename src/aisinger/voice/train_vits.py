@@ -30,7 +30,19 @@ from pathlib import Path
 
 import numpy as np
 
+from aisinger.consent import load_consent
+from aisinger.dsp.frames import FRAME_RATE, resample_f0
+from aisinger.dsp.loudness import frame_rms
 from aisinger.errors import AisingerError
+from aisinger.features.hubert import content_on_grid, encoder_path, hubert_features
+from aisinger.features.pitch import PitchConfig, estimate_f0, fill_unvoiced
+from aisinger.io.audio import load
+from aisinger.io.fileio import write_json
+from aisinger.io.safeload import torch_load_safe
+from aisinger.progress import track
+from aisinger.voice.community import CONTENT_ENCODERS, load_community
+from aisinger.voice.folder import _save_tensors, save_vits_voice
+from aisinger.voice.train_ddsp import load_clips
 
 __all__ = ["VitsTrainConfig", "VitsTrainResult", "train_vits"]
 
@@ -85,13 +97,6 @@ def _default_config(overrides: dict):
 def _prepare(path: Path, cfg, enc_spec: dict, enc_file: Path) -> dict:
     import torch
 
-    from aisinger.audio import load
-    from aisinger.convert_vits import _content_on_grid, frame_rms
-    from aisinger.features.frames import FRAME_RATE, resample_f0
-    from aisinger.features.hubert import hubert_features
-    from aisinger.features.pitch import PitchConfig, estimate_f0
-    from aisinger.train import fill_unvoiced
-
     x, sr = load(path, sr=cfg.sample_rate, mono=True)
     hop = cfg.hop
     t = x.shape[0] // hop
@@ -105,7 +110,7 @@ def _prepare(path: Path, cfg, enc_spec: dict, enc_file: Path) -> dict:
                       n_fft, hop, window=torch.hann_window(n_fft), center=False,
                       return_complex=True).abs()[0, :, :t]
     content = hubert_features(x, sr, enc_file, int(enc_spec["layer"]), bool(enc_spec["final_proj"]))
-    content = _content_on_grid(content, t, sr / hop)
+    content = content_on_grid(content, t, sr / hop)
     f0 = resample_f0(estimate_f0(x, sr, PitchConfig()), t, rate_in=FRAME_RATE, rate_out=sr / hop)
     uv = (f0 > 0).astype(np.float32)
     f0_in = fill_unvoiced(f0)[0] if cfg.family == "sovits" else f0
@@ -146,9 +151,7 @@ def _batch(clips: list[dict], cfg, tc: VitsTrainConfig, gen) -> dict:
 
 def _load_base(base: Path, base_config: Path | None):
     """(VitsConfig, generator state, enc_q state) from a community So-VITS G_0."""
-    from aisinger.compat import load_community
     from aisinger.nn.vits import fold_weight_norm
-    from aisinger.safeload import torch_load_safe
 
     cm = load_community(base, base_config)
     doc = torch_load_safe(base)
@@ -166,17 +169,10 @@ def train_vits(dataset_dir: str | Path, out_dir: str | Path,
     """Train (or fine-tune) a VITS-family voice; see the module docstring."""
     import torch
 
-    from aisinger.compat import CONTENT_ENCODERS
-    from aisinger.features.hubert import encoder_path
-    from aisinger.fileio import write_json
     from aisinger.nn.vits import SvcGenerator, fold_weight_norm
     from aisinger.nn.vits_train import (MelLoss, MultiPeriodDiscriminator, PosteriorEncoder,
                                         discriminator_loss, feature_matching_loss,
                                         generator_adversarial_loss, kl_loss)
-    from aisinger.progress import track
-    from aisinger.safeload import torch_load_safe
-    from aisinger.train import load_clips
-    from aisinger.voice import _save_tensors, save_vits_voice
 
     t_start = time.time()
     name, train_set, _val, consent = load_clips(dataset_dir)
@@ -289,7 +285,6 @@ def train_vits(dataset_dir: str | Path, out_dir: str | Path,
             "model": {"decoder": f"vits/{cfg.family}", "sample_rate": cfg.sample_rate,
                       "parameters": sum(p.numel() for p in gen.parameters())},
             "losses": {k: v for k, v in last.items() if k != "step"}}
-    from aisinger.consent import load_consent
 
     rec = load_consent(consent)
     card["consent"] = (f"{rec.voice_owner} ({rec.scope}, {rec.date}, uses: "

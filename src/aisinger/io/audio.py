@@ -34,9 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
+import soxr
 
 from aisinger.errors import AudioError
-from aisinger.fileio import atomic_path
+from aisinger.io.fileio import atomic_path
 
 MIN_SR = 8_000
 MAX_SR = 384_000
@@ -128,7 +130,6 @@ def info(path: str | Path) -> AudioInfo:
         raise AudioError(f"{path}: is a folder, expected an audio file")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: empty file (0 bytes)")
-    import soundfile as sf
 
     if path.suffix.lower() in SOUNDFILE_READ_EXTENSIONS or path.suffix == "":
         try:
@@ -142,7 +143,9 @@ def info(path: str | Path) -> AudioInfo:
     return _ffprobe(path)
 
 
-def _check_info(i: AudioInfo, max_seconds: float) -> None:
+def check_info(i: AudioInfo, max_seconds: float) -> None:
+    """Raise :class:`AudioError` when ``i`` is outside what aisinger reads (rate, channels,
+    ``max_seconds``)."""
     if i.sr < MIN_SR or i.sr > MAX_SR:
         raise AudioError(f"{i.path}: sample rate {i.sr} Hz is outside the supported range "
                          f"{MIN_SR}–{MAX_SR} Hz")
@@ -156,8 +159,6 @@ def _check_info(i: AudioInfo, max_seconds: float) -> None:
 
 
 def _decode_soundfile(path: Path) -> np.ndarray:
-    import soundfile as sf
-
     try:
         data, _ = sf.read(str(path), dtype="float32", always_2d=True)
     except sf.LibsndfileError as err:
@@ -196,7 +197,7 @@ def load(path: str | Path, sr: int | None = None, mono: bool = False,
     """
     path = Path(path)
     i = info(path)
-    _check_info(i, max_seconds_default() if max_seconds is None else max_seconds)
+    check_info(i, max_seconds_default() if max_seconds is None else max_seconds)
     if path.suffix.lower() in SOUNDFILE_READ_EXTENSIONS or path.suffix == "":
         try:
             audio = _decode_soundfile(path)
@@ -258,7 +259,6 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     audio = np.asarray(audio, dtype=np.float32)
     if sr_in == sr_out:
         return audio
-    import soxr
 
     if audio.ndim == 1:
         return soxr.resample(audio, sr_in, sr_out, quality="VHQ").astype(np.float32)
@@ -276,8 +276,6 @@ def save(path: str | Path, audio: np.ndarray, sr: int, subtype: str | None = Non
     The format follows the extension (.wav float32, .flac 24-bit, .mp3, .ogg); ``subtype``
     overrides the sample format (e.g. ``"PCM_16"``).  Parent folders are created.
     """
-    import soundfile as sf
-
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in WRITE_EXTENSIONS:

@@ -19,9 +19,16 @@ import math
 
 import numpy as np
 
+from aisinger.convert.retrieval import blend_knn, protect_mask
+from aisinger.dsp.frames import FRAME_RATE, resample_f0
+from aisinger.dsp.loudness import frame_rms, loudness_db
 from aisinger.errors import AisingerError
+from aisinger.features.hubert import (content_on_grid, encoder_path, frame_times_hubert,
+                                      hubert_features)
+from aisinger.features.pitch import PitchConfig, estimate_f0, fill_unvoiced
+from aisinger.io.audio import resample
 
-__all__ = ["convert_vits", "retrieve_rvc", "model_frames", "frame_rms", "NOISE_SCALE"]
+__all__ = ["convert_vits", "retrieve_rvc", "model_frames", "NOISE_SCALE"]
 
 CHUNK_S = 20.0
 CONTEXT_FRAMES = 48
@@ -37,8 +44,6 @@ def retrieve_rvc(content: np.ndarray, index: np.ndarray, ratio,
     """RVC-style feature retrieval: each frame is blended (``ratio``: a number or a per-frame
     (T,) array) with the inverse-squared-distance weighted mean of its k nearest index
     vectors (L2)."""
-    from aisinger.convert import blend_knn
-
     if index is None or index.shape[0] == 0:
         return content.astype(np.float32)
     k = min(k, index.shape[0])
@@ -59,23 +64,6 @@ def retrieve_rvc(content: np.ndarray, index: np.ndarray, ratio,
 def model_frames(n_model_samples: int, hop: int) -> int:
     """Frames needed to synthesise ``n_model_samples`` samples."""
     return max(1, math.ceil(n_model_samples / hop))
-
-
-def frame_rms(audio: np.ndarray, hop: int, n_frames: int) -> np.ndarray:
-    """RMS of ``audio`` over a hop-long window centred on each frame j (at sample j·hop)."""
-    x = np.pad(np.asarray(audio, np.float64) ** 2, (hop // 2, hop + n_frames * hop))
-    c = np.concatenate([[0.0], np.cumsum(x)])
-    starts = np.arange(n_frames) * hop
-    return np.sqrt(np.maximum((c[starts + hop] - c[starts]) / hop, 0.0)).astype(np.float32)
-
-
-def _content_on_grid(content: np.ndarray, n: int, rate: float) -> np.ndarray:
-    """Nearest HuBERT frame (50/s, centred at (i·320+200)/16000 s) for each model frame."""
-    from aisinger.features.hubert import HUBERT_HOP, HUBERT_SR, HUBERT_WIN
-
-    t = np.arange(n) / rate
-    idx = np.rint((t * HUBERT_SR - HUBERT_WIN / 2) / HUBERT_HOP).astype(np.int64)
-    return content[np.clip(idx, 0, content.shape[0] - 1)]
 
 
 def _chunks(n: int, size: int) -> list[tuple[int, int]]:
@@ -144,16 +132,11 @@ def convert_vits(voice, audio: np.ndarray, rate: int, transpose: float, f0_metho
                  ) -> tuple[np.ndarray, int]:
     """Convert mono ``audio`` at ``rate`` with a vits-family ``voice`` (see the module
     docstring).  ``protect``: on the source's consonants and breaths (unvoiced, not silent;
-    :func:`aisinger.convert.protect_mask`) the retrieval blend is reduced by this share, as
+    :func:`aisinger.convert.retrieval.protect_mask`) the retrieval blend is reduced by this share, as
     RVC's ``protect`` keeps the source's own content there.  Returns (audio, out_sr) with
     round(len(audio) · out_sr / rate) samples."""
     import torch
 
-    from aisinger.audio import resample
-    from aisinger.features.frames import FRAME_RATE, resample_f0
-    from aisinger.features.hubert import encoder_path, hubert_features
-    from aisinger.features.pitch import PitchConfig, estimate_f0
-    from aisinger.train import fill_unvoiced
 
     model = voice.model
     cfg = model.cfg
@@ -173,16 +156,12 @@ def convert_vits(voice, audio: np.ndarray, rate: int, transpose: float, f0_metho
     if voice.index is not None and retrieval > 0:
         ratio = np.float32(retrieval)
         if protect > 0:
-            from aisinger.convert import protect_mask
-            from aisinger.features.hubert import frame_times_hubert
-            from aisinger.features.loudness import loudness_db
-
             keep = protect_mask(f0_100, loudness_db(audio, rate), protect)
             at = np.clip(np.rint(frame_times_hubert(content.shape[0]) * FRAME_RATE), 0,
                          keep.shape[0] - 1).astype(np.int64)
             ratio = retrieval * (1.0 - keep[at])
         content = retrieve_rvc(content, voice.index, ratio)
-    content = _content_on_grid(content, t, grid_rate)
+    content = content_on_grid(content, t, grid_rate)
     f0 = np.zeros(t, np.float32)
     uv = np.zeros(t, np.float32)
     if cfg.use_f0:
