@@ -492,30 +492,30 @@ def median_cents_error(f0_out: np.ndarray, f0_src: np.ndarray, transpose: float)
     is dominated by a few octave/voicing errors of the pitch estimator (even the ground truth
     scores ~100 cents RMSE on some voices while its median error is a few cents).
     """
+    err = _abs_cents_errors(f0_out, f0_src, transpose)
+    return float("nan") if err is None else float(np.median(err))
+
+
+def _abs_cents_errors(f0_out: np.ndarray, f0_src: np.ndarray, transpose: float
+                      ) -> np.ndarray | None:
+    """|pitch error| in cents per frame voiced in both tracks (cut to the shorter), against
+    ``f0_src`` shifted by ``transpose``; None with fewer than the F0 metric's minimum frames."""
     from aisinger.eval.f0 import CENTS_PER_SEMITONE, MIN_VOICED_FRAMES, to_cents
 
     n = min(f0_out.shape[0], f0_src.shape[0])
     out, src = f0_out[:n], f0_src[:n]
     both = (out > 0) & (src > 0)
     if both.sum() < MIN_VOICED_FRAMES:
-        return float("nan")
-    err = to_cents(out[both]) - to_cents(src[both]) - CENTS_PER_SEMITONE * transpose
-    return float(np.median(np.abs(err)))
+        return None
+    return np.abs(to_cents(out[both]) - to_cents(src[both]) - CENTS_PER_SEMITONE * transpose)
 
 
 def gross_error_rate(f0_out: np.ndarray, f0_src: np.ndarray, transpose: float,
                      cents: float = GROSS_ERROR_CENTS) -> float:
     """Fraction of the frames voiced in both tracks whose pitch is off by more than ``cents``
     from ``f0_src`` shifted by ``transpose`` (NaN with too few voiced frames)."""
-    from aisinger.eval.f0 import CENTS_PER_SEMITONE, MIN_VOICED_FRAMES, to_cents
-
-    n = min(f0_out.shape[0], f0_src.shape[0])
-    out, src = f0_out[:n], f0_src[:n]
-    both = (out > 0) & (src > 0)
-    if both.sum() < MIN_VOICED_FRAMES:
-        return float("nan")
-    err = to_cents(out[both]) - to_cents(src[both]) - CENTS_PER_SEMITONE * transpose
-    return float(np.mean(np.abs(err) > cents))
+    err = _abs_cents_errors(f0_out, f0_src, transpose)
+    return float("nan") if err is None else float(np.mean(err > cents))
 
 
 # ----------------------------------------------------------------------------------------------

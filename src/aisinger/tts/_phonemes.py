@@ -63,37 +63,35 @@ def kokoro_english(text: str) -> str:
     return ipa
 
 
-@functools.lru_cache(maxsize=1)
-def _zh_g2p():
+@functools.lru_cache(maxsize=2)
+def _g2p(lang: str):
+    """misaki's G2P for ``zh`` or ``ja`` (imported on first use: jieba / OpenJTalk load
+    dictionaries)."""
+    need = {"zh": "misaki[zh]==0.9.4", "ja": "pyopenjtalk-plus==0.4.1.post10"}[lang]
     try:
-        from misaki import zh
+        if lang == "zh":
+            from misaki import zh as module
+        else:
+            from misaki import ja as module
     except ImportError as err:
-        raise AisingerError(f"Mandarin text-to-speech needs misaki[zh] ({err}); "
-                            "pip install 'misaki[zh]==0.9.4'") from None
-    logging.getLogger("jieba").setLevel(logging.WARNING)
-    return zh.ZHG2P()
-
-
-@functools.lru_cache(maxsize=1)
-def _ja_g2p():
-    try:
-        from misaki import ja
-    except ImportError as err:
-        raise AisingerError(f"Japanese text-to-speech needs pyopenjtalk-plus ({err}); "
-                            "pip install pyopenjtalk-plus==0.4.1.post10") from None
-    return ja.JAG2P(version="pyopenjtalk")
+        raise AisingerError(f"{'Mandarin' if lang == 'zh' else 'Japanese'} text-to-speech "
+                            f"needs {need} ({err}); pip install '{need}'") from None
+    if lang == "zh":
+        logging.getLogger("jieba").setLevel(logging.WARNING)
+        return module.ZHG2P()
+    return module.JAG2P(version="pyopenjtalk")
 
 
 def kokoro_mandarin(text: str) -> str:
     """Kokoro phonemes for Mandarin (Han characters; numbers are read out)."""
     with _LOCK:  # jieba and misaki keep module state
-        return _zh_g2p()(text)[0]
+        return _g2p("zh")(text)[0]
 
 
 def kokoro_japanese(text: str) -> str:
     """Kokoro phonemes for Japanese (kana/kanji)."""
     with _LOCK:
-        out = _ja_g2p()(text)[0]
+        out = _g2p("ja")(text)[0]
     # misaki 0.9.4 appends a pitch-accent string of the same length to the phonemes
     out = out[:len(out) // 2]
     for a, b in KOKORO_JA_MAP:
