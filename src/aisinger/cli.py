@@ -515,9 +515,9 @@ def demo(
     (training it on the CPU), then cover the real example song with it.
 
     Writes OUT/voice/ (the voice), OUT/cover.mp3 (the labelled cover) and
-    OUT/cover.mp3.stems/.  The demo voice is synthetic (the human-like piper joe TTS voice
-    sung to melodies, trained for minutes): expect a clear change of timbre and a synthetic
-    sound.
+    OUT/cover.mp3.stems/.  The demo voice is synthetic (the human-like Kokoro alpha TTS
+    voice sung to melodies, trained for minutes): expect a clear change of timbre and a
+    synthetic sound.
     """
     from aisinger.pipelines.demo import DEMO_TRAIN_MINUTES, run_demo
 
