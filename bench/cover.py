@@ -142,6 +142,8 @@ def _quality_module():
 
 def run_quality(args) -> int:
     from aisinger.convert import convert
+    from aisinger.io import audio
+    from aisinger.voice.folder import load_voice
     from aisinger.voice.train_ddsp import train
 
     q = _quality_module()
@@ -166,12 +168,13 @@ def run_quality(args) -> int:
         train_s = time.perf_counter() - t0
         print(f"voice: {voice} (step {res.step}, {len(refs)} train clips)")
 
+    model = load_voice(voice)
     systems = [q.SYSTEMS["identity"], q.SYSTEMS["ground-truth"]]
     for r in _floats(args.retrieval):
         for p in _floats(args.protect):
             def fn(task, r=r, p=p):
-                return convert(task.source_wav, voice, transpose=task.transpose,
-                               retrieval=r, protect=p)
+                x, x_sr = audio.load(task.source_wav, mono=True)
+                return convert(model, x, x_sr, transpose=task.transpose, retrieval=r, protect=p)
             systems.append(q.System(f"r{r:g}-p{p:g}", fn, f"retrieval {r}, protect {p}"))
     scorer = q.Scorer(q.ScoreConfig())
     clips = q._AudioCache()

@@ -279,8 +279,9 @@ def main(argv=None) -> int:
 
     import torch
 
-    from aisinger.io.audio import load
     from aisinger.convert import convert
+    from aisinger.io.audio import load
+    from aisinger.voice.folder import load_voice
     from aisinger.voice.train_ddsp import TrainConfig, train
 
     torch.set_num_threads(args.threads)
@@ -328,7 +329,9 @@ def main(argv=None) -> int:
         train_wall = time.perf_counter() - tt
         tc = time.perf_counter()
         kw = {} if args.retrieval is None else {"retrieval": args.retrieval}
-        outputs = [convert(t["wav"], out, transpose=t["transpose"], **kw) for t in tasks]
+        model = load_voice(out)
+        outputs = [convert(model, *load(t["wav"], mono=True), transpose=t["transpose"], **kw)
+                   for t in tasks]
         convert_s = time.perf_counter() - tc
         rows = score_all(scorer, outputs, tasks, refs)
         aggs = aggregate(rows, f"{result.minutes:.1f} min")

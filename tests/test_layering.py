@@ -24,7 +24,7 @@ PKG = "aisinger"
 # may import its own unit and the units of lower layers; units of one layer are peers and
 # must not import each other.
 LAYERS: list[set[str]] = [
-    {"aisinger", "errors", "paths", "progress"},  # core: no project imports but each other
+    {"aisinger", "errors", "paths", "progress", "layout"},  # core: import only each other
     {"io", "dsp"},  # file/audio I/O, external programs; numeric helpers (numpy only)
     {"nn", "assets"},  # torch modules only; the asset registry
     {"consent", "tts"},  # the consent record; offline speech engines
@@ -37,7 +37,7 @@ LAYERS: list[set[str]] = [
     {"service", "cli"},  # the two front ends; nothing imports them
     {"__main__"},
 ]
-CORE = {"aisinger", "errors", "paths", "progress"}
+CORE = LAYERS[0]
 
 # Third-party modules that may be imported inside functions: each is slow to import (or pulls
 # in torch) and is needed only on some code paths, so importing it at module level would slow

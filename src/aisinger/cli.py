@@ -315,31 +315,11 @@ def train(
     checkpoint, a loss-curve PNG and validation samples.  Kill it at any time and run the same
     command again to continue.  Experimental: see docs/voice-model.md for what to expect.
     """
-    import dataclasses
+    from aisinger.voice import train as run_training
 
-    if model == "vits":
-        from aisinger.voice.train_vits import VitsTrainConfig, train_vits
-
-        if max_minutes is not None:
-            raise AisingerError("--max-minutes is not supported with --model vits (its runs are "
-                                "not resumable yet); use --steps")
-
-        vcfg = VitsTrainConfig() if steps is None else VitsTrainConfig(steps=steps)
-        vres = train_vits(dataset, out_dir, vcfg, base=base, base_d=base_d,
-                          content_encoder=content_encoder, seed=seed)
-        typer.echo(f"voice: {vres.voice_dir} — {vres.steps} steps on {vres.device}, mel loss "
-                   f"{vres.losses.get('mel', float('nan')):.3f}")
-        return
-    if model != "ddsp":
-        raise AisingerError(f"unknown model {model!r}; use ddsp or vits")
-    from aisinger.voice.train_ddsp import TrainConfig
-    from aisinger.voice.train_ddsp import train as run_training
-
-    config = TrainConfig() if steps is None else dataclasses.replace(TrainConfig(), steps=steps)
-    result = run_training(dataset, out_dir, config=config, max_minutes=max_minutes, seed=seed)
-    state = "finished" if result.finished else "paused (run again to continue)"
-    typer.echo(f"voice: {result.voice_dir} — step {result.step}, {state}, train loss "
-               f"{result.train_loss:.3f}")
+    result = run_training(dataset, out_dir, model, steps=steps, max_minutes=max_minutes,
+                          seed=seed, base=base, base_d=base_d, content_encoder=content_encoder)
+    typer.echo(result.summary())
 
 
 @app.command()
@@ -372,6 +352,7 @@ def convert(
     from aisinger.consent import check_scope, load_consent
     from aisinger.convert import convert as run_convert
     from aisinger.label import label_audio, policy_for, tag_file
+    from aisinger.voice.folder import load_voice
 
     audio_io.check_output_not_input(out, vocals)
     consent = voice / "consent.json"
@@ -379,8 +360,10 @@ def convert(
         raise AisingerError(f"{voice}: no consent.json; this voice has no consent record")
     check_scope(load_consent(consent), "convert")
     policy = policy_for("convert", no_label=no_label)
-    y, rate = run_convert(vocals, voice, transpose=transpose, f0_method=f0,
-                          retrieval=retrieval, sr=sr, protect=protect,
+    model = load_voice(voice)
+    x, x_sr = audio_io.load(vocals, mono=True)
+    y, rate = run_convert(model, x, x_sr, transpose=transpose, f0_method=f0,
+                          retrieval=retrieval, out_sr=sr, protect=protect,
                           content_encoder=content_encoder)
     y, label_dict = label_audio(y, rate, voice_id=voice.resolve().name, policy=policy)
     audio_io.save(out, y, rate)

@@ -41,6 +41,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StringConstr
 
 from aisinger.errors import AisingerError
 from aisinger.io.fileio import write_text
+from aisinger.layout import CONSENT_FILE
 
 SCHEMA = "aisinger.consent/1"
 """Value of the ``schema`` field this version reads and writes."""
@@ -54,7 +55,7 @@ service, and publishing the results."""
 MAX_NAME_CHARS = 200
 MAX_STATEMENT_CHARS = 4000
 MAX_PATH_CHARS = 255
-CONSENT_FILENAME = "consent.json"
+CONSENT_FILENAME = CONSENT_FILE  # the name is defined once, in aisinger.layout
 """Name of the record inside a voice folder."""
 
 Scope = Literal["private", "non-commercial", "commercial"]
@@ -256,6 +257,18 @@ def check_scope(record: ConsentRecord, use: str) -> None:
     if SCOPES.index(wanted) > SCOPES.index(record.scope):
         raise AisingerError(f"consent of {record.voice_owner} ({record.date}) covers "
                             f"{record.scope} use only; '{action}' for {wanted} use is refused")
+
+
+def check_voice(voice_dir: str | Path, use: str) -> ConsentRecord:
+    """The gate of every use of a voice folder (convert, cover, speak): its
+    :data:`CONSENT_FILE` must exist and permit ``use`` (see :func:`check_scope`)."""
+    voice_dir = Path(voice_dir)
+    record_path = voice_dir / CONSENT_FILE
+    if not record_path.is_file():
+        raise AisingerError(f"{voice_dir}: no {CONSENT_FILE}; this voice has no consent record")
+    record = load_consent(record_path)
+    check_scope(record, use)
+    return record
 
 
 def require_consent(path: str | Path | None, use: str, *, self_owner: str | None = None

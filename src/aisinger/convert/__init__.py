@@ -17,66 +17,55 @@ import numpy as np
 from aisinger.convert.ddsp import convert_ddsp, feature_config
 from aisinger.convert.retrieval import DEFAULT_PROTECT, DEFAULT_RETRIEVAL
 from aisinger.convert.vits import convert_vits
+from aisinger.dsp.signal import check_mono
 from aisinger.errors import AisingerError
-from aisinger.io.audio import load, save, to_mono
-from aisinger.voice.folder import load_voice
+from aisinger.features import Features
+from aisinger.features.pitch import DEFAULT_METHOD, METHODS
+from aisinger.io.audio import to_mono
+from aisinger.voice.folder import Voice
 
-__all__ = ["convert", "feature_config", "F0_METHODS", "DEFAULT_RETRIEVAL", "DEFAULT_PROTECT"]
-
-F0_METHODS = ("fcpe", "crepe-tiny", "dsp")
-
-
-def _load_source(vocals, input_sr: int | None) -> tuple[np.ndarray, int]:
-    if isinstance(vocals, (str, Path)):
-        return load(vocals, mono=True)
-    if isinstance(vocals, tuple) and len(vocals) == 2:
-        vocals, input_sr = vocals
-    if input_sr is None:
-        raise AisingerError("convert: give the sample rate of an audio array (input_sr=)")
-    x = np.asarray(vocals, dtype=np.float32)
-    if x.ndim == 2:
-        x = to_mono(x)
-    if x.ndim != 1 or x.shape[0] == 0:
-        raise AisingerError(f"convert: audio must be (samples,) or (channels, samples), got "
-                            f"shape {x.shape}")
-    return x, int(input_sr)
+__all__ = ["convert", "feature_config", "DEFAULT_RETRIEVAL", "DEFAULT_PROTECT"]
 
 
-def convert(vocals, voice_dir: str | Path, out_path: str | Path | None = None,
-            transpose: float = 0.0, f0_method: str = "fcpe",
-            retrieval: float = DEFAULT_RETRIEVAL, sr: int | None = None,
-            input_sr: int | None = None, protect: float = DEFAULT_PROTECT,
-            content_encoder: str | Path | None = None) -> tuple[np.ndarray, int]:
-    """Convert sung vocals to the voice in ``voice_dir``.
+def _mono(audio, sr: int) -> np.ndarray:
+    x = np.asarray(audio, dtype=np.float32)
+    return check_mono(to_mono(x) if x.ndim == 2 else x, sr, "convert")
 
-    vocals: a path, an array (samples,)/(channels, samples) with ``input_sr``, or an
-    ``(array, sr)`` tuple; transpose: semitones (F0 x 2^(n/12)); f0_method: fcpe, crepe-tiny
-    or dsp; retrieval: 0..1 blend of k-NN retrieved target content (0 = off; needs the voice's
-    index; for RVC voices this is RVC's index_rate); sr: output rate (default: the voice's);
+
+def convert(voice: Voice, audio: np.ndarray, sr: int, features: Features | None = None, *,
+            transpose: float = 0.0, f0_method: str = DEFAULT_METHOD,
+            retrieval: float = DEFAULT_RETRIEVAL, protect: float = DEFAULT_PROTECT,
+            out_sr: int | None = None, content_encoder: str | Path | None = None
+            ) -> tuple[np.ndarray, int]:
+    """Convert sung vocals to ``voice`` (a :class:`~aisinger.voice.folder.Voice`, see
+    :func:`~aisinger.voice.folder.load_voice`).
+
+    audio: (samples,) or (channels, samples) float32 at ``sr`` Hz (mixed to mono); features:
+    the source's :class:`~aisinger.features.Features` when the caller has them already
+    (extracted with :func:`feature_config` ``(voice, f0_method)``; DDSP voices use them instead
+    of analysing the audio again, vits voices analyse with their own HuBERT/ContentVec encoder);
+    transpose: semitones (F0 x 2^(n/12)); f0_method: one of
+    :data:`aisinger.features.pitch.METHODS`; retrieval: 0..1 blend of k-NN retrieved target
+    content (0 = off; needs the voice's index; for RVC voices this is RVC's index_rate);
     protect: 0..1 share of the source kept on consonants and breaths (see
-    :func:`aisinger.convert.retrieval.protect_mask`; 0 = off); content_encoder: HuBERT/ContentVec weights for
-    imported So-VITS/RVC voices (default: the asset registry, see
-    aisinger.features.hubert).  Returns (audio (samples,) float32, sr) with
-    samples = round(input samples x sr / input rate); writes ``out_path`` when given.
-    Dispatches on the voice's model family (DDSP, or vits for imported community models).
+    :func:`aisinger.convert.retrieval.protect_mask`; 0 = off); out_sr: output rate (default:
+    the voice's); content_encoder: HuBERT/ContentVec weights for imported So-VITS/RVC voices
+    (default: the asset registry, see aisinger.features.hubert).  Returns (audio (samples,)
+    float32, rate) with samples = round(input samples x rate / sr).  Writes nothing: callers
+    save through :mod:`aisinger.label`.  Dispatches on the voice's model family.
     """
-    if f0_method not in F0_METHODS:
+    if f0_method not in METHODS:
         raise AisingerError(f"convert: unknown F0 method {f0_method!r} (use one of "
-                            f"{', '.join(F0_METHODS)})")
+                            f"{', '.join(METHODS)})")
     if not 0.0 <= retrieval <= 1.0:
         raise AisingerError(f"convert: retrieval must be in [0, 1], got {retrieval}")
     if not 0.0 <= protect <= 1.0:
         raise AisingerError(f"convert: protect must be in [0, 1], got {protect}")
     if not math.isfinite(transpose):
         raise AisingerError(f"convert: transpose must be a number of semitones, got {transpose}")
-    voice = load_voice(voice_dir)
-    audio, rate = _load_source(vocals, input_sr)
+    x = _mono(audio, sr)
     if voice.family == "vits":
-        y, out_sr = convert_vits(voice, audio, rate, transpose, f0_method, retrieval, sr,
-                                 content_encoder=content_encoder, protect=protect)
-    else:
-        y, out_sr = convert_ddsp(voice, audio, rate, transpose, f0_method, retrieval, sr,
-                                 protect=protect)
-    if out_path is not None:
-        save(out_path, y, out_sr)
-    return y, out_sr
+        return convert_vits(voice, x, int(sr), transpose, f0_method, retrieval, out_sr,
+                            content_encoder=content_encoder, protect=protect)
+    return convert_ddsp(voice, x, int(sr), transpose, f0_method, retrieval, out_sr,
+                        protect=protect, features=features)

@@ -20,7 +20,7 @@ import numpy as np
 
 from aisinger.convert.retrieval import protect_mask, retrieve_content
 from aisinger.errors import AisingerError
-from aisinger.features import extract
+from aisinger.features import Features, extract
 from aisinger.features.pitch import fill_unvoiced
 from aisinger.io.audio import resample
 
@@ -116,12 +116,15 @@ def feature_config(voice, f0_method: str):
 
 
 def convert_ddsp(voice, audio: np.ndarray, rate: int, transpose: float, f0_method: str,
-                 retrieval: float, sr: int | None, protect: float = 0.0
-                 ) -> tuple[np.ndarray, int]:
+                 retrieval: float, sr: int | None, protect: float = 0.0,
+                 features: Features | None = None) -> tuple[np.ndarray, int]:
     """Convert mono ``audio`` at ``rate`` with a DDSP-family ``voice`` (see the module
-    docstring; arguments as :func:`aisinger.convert.convert`, already checked).  Returns
+    docstring; arguments as :func:`aisinger.convert.convert`, already checked).  ``features``:
+    the source's features when the caller has them (extracted with
+    :func:`feature_config` ``(voice, f0_method)``), else they are extracted here.  Returns
     (audio, out_sr) with round(len(audio) · out_sr / rate) samples."""
-    feats = extract(audio, rate, config=feature_config(voice, f0_method))
+    feats = features if features is not None else \
+        extract(audio, rate, config=feature_config(voice, f0_method))
     keep = protect_mask(feats.f0, feats.loudness_db, protect)
     content = retrieve_content(feats.content, voice.index, retrieval * (1 - keep)) \
         if voice.index is not None else feats.content.astype(np.float32)

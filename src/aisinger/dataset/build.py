@@ -54,6 +54,8 @@ from aisinger.errors import AisingerError, AudioError
 from aisinger.features.pitch import PitchConfig, estimate_f0, midi_to_note_name
 from aisinger.io.audio import resample, save, to_mono
 from aisinger.io.fileio import sha256_file, write_json, write_text
+from aisinger.layout import (CLIPS_DIR, CONSENT_FILE, DATASET_JSON, DATASET_WORK_DIR,
+                             HISTOGRAM_PNG, REPORT_MD)
 from aisinger.progress import track
 from aisinger.separation import get_separator
 
@@ -65,13 +67,6 @@ SLUG_CHARS = 40
 """Longest source-name part of a clip id."""
 ID_HASH_CHARS = 8
 """Hex digits of the source file's SHA-256 in a clip id."""
-WORK_DIR = ".work"
-"""Resume state inside the dataset folder."""
-DATASET_JSON = "dataset.json"
-CONSENT_JSON = "consent.json"
-REPORT_MD = "report.md"
-HISTOGRAM_PNG = "pitch_histogram.png"
-CLIPS_DIR = "clips"
 CONSENT_USE = "train"
 """The use a dataset's consent record must allow (:func:`aisinger.consent.check_scope`)."""
 NO_CONSENT_MESSAGE = (
@@ -164,9 +159,9 @@ def resolve_consent(consent: Any, consent_self: bool, name: str, out_dir: Path |
     if isinstance(consent, ConsentRecord):
         check_scope(consent, CONSENT_USE)
         return consent
-    if consent_self and out_dir is not None and (out_dir / CONSENT_JSON).is_file():
+    if consent_self and out_dir is not None and (out_dir / CONSENT_FILE).is_file():
         try:
-            old = load_consent(out_dir / CONSENT_JSON)
+            old = load_consent(out_dir / CONSENT_FILE)
         except AisingerError:
             old = None
         if old is not None and old.self_consent and old.voice_owner == name:
@@ -408,7 +403,7 @@ def _prepare_out_dir(out: Path, fingerprint: str) -> None:
     """Create or check the dataset folder; clear its clips when the config changed."""
     if out.exists() and not out.is_dir():
         raise AisingerError(f"{out}: exists and is not a folder")
-    work = out / WORK_DIR
+    work = out / DATASET_WORK_DIR
     if out.exists() and any(out.iterdir()) and not (out / DATASET_JSON).exists() \
             and not work.exists():
         raise AisingerError(f"{out}: folder is not empty and is not an aisinger dataset; "
@@ -500,7 +495,7 @@ def build_dataset(inputs: Sequence[str | Path], out_dir: str | Path, *, name: st
                              "detail": f"same content as {seen[sha]}"})
             continue
         seen[sha] = path
-        rec_path = out / WORK_DIR / "sources" / f"{sha}.json"
+        rec_path = out / DATASET_WORK_DIR / "sources" / f"{sha}.json"
         record = _load_record(rec_path, out) if rec_path.exists() else None
         if record is not None:
             records.append(_relocate(record, path))
@@ -540,13 +535,13 @@ def build_dataset(inputs: Sequence[str | Path], out_dir: str | Path, *, name: st
         "rejected": len(rejected), "rejected_by_reason": _reason_counts(rejected),
         "rejected_minutes": round(sum(x.get("duration", 0) or 0 for x in rejected) / 60, 3),
     }
-    save_consent(record_consent, out / CONSENT_JSON)
+    save_consent(record_consent, out / CONSENT_FILE)
 
     plot_pitch_histogram(hist, out / HISTOGRAM_PNG, title=f"{name}: pitch histogram")
     doc = {
         "format": "aisinger-dataset", "version": 1, "name": name,
         "sample_rate": cfg.sample_rate, "config": cfg.to_dict(), "config_fingerprint": fingerprint,
-        "consent": CONSENT_JSON, "report": REPORT_MD, "pitch_histogram": HISTOGRAM_PNG,
+        "consent": CONSENT_FILE, "report": REPORT_MD, "pitch_histogram": HISTOGRAM_PNG,
         "totals": totals, "pitch": pitch, "warnings": warnings,
         "sources": [{k: r[k] for k in ("source", "sha256", "duration", "sample_rate", "channels",
                                         "blocks")} for r in records],

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aisinger.dsp.frames import FRAME_RATE, n_frames
+from aisinger.dsp.signal import check_mono
 from aisinger.errors import AisingerError
 
 __all__ = ["LoudnessConfig", "loudness_db", "integrated_lufs", "DEFAULT_WINDOW_S", "DEFAULT_FLOOR_DB",
@@ -75,15 +76,8 @@ def loudness_db(audio: np.ndarray, sr: int, config: LoudnessConfig = LoudnessCon
         Level in dB of frame i, centred on sample round(i * sr / FRAME_RATE);
         at least ``config.floor_db``.
     """
-    x = np.asarray(audio)
-    if x.ndim != 1:
-        raise AisingerError(f"loudness needs mono audio (samples,), got shape {x.shape}")
-    if not isinstance(sr, (int, np.integer)) or sr <= 0:
-        raise AisingerError(f"loudness: invalid sample rate {sr!r}")
-    if x.shape[0] == 0:
-        raise AisingerError("loudness: empty audio")
-    if not np.all(np.isfinite(x)):
-        raise AisingerError("loudness: audio contains NaN or infinite samples")
+    check_mono(audio, sr, "loudness")
+    x = np.asarray(audio)  # measured in the input's precision
     if not config.window_s > 0:
         raise AisingerError(f"loudness: window_s must be > 0, got {config.window_s}")
 

@@ -41,6 +41,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from aisinger.assets import fetch
 from aisinger.dsp.frames import FRAME_RATE, n_frames
+from aisinger.dsp.signal import check_mono
 from aisinger.errors import AisingerError
 from aisinger.io.audio import resample
 from aisinger.io.fileio import atomic_path
@@ -48,11 +49,14 @@ from aisinger.io.safeload import torch_load_safe
 from aisinger.progress import track
 
 METHODS = ("fcpe", "crepe-tiny", "crepe-full", "dsp")
-"""Supported values of :attr:`PitchConfig.method`."""
+"""Supported values of :attr:`PitchConfig.method` (the one list: features, datasets, training,
+conversion, covers, the CLI and the service all accept these)."""
+DEFAULT_METHOD = "fcpe"
+"""The default F0 method everywhere."""
 
 DEFAULT_THRESHOLDS: dict[str, float] = {
     # Chosen on WORLD-resynthesised sung/spoken material with known F0 (clean, 20 dB and 10 dB
-    # SNR white noise) and on aisinger.lab singing; see tests/test_pitch.py for the checks.
+    # SNR white noise) and on aisinger.lab singing; see tests/features/test_pitch.py for the checks.
     # FCPE: peak activation.  torchfcpe's default 0.006 voices ~5 % of unvoiced frames; 0.05
     # halves that at a 1 % cost in voiced recall.
     "fcpe": 0.05,
@@ -112,7 +116,7 @@ class PitchConfig:
         device: torch device for the neural methods.
     """
 
-    method: str = "fcpe"
+    method: str = DEFAULT_METHOD
     fmin: float = SINGING_FMIN_HZ
     fmax: float = SINGING_FMAX_HZ
     threshold: float | None = None
@@ -145,7 +149,7 @@ def estimate_f0(audio: np.ndarray, sr: int, config: PitchConfig = PitchConfig())
         AisingerError: bad input (not 1-D, empty, non-finite, bad rate) or bad config.
     """
     _check_config(config)
-    x = _check_audio(audio, sr)
+    x = check_mono(audio, sr, "pitch")
     n_out = n_frames(x.shape[0], sr)
     x16 = _to_16k(x, sr)
     if config.method == "dsp":
@@ -273,20 +277,6 @@ def _check_config(config: PitchConfig) -> None:
                             "(need 0 < fmin < fmax)")
     if config.chunk_seconds < 1.0:
         raise AisingerError(f"pitch chunk_seconds={config.chunk_seconds} is too small (>= 1 s)")
-
-
-def _check_audio(audio: np.ndarray, sr: int) -> np.ndarray:
-    x = np.asarray(audio)
-    if x.ndim != 1:
-        raise AisingerError(f"pitch: expected mono audio of shape (samples,), got shape {x.shape}")
-    if x.shape[0] == 0:
-        raise AisingerError("pitch: the audio is empty")
-    if not (isinstance(sr, (int, np.integer)) and sr > 0):
-        raise AisingerError(f"pitch: invalid sample rate {sr!r}")
-    x = x.astype(np.float32, copy=False)
-    if not np.isfinite(x).all():
-        raise AisingerError("pitch: the audio contains NaN or infinite samples")
-    return x
 
 
 def _to_16k(x: np.ndarray, sr: int) -> np.ndarray:

@@ -6,7 +6,7 @@ Stages (each one public function of its module)::
                                                        │            └─ convert.convert (retrieval, protect)
                                                        └─ accompaniment ─────────────┐         │
                                     remix.remix (pan, loudness balance) ◄────────────┴─────────┘
-                                    label.label_audio (watermark, optional cue) ─ remix.limit_true_peak
+                                    label.label_audio (watermark, optional cue) ─ dsp.peak.limit_true_peak
                                     audio.save ─ label.tag_file (AIGC metadata)
 
 * Channels: mono songs give mono covers, stereo stereo; 5.1 (and other layouts) are
@@ -31,17 +31,18 @@ from typing import Callable
 
 import numpy as np
 
-from aisinger.consent import CONSENT_FILENAME, check_scope, load_consent
-from aisinger.convert import (DEFAULT_PROTECT, DEFAULT_RETRIEVAL, F0_METHODS, convert,
-                              feature_config)
+from aisinger.consent import check_voice
+from aisinger.convert import DEFAULT_PROTECT, DEFAULT_RETRIEVAL, convert, feature_config
 from aisinger.convert.key import KEY_MODES, KeyChoice, choose_transpose, voice_range
 from aisinger.dsp.loudness import integrated_lufs
+from aisinger.dsp.peak import limit_true_peak, true_peak_dbtp
 from aisinger.errors import AisingerError
 from aisinger.features import extract
+from aisinger.features.pitch import DEFAULT_METHOD, METHODS
 from aisinger.io import audio as audio_io
 from aisinger.io.audio import save, to_stereo
 from aisinger.label import label_audio, policy_for, tag_file
-from aisinger.remix import VocalReference, limit_true_peak, remix, true_peak_dbtp
+from aisinger.remix import VocalReference, remix
 from aisinger.separation import get_separator
 from aisinger.voice.folder import load_voice
 
@@ -83,7 +84,7 @@ class CoverOptions:
     key_shift: str = "octave"
     retrieval: float = DEFAULT_RETRIEVAL
     protect: float = DEFAULT_PROTECT
-    f0_method: str = "fcpe"
+    f0_method: str = DEFAULT_METHOD
     stems: bool = False
     explicit_label: str | None = None
     no_label: bool = False
@@ -95,9 +96,9 @@ class CoverOptions:
         if self.key_shift not in KEY_MODES:
             raise AisingerError(f"cover: key shift must be one of {', '.join(KEY_MODES)}, got "
                                 f"{self.key_shift!r}")
-        if self.f0_method not in F0_METHODS:
+        if self.f0_method not in METHODS:
             raise AisingerError(f"cover: unknown F0 method {self.f0_method!r} (use one of "
-                                f"{', '.join(F0_METHODS)})")
+                                f"{', '.join(METHODS)})")
         for name in ("retrieval", "protect"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
@@ -163,14 +164,6 @@ class _Clock:
             self.progress(name, round(self.done, 4))
 
 
-def _check_voice_consent(voice_dir: Path, use: str) -> None:
-    consent = voice_dir / CONSENT_FILENAME
-    if not consent.is_file():
-        raise AisingerError(f"{voice_dir}: no {CONSENT_FILENAME}; this voice has no consent "
-                            "record")
-    check_scope(load_consent(consent), use)
-
-
 def _song_layout(audio: np.ndarray) -> np.ndarray:
     if audio.ndim == 1:
         return audio[None, :]
@@ -224,7 +217,7 @@ def cover(song: str | Path, voice_dir: str | Path, out_path: str | Path,
                             f"use one of {', '.join(audio_io.WRITE_EXTENSIONS)}")
     audio_io.check_output_not_input(out_path, song)
     voice = load_voice(voice_dir)  # checks the folder before any heavy work
-    _check_voice_consent(voice_dir, "cover")
+    check_voice(voice_dir, "cover")
     policy = policy_for("cover", no_label=options.no_label, service=options.service,
                         explicit=options.explicit_label, lang=options.lang)
     voice_id = voice_dir.resolve().name
@@ -253,14 +246,13 @@ def cover(song: str | Path, voice_dir: str | Path, out_path: str | Path,
         key, transpose = None, float(options.transpose)
         reason = f"transpose {transpose:+g} semitones given by the user"
     log.debug("key: %s", reason)
-    del feats
     clock.end("analyse")
 
     clock.stage("convert")
-    converted, _ = convert(vocal_mono, voice_dir, transpose=transpose,
+    converted, _ = convert(voice, vocal_mono, sr, feats, transpose=transpose,
                            f0_method=options.f0_method, retrieval=options.retrieval,
-                           protect=options.protect, sr=sr, input_sr=sr)
-    del vocal_mono
+                           protect=options.protect, out_sr=sr)
+    del vocal_mono, feats
     clock.end("convert")
 
     clock.stage("remix")

@@ -34,6 +34,7 @@ from aisinger.io.fileio import write_json
 from aisinger.lab import VOICES, make_melody, render, transpose
 from aisinger.lab.corpus import MALE_TRANSPOSE
 from aisinger.lab.lyrics import make_lyrics
+from aisinger.layout import CONSENT_FILE, DATASET_JSON
 from aisinger.pipelines.cover import CoverOptions, cover
 from aisinger.progress import track
 from aisinger.voice.train_ddsp import TrainConfig, train
@@ -84,8 +85,8 @@ def _voice_data(root: Path, voice: str, phrases: int, seed: int) -> Path:
         clips.append({"id": path.stem, "file": f"clips/{path.name}",
                       "split": "validation" if i == phrases - 1 else "train"})
 
-    write_json(root / "dataset.json", {"name": f"demo-{voice}", "clips": clips})
-    if (root / "consent.json").is_file():  # keep the record (and its id) of an earlier run
+    write_json(root / DATASET_JSON, {"name": f"demo-{voice}", "clips": clips})
+    if (root / CONSENT_FILE).is_file():  # keep the record (and its id) of an earlier run
         return root
     record = ConsentRecord(
         voice_owner=f"aisinger lab voice {voice} (synthetic)", collected_by="aisinger demo",
@@ -94,7 +95,7 @@ def _voice_data(root: Path, voice: str, phrases: int, seed: int) -> Path:
         statement=(f"Synthetic singing made by aisinger's lab from the free {spec.engine} TTS "
                    f"voice '{spec.voice}'; no person's singing voice is modelled. For the "
                    "aisinger demo only."))
-    save_consent(record, root / "consent.json")
+    save_consent(record, root / CONSENT_FILE)
     return root
 
 

@@ -25,11 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from aisinger.consent import CONSENT_FILENAME, check_scope, load_consent
+from aisinger.consent import check_voice
 from aisinger.convert import DEFAULT_PROTECT, DEFAULT_RETRIEVAL, convert, feature_config
 from aisinger.convert.key import voice_range
 from aisinger.errors import AisingerError
 from aisinger.features import extract
+from aisinger.features.pitch import DEFAULT_METHOD
 from aisinger.io import audio as audio_io
 from aisinger.label import label_audio, policy_for, tag_file
 from aisinger.tts import synthesize
@@ -113,25 +114,24 @@ def speak(text: str, voice_dir: str | Path, out_path: str | Path, lang: str = "e
         raise AisingerError(f"{out_path}: cannot write '{out_path.suffix or 'no extension'}'; "
                             f"use one of {', '.join(audio_io.WRITE_EXTENSIONS)}")
     voice = load_voice(voice_dir)
-    consent = voice_dir / CONSENT_FILENAME
-    if not consent.is_file():
-        raise AisingerError(f"{voice_dir}: no {CONSENT_FILENAME}; this voice has no consent "
-                            "record")
-    check_scope(load_consent(consent), "speak")
+    check_voice(voice_dir, "speak")
     policy = policy_for("speak", no_label=options.no_label, explicit=options.explicit_label,
                         lang="zh" if lang in ("zh", "yue") else "en")  # ja: English label
 
     spoken = tts_text(text, lang)
     tts_sr = 22050
     speech, _ = synthesize(spoken, lang, options.tts_voice or TTS_VOICES[lang], sr=tts_sr)
+    feats = None
     if options.transpose is None:
-        f0 = extract(speech, tts_sr, config=feature_config(voice, "fcpe"), progress=False).f0
-        transpose, reason = speech_transpose(f0, voice_range(voice.card))
+        feats = extract(speech, tts_sr, config=feature_config(voice, DEFAULT_METHOD),
+                        progress=False)  # analysed once: the key and the conversion use them
+        transpose, reason = speech_transpose(feats.f0, voice_range(voice.card))
     else:
         transpose = float(options.transpose)
         reason = f"transpose {transpose:+g} semitones given by the user"
-    y, rate = convert(speech, voice_dir, transpose=transpose, retrieval=options.retrieval,
-                      protect=options.protect, sr=options.sr, input_sr=tts_sr)
+    y, rate = convert(voice, speech, tts_sr, feats, transpose=transpose,
+                      f0_method=DEFAULT_METHOD, retrieval=options.retrieval,
+                      protect=options.protect, out_sr=options.sr)
     label: dict = {}
     if policy.enabled:
         y, label = label_audio(y, rate, voice_id=voice_dir.resolve().name, policy=policy)

@@ -22,6 +22,8 @@ from pathlib import Path, PurePosixPath
 from aisinger.consent import check_scope, load_consent
 from aisinger.errors import AisingerError, AudioError
 from aisinger.io.audio import check_info, info
+from aisinger.layout import (CARD_JSON, CONSENT_FILE, TRAINING_DIR, VOICE_CONFIG, VOICE_FILES,
+                             VOICE_MODEL)
 from aisinger.voice.folder import load_voice
 
 CONTAINERS = {"wav": ".wav", "flac": ".flac", "mp3": ".mp3", "ogg": ".ogg",
@@ -31,9 +33,6 @@ RESULT_FORMATS = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg"}
 """Output formats of jobs and their media types."""
 MEDIA_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg",
                ".ogg": "audio/ogg", ".m4a": "audio/mp4", ".aac": "audio/aac"}
-VOICE_FILES = ("config.json", "model.safetensors", "index.safetensors", "consent.json",
-               "model_card.json", "model_card.md")
-"""Files of a voice folder that the service keeps (training checkpoints are not needed)."""
 CONSENT_AUDIO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}\.(wav|flac|mp3|ogg|m4a)$")
 VOICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 MAX_ARCHIVE_MEMBERS = 64
@@ -125,7 +124,7 @@ def resolve_voice(voices_dir: Path, voice_id: str) -> Path:
     if voices_dir.is_dir():
         for p in voices_dir.iterdir():
             if p.name == voice_id and p.is_dir() and not p.is_symlink() and \
-                    (p / "config.json").is_file():
+                    (p / VOICE_CONFIG).is_file():
                 return p
     raise UploadError(f"voice {voice_id}: no such voice", 404)
 
@@ -134,14 +133,14 @@ def describe_voice(voice_dir: Path, use_scope: str) -> dict:
     """ID, name, model card and consent facts of a voice folder (for ``GET /api/voices``)."""
     card: dict = {}
     try:
-        card = json.loads((voice_dir / "model_card.json").read_text(encoding="utf-8"))
+        card = json.loads((voice_dir / CARD_JSON).read_text(encoding="utf-8"))
         card = card if isinstance(card, dict) else {}
     except (OSError, ValueError):
         pass
     out = {"id": voice_dir.name, "name": str(card.get("name") or voice_dir.name)[:120],
            "card": card, "consent": None, "usable": False, "problem": None}
     try:
-        record = load_consent(voice_dir / "consent.json")
+        record = load_consent(voice_dir / CONSENT_FILE)
         out["consent"] = record.card_summary()
         for use in ("cover", "serve"):
             check_scope(record, f"{use}:{use_scope}")
@@ -156,7 +155,7 @@ def list_voices(voices_dir: Path, use_scope: str) -> list[dict]:
         return []
     return [describe_voice(p, use_scope) for p in sorted(voices_dir.iterdir())
             if p.is_dir() and not p.is_symlink() and VOICE_ID.match(p.name)
-            and (p / "config.json").is_file()]
+            and (p / VOICE_CONFIG).is_file()]
 
 
 def _members(archive: Path):
@@ -203,7 +202,7 @@ def extract_voice(archive: Path, dest: Path, max_bytes: int) -> Path:
             if kind != "file":
                 raise UploadError(f"voice archive: member {name[:80]!r} is not a regular file")
             parts = [x for x in p.parts if x not in ("", ".")]
-            if len(parts) > 2 or (len(parts) == 2 and parts[0] == "training"):
+            if len(parts) > 2 or (len(parts) == 2 and parts[0] == TRAINING_DIR):
                 continue  # training checkpoints etc. are not needed
             base = parts[-1]
             if base not in VOICE_FILES and not CONSENT_AUDIO.match(base):
@@ -223,10 +222,10 @@ def extract_voice(archive: Path, dest: Path, max_bytes: int) -> Path:
                         raise UploadError(f"voice archive: {base} is larger than declared")
                     out.write(block)
             staged[base] = target
-        if "config.json" not in staged or "model.safetensors" not in staged:
+        if VOICE_CONFIG not in staged or VOICE_MODEL not in staged:
             raise UploadError("voice archive: no voice folder inside (config.json and "
                               "model.safetensors are required)")
-        if "consent.json" not in staged:
+        if CONSENT_FILE not in staged:
             raise UploadError("voice archive: the voice has no consent.json; a voice cannot "
                               "be served without its owner's consent record")
         dest.mkdir(parents=True)

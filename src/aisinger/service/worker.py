@@ -28,6 +28,7 @@ import traceback
 from pathlib import Path
 
 from aisinger.errors import AisingerError
+from aisinger.layout import VOICE_CONFIG
 from aisinger.service.jobs import JOB_FUNCTIONS
 from aisinger.service.media import VOICE_ID, extract_voice
 from aisinger.service.queue import JobQueue
@@ -123,7 +124,7 @@ class Worker:
             raise AisingerError(f"server sent a bad voice reference {vid!r}")
         # the folder keeps the voice's own name: it is the voice ID the watermark carries
         target = self.cache / "voices" / f"{vid}-{digest[:16]}" / vid
-        if (target / "config.json").is_file():
+        if (target / VOICE_CONFIG).is_file():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:

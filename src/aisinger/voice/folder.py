@@ -32,21 +32,15 @@ import numpy as np
 from aisinger.errors import AisingerError
 from aisinger.features import FeatureConfig
 from aisinger.io.fileio import atomic_path, read_json_object, write_json, write_text
+from aisinger.layout import CARD_JSON, CARD_MD, CONSENT_FILE, VOICE_CONFIG, VOICE_INDEX, VOICE_MODEL
 
 __all__ = ["Voice", "save_voice", "load_voice", "write_model_card", "model_card_markdown",
-           "VOICE_FORMAT", "VOICE_VERSION", "MODEL_FILE", "CONFIG_FILE", "INDEX_FILE",
-           "CONSENT_FILE", "CARD_JSON", "CARD_MD", "FAMILIES", "save_vits_voice"]
+           "VOICE_FORMAT", "VOICE_VERSION", "FAMILIES", "save_vits_voice"]
 
 VOICE_FORMAT = "aisinger-voice"
 VOICE_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 FAMILIES = ("ddsp", "vits")
-MODEL_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
-INDEX_FILE = "index.safetensors"
-CONSENT_FILE = "consent.json"
-CARD_JSON = "model_card.json"
-CARD_MD = "model_card.md"
 
 
 @dataclass
@@ -93,9 +87,9 @@ def _save_index_and_consent(out: Path, files: dict, index: np.ndarray | None,
     if index is not None:
         import torch
 
-        _save_tensors(out / INDEX_FILE, {"content": torch.from_numpy(
+        _save_tensors(out / VOICE_INDEX, {"content": torch.from_numpy(
             np.ascontiguousarray(index, dtype=np.float16))})
-        files["index"] = INDEX_FILE
+        files["index"] = VOICE_INDEX
     if consent is not None and Path(consent).is_file():
         with atomic_path(out / CONSENT_FILE) as tmp:
             shutil.copyfile(consent, tmp)
@@ -112,11 +106,11 @@ def save_voice(voice_dir: str | Path, model, features_config, card: dict | None 
     """
     out = Path(voice_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _save_tensors(out / MODEL_FILE, dict(model.state_dict()),
+    _save_tensors(out / VOICE_MODEL, dict(model.state_dict()),
                   metadata={"format": VOICE_FORMAT})
-    files = {"model": MODEL_FILE}
+    files = {"model": VOICE_MODEL}
     _save_index_and_consent(out, files, index, consent)
-    write_json(out / CONFIG_FILE, {"format": VOICE_FORMAT, "version": VOICE_VERSION,
+    write_json(out / VOICE_CONFIG, {"format": VOICE_FORMAT, "version": VOICE_VERSION,
                                    "family": "ddsp", "model": model.cfg.to_dict(),
                                    "features": features_config.to_dict(), "files": files})
     if card is not None:
@@ -136,11 +130,11 @@ def save_vits_voice(voice_dir: str | Path, model, meta: dict, card: dict,
 
     out = Path(voice_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _save_tensors(out / MODEL_FILE, {k: v.to(torch.float32) for k, v in model.state_dict().items()},
+    _save_tensors(out / VOICE_MODEL, {k: v.to(torch.float32) for k, v in model.state_dict().items()},
                   metadata={"format": VOICE_FORMAT, "family": "vits"})
-    files = {"model": MODEL_FILE}
+    files = {"model": VOICE_MODEL}
     _save_index_and_consent(out, files, index, consent)
-    write_json(out / CONFIG_FILE, {"format": VOICE_FORMAT, "version": VOICE_VERSION,
+    write_json(out / VOICE_CONFIG, {"format": VOICE_FORMAT, "version": VOICE_VERSION,
                                    "family": "vits", "model": model.cfg.to_dict(),
                                    **{k: meta[k] for k in ("source", "content_encoder",
                                                            "speakers", "speaker")},
@@ -214,7 +208,7 @@ def load_voice(voice_dir: str | Path) -> Voice:
     root = Path(voice_dir)
     if not root.is_dir():
         raise AisingerError(f"{root}: voice folder not found")
-    cfg_path = root / CONFIG_FILE
+    cfg_path = root / VOICE_CONFIG
     doc = _read_json(cfg_path)
     if doc.get("format") != VOICE_FORMAT:
         raise AisingerError(f"{cfg_path}: not an aisinger voice config (format "
@@ -244,7 +238,7 @@ def _load_weights(root: Path, doc: dict, model, content_dim: int
                   ) -> tuple[np.ndarray | None, dict]:
     """Load ``model.safetensors`` into ``model`` (checked against the config, eval mode) and
     return the voice's retrieval index and model card."""
-    state = _load_tensors(root / MODEL_FILE)
+    state = _load_tensors(root / VOICE_MODEL)
     _check_state(root, model, state)
     model.load_state_dict(state)
     model.eval()
@@ -256,9 +250,9 @@ def _index_and_card(root: Path, doc: dict, content_dim: int) -> tuple[np.ndarray
     its model card ({} when absent)."""
     index = None
     if "index" in doc.get("files", {}):
-        t = _load_tensors(root / INDEX_FILE)
+        t = _load_tensors(root / VOICE_INDEX)
         if "content" not in t or t["content"].ndim != 2 or t["content"].shape[1] != content_dim:
-            raise AisingerError(f"{root / INDEX_FILE}: expected a (N, {content_dim}) "
+            raise AisingerError(f"{root / VOICE_INDEX}: expected a (N, {content_dim}) "
                                 f"'content' tensor")
         index = t["content"].float().numpy()
     card = _read_json(root / CARD_JSON) if (root / CARD_JSON).exists() else {}
@@ -284,13 +278,13 @@ def state_mismatch(model, state: dict, config_name: str) -> str | None:
 def _check_state(root: Path, model, state: dict) -> None:
     why = state_mismatch(model, state, "config")
     if why:
-        raise AisingerError(f"{root / MODEL_FILE}: weights do not match {CONFIG_FILE} ({why})")
+        raise AisingerError(f"{root / VOICE_MODEL}: weights do not match {VOICE_CONFIG} ({why})")
 
 
 def _load_vits(root: Path, doc: dict) -> Voice:
     from aisinger.nn.vits import SvcGenerator, VitsConfig
 
-    cfg_path = root / CONFIG_FILE
+    cfg_path = root / VOICE_CONFIG
     try:
         model_cfg = VitsConfig.from_dict(doc["model"])
         model = SvcGenerator(model_cfg)

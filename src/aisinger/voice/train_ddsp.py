@@ -34,6 +34,7 @@ from aisinger.features import FeatureConfig, extract
 from aisinger.features.pitch import PitchConfig, f0_to_note_name, fill_unvoiced
 from aisinger.io.audio import info, load, save as save_audio
 from aisinger.io.fileio import atomic_path, sha256_file
+from aisinger.layout import CONSENT_FILE, DATASET_JSON, TRAINING_DIR, VOICE_MODEL
 from aisinger.progress import track
 from aisinger.voice.folder import save_voice
 
@@ -42,7 +43,6 @@ __all__ = ["TrainConfig", "TrainResult", "train", "load_clips",
 
 log = logging.getLogger("aisinger.voice.train_ddsp")
 
-TRAINING_DIR = "training"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 SAMPLES_DIR = "samples"
 LOSS_PNG = "loss.png"
@@ -97,6 +97,12 @@ class TrainResult:
     validation_loss: float | None
     minutes: float
 
+    def summary(self) -> str:
+        """The one-line report of ``aisinger train``."""
+        state = "finished" if self.finished else "paused (run again to continue)"
+        return (f"voice: {self.voice_dir} — step {self.step}, {state}, train loss "
+                f"{self.train_loss:.3f}")
+
 
 # ---------------------------------------------------------------------------------------------
 # data
@@ -127,8 +133,8 @@ def load_clips(dataset_dir: str | Path) -> tuple[str, list[Path], list[Path], Pa
     root = Path(dataset_dir)
     if not root.is_dir():
         raise AisingerError(f"{root}: dataset folder not found")
-    doc_path = root / "dataset.json"
-    consent = root / "consent.json"
+    doc_path = root / DATASET_JSON
+    consent = root / CONSENT_FILE
     if not consent.is_file():
         raise AisingerError(f"{root}: no consent.json — a voice cannot be trained without its "
                             "owner's consent; build the dataset with 'aisinger dataset build "
@@ -275,7 +281,7 @@ def _init_weights(model, init: str) -> str:
 
     path = Path(init)
     if path.is_dir():
-        path = path / "model.safetensors"
+        path = path / VOICE_MODEL
     if not path.is_file():
         raise AisingerError(f"{path}: initial weights not found (TrainConfig.init={init!r})")
     try:
@@ -490,7 +496,7 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig = Tr
         elif done % config.checkpoint_every == 0:
             checkpoint()
     checkpoint()
-    if not (out / "model.safetensors").exists() or state["step"] != step0:
+    if not (out / VOICE_MODEL).exists() or state["step"] != step0:
         _plot_losses(work / LOSS_PNG, state["history"], state["val_history"])
         _write_voice(out, model, features_cfg, name, state, train_clips, val_clips, consent,
                      seed, n_params)

@@ -39,6 +39,7 @@ from aisinger.features.pitch import PitchConfig, estimate_f0, fill_unvoiced
 from aisinger.io.audio import load
 from aisinger.io.fileio import write_json
 from aisinger.io.safeload import torch_load_safe
+from aisinger.layout import TRAINING_DIR
 from aisinger.progress import track
 from aisinger.voice.community import CONTENT_ENCODERS, load_community
 from aisinger.voice.folder import _save_tensors, save_vits_voice
@@ -46,7 +47,6 @@ from aisinger.voice.train_ddsp import load_clips
 
 __all__ = ["VitsTrainConfig", "VitsTrainResult", "train_vits"]
 
-TRAINING_DIR = "training"
 
 
 @dataclass(frozen=True)
@@ -72,11 +72,18 @@ class VitsTrainConfig:
 
 @dataclass
 class VitsTrainResult:
+    """What :func:`train_vits` did: voice folder, steps, last losses, device, minutes."""
+
     voice_dir: Path
     steps: int
     losses: dict
     device: str
     minutes: float
+
+    def summary(self) -> str:
+        """The one-line report of ``aisinger train --model vits``."""
+        return (f"voice: {self.voice_dir} — {self.steps} steps on {self.device}, mel loss "
+                f"{self.losses.get('mel', float('nan')):.3f}")
 
 
 def _default_config(overrides: dict):

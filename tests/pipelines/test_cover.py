@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 import torch
 
-from aisinger.io import audio
 from aisinger.consent import save_consent, self_consent
-from aisinger.errors import AisingerError
-from aisinger.dsp.loudness import integrated_lufs
 from aisinger.convert.key import choose_transpose, voice_range
-from aisinger.remix import (alignment_lag_ms, balance_gain_db, limit_true_peak, remix,
-                            spread_channels, true_peak_dbtp)
+from aisinger.dsp.loudness import integrated_lufs
+from aisinger.dsp.peak import limit_true_peak, true_peak_dbtp
+from aisinger.errors import AisingerError
+from aisinger.io import audio
+from aisinger.remix import alignment_lag_ms, balance_gain_db, remix, spread_channels
 
 SR = 44100
 TINY_MODEL = {"hidden": 64, "layers": 3, "kernel": 3, "n_harmonics": 32, "n_noise_bands": 33}
@@ -286,10 +286,12 @@ def test_protect_keeps_source_on_unvoiced_frames(voice):
     from aisinger.convert import convert
     from aisinger.convert.retrieval import protect_mask
     from aisinger.features import extract
+    from aisinger.voice.folder import load_voice
 
     src, _ = _sing("flite-rms", 11, 8)
-    off, rate = convert(src, voice, input_sr=SR, sr=SR, protect=0.0)
-    on, _ = convert(src, voice, input_sr=SR, sr=SR, protect=0.5)
+    v = load_voice(voice)
+    off, rate = convert(v, src, SR, out_sr=SR, protect=0.0)
+    on, _ = convert(v, src, SR, out_sr=SR, protect=0.5)
     f = extract(src, SR, progress=False)
     m = protect_mask(f.f0, f.loudness_db, 1.0)
     frame = SR // 100
@@ -309,7 +311,7 @@ def test_protect_keeps_source_on_unvoiced_frames(voice):
     assert corr(on[uv], src[uv]) > corr(off[uv], src[uv]) + 0.3
     assert np.allclose(on[vo], off[vo], atol=1e-6)
     with pytest.raises(AisingerError, match="protect"):
-        convert(src, voice, input_sr=SR, protect=-0.1)
+        convert(v, src, SR, protect=-0.1)
 
 
 # ---------------------------------------------------------------------------------- speak
@@ -348,34 +350,42 @@ def test_retrieval_and_protect_move_metrics_in_the_expected_direction(tmp_path):
     docs/cover.md.  (On other, non-corpus lab phrases retrieval's effect on the source
     similarity was within +-0.01: it is data-dependent, and this test pins the benchmark's.)"""
     import dataclasses
-    import importlib.util
 
     from aisinger.convert import convert
+    from aisinger.eval.similarity import cosine, embed_utterances
+    from aisinger.io.audio import load
+    from aisinger.lab.corpus import load_manifest, make_corpus, parallel_clips
+    from aisinger.voice.folder import load_voice
     from aisinger.voice.train_ddsp import TrainConfig, train
 
-    bench = Path(__file__).resolve().parents[1] / "bench"
-    spec = importlib.util.spec_from_file_location("bench_cover", bench / "cover.py")
-    bc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bc)
-    q = bc._quality_module()
+    target, sources = "flite-slt", ("flite-awb", "espeak-en-f3", "espeak-en-m3")
     corpus = tmp_path / "corpus"
-    manifest, _, _ = q.ensure_corpus(corpus, ["flite-slt", *bc.EN_SOURCES], 0)
-    tasks = q.plan_tasks(manifest, corpus, [q.Pair(v, "flite-slt", "en") for v in bc.EN_SOURCES])
-    refs = q.train_refs(manifest, corpus, "flite-slt", "en")
-    ds = bc._consented_dataset(tmp_path / "ds", list(refs), "flite-slt")
+    manifest = load_manifest(make_corpus(corpus, seed=0, voices=[target, *sources], n_songs=0))
+    refs = [corpus / c["audio"] for c in sorted(manifest["clips"], key=lambda c: c["phrase"])
+            if c["voice"] == target and c["split"] == "train" and c["language"] == "en"]
+    tasks = [(corpus / src["audio"], float(tgt["transpose"] - src["transpose"]))
+             for v in sources for src, tgt in parallel_clips(manifest, v, target, split="test")
+             if src["language"] == "en"]
+    ds = tmp_path / "ds"  # a dataset folder over the target's train clips (last: validation)
+    clips = [{"id": f"c{i}", "file": str(p.resolve()), "split": "train"}
+             for i, p in enumerate(refs)]
+    clips[-1]["split"] = "validation"
+    ds.mkdir()
+    (ds / "dataset.json").write_text(json.dumps({"name": target, "clips": clips}))
+    save_consent(self_consent(f"Lab voice {target}"), ds / "consent.json")
     torch.set_num_threads(2)
     train(ds, tmp_path / "v", dataclasses.replace(TrainConfig(), steps=2300,
                                                   validate_every=10_000), seed=0)
-    scorer = q.Scorer(q.ScoreConfig(asr=False, dnsmos=False))
-    clips = q._AudioCache()
+    voice = load_voice(tmp_path / "v")
+    target_e = np.mean(embed_utterances([load(p, mono=True) for p in refs]), axis=0)
+    sources_e = embed_utterances([load(p, mono=True) for p, _ in tasks])
 
     def means(retrieval, protect):
-        system = q.System(f"r{retrieval}-p{protect}", lambda t: convert(
-            t.source_wav, tmp_path / "v", transpose=t.transpose, retrieval=retrieval,
-            protect=protect))
-        rows, _ = q.run_system(system, tasks, scorer, clips)
-        return (float(np.mean([r["similarity_target"] for r in rows])),
-                float(np.mean([r["similarity_source"] for r in rows])))
+        outs = [convert(voice, *load(p, mono=True), transpose=t, retrieval=retrieval,
+                        protect=protect) for p, t in tasks]
+        out_e = embed_utterances(outs)
+        return (float(np.mean([cosine(e, target_e) for e in out_e])),
+                float(np.mean([cosine(e, s) for e, s in zip(out_e, sources_e)])))
 
     base_tgt, base_src = means(0.0, 0.0)
     assert means(1.0, 0.0)[1] < base_src  # retrieval: less of the source speaker

@@ -24,7 +24,7 @@ import torch
 from aisinger.consent import save_consent, self_consent
 from aisinger.errors import AisingerError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SR = 44100
 
 
@@ -482,6 +482,7 @@ def test_import_and_convert_lab_vocal(tmp_path, consent, lab_vocal, monkeypatch)
     from aisinger.convert import vits as convert_vits
     from aisinger.voice.community import export_rvc, export_sovits
     from aisinger.convert import convert
+    from aisinger.voice.folder import load_voice
 
     torch.set_num_threads(1)
     models = tmp_path / "models"
@@ -505,14 +506,13 @@ def test_import_and_convert_lab_vocal(tmp_path, consent, lab_vocal, monkeypatch)
     assert no_consent.returncode == 2 and no_consent.stderr.startswith("error: no consent")
 
     x = lab_vocal
-    y, sr = convert(x, tmp_path / "rvc_voice", input_sr=SR, transpose=2.0, f0_method="dsp",
-                    retrieval=0.5)
+    rvc = load_voice(tmp_path / "rvc_voice")
+    y, sr = convert(rvc, x, SR, transpose=2.0, f0_method="dsp", retrieval=0.5)
     assert sr == 40000 and y.shape[0] == round(x.shape[0] * 40000 / SR)
     assert np.all(np.isfinite(y)) and np.abs(y).max() > 1e-4
-    y2, sr2 = convert(x, tmp_path / "rvc_voice", input_sr=SR, f0_method="dsp", retrieval=0.5,
-                      transpose=2.0, sr=22050)
+    y2, sr2 = convert(rvc, x, SR, f0_method="dsp", retrieval=0.5, transpose=2.0, out_sr=22050)
     assert sr2 == 22050 and y2.shape[0] == round(x.shape[0] * 22050 / SR)
-    y3, _ = convert(x, tmp_path / "rvc_voice", input_sr=SR, transpose=2.0, f0_method="dsp",
+    y3, _ = convert(load_voice(tmp_path / "rvc_voice"), x, SR, transpose=2.0, f0_method="dsp",
                     retrieval=0.5)
     assert np.array_equal(y, y3)  # deterministic
 
@@ -521,11 +521,12 @@ def test_import_and_convert_lab_vocal(tmp_path, consent, lab_vocal, monkeypatch)
     from aisinger.voice.community import import_voice
 
     sv = import_voice(tmp_path / "G_5.pth", tmp_path / "sovits_voice", consent)
-    ys, srs = convert(x, sv, input_sr=SR, f0_method="dsp")
+    sovits = load_voice(sv)
+    ys, srs = convert(sovits, x, SR, f0_method="dsp")
     assert srs == 44100 and ys.shape[0] == x.shape[0] and np.abs(ys).max() > 1e-4
     # chunked synthesis (1 s chunks) stays close to one long chunk: no seams
     monkeypatch.setattr(convert_vits, "CHUNK_S", 1.0)
-    yc, _ = convert(x, sv, input_sr=SR, f0_method="dsp")
+    yc, _ = convert(sovits, x, SR, f0_method="dsp")
     assert np.abs(yc - ys).max() < 0.1 * np.abs(ys).max()
 
 
@@ -539,7 +540,7 @@ def test_import_then_cover_lab_song(tmp_path, consent, monkeypatch):
     from aisinger.label import detect_file
     from aisinger.lab import VOICES, accompany, make_melody, mix, render
     from aisinger.lab.lyrics import make_lyrics
-    from aisinger.remix import true_peak_dbtp
+    from aisinger.dsp.peak import true_peak_dbtp
 
     torch.set_num_threads(1)
     models = tmp_path / "models"

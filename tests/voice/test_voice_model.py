@@ -20,6 +20,7 @@ import torch
 
 from aisinger.consent import save_consent, self_consent
 from aisinger.errors import AisingerError
+from aisinger.voice.folder import load_voice
 
 SR = 44100
 TINY_MODEL = {"hidden": 64, "layers": 3, "kernel": 3, "n_harmonics": 32, "n_noise_bands": 33}
@@ -185,10 +186,11 @@ def test_convert_keeps_length_pitch_and_has_no_clicks(trained, monkeypatch):
     src = _sing("flite-rms", seed=7, n_notes=10)
     monkeypatch.setattr(ddsp, "CHUNK_FRAMES", 150)  # force several chunks
     transpose = 3.0
-    y, sr = conv.convert((src, SR), voice_dir, transpose=transpose, retrieval=0.5)
+    voice = load_voice(voice_dir)
+    y, sr = conv.convert(voice, src, SR, transpose=transpose, retrieval=0.5)
     assert sr == 24000 and np.isfinite(y).all()
     assert y.shape[0] == round(src.shape[0] * sr / SR)
-    y44, sr44 = conv.convert((src, SR), voice_dir, transpose=transpose, sr=SR, retrieval=0.0)
+    y44, sr44 = conv.convert(voice, src, SR, transpose=transpose, out_sr=SR, retrieval=0.0)
     assert sr44 == SR and y44.shape[0] == src.shape[0]
 
     f_src = estimate_f0(src, SR, PitchConfig(method="fcpe")) * 2 ** (transpose / 12)
@@ -212,12 +214,15 @@ def test_bad_inputs(trained, tmp_path):
     from aisinger.convert import convert
     from aisinger.voice.train_ddsp import train
 
+    voice = load_voice(trained[0])
     with pytest.raises(AisingerError, match="F0 method"):
-        convert((np.zeros(SR, np.float32), SR), trained[0], f0_method="yin")
+        convert(voice, np.zeros(SR, np.float32), SR, f0_method="yin")
+    with pytest.raises(AisingerError, match="sample rate"):
+        convert(voice, np.zeros(SR, np.float32), None)
     with pytest.raises(AisingerError, match="voice folder not found"):
-        convert((np.zeros(SR, np.float32), SR), tmp_path / "nope")
+        load_voice(tmp_path / "nope")
     tiny = 0.1 * np.sin(2 * np.pi * 220 * np.arange(2000) / SR).astype(np.float32)
-    y, sr = convert((tiny, SR), trained[0])  # shorter than one STFT window
+    y, sr = convert(voice, tiny, SR)  # shorter than one STFT window
     assert y.shape == (round(2000 * sr / SR),) and np.isfinite(y).all()
     save_consent(self_consent("x"), tmp_path / "consent.json")
     with pytest.raises(AisingerError, match="no training clips"):
@@ -397,7 +402,7 @@ def test_short_training_moves_similarity_toward_target(tmp_path):
     out = tmp_path / "slt"
     train(root, out, TrainConfig(steps=SIMILARITY_STEPS, validate_every=10 ** 6), seed=0)
     src = _sing("espeak-en-m3", seed=11, n_notes=12)
-    y, sr = convert((src, SR), out, transpose=12)
+    y, sr = convert(load_voice(out), src, SR, transpose=12)
     refs = [_sing("flite-slt", seed=s) for s in (20, 21)]  # not in the training data
     e_out, e_src, *e_ref = embed_utterances([(y, sr), (src, SR)] + [(r, SR) for r in refs])
     target = np.mean(e_ref, axis=0)
