@@ -475,12 +475,14 @@ def cover(
 
 @app.command()
 def speak(
-    text: str = typer.Argument(..., help="The text to read (Chinese characters, pinyin or "
-                                         "English)."),
+    text: str = typer.Argument(..., help="The text to read (Chinese characters, English "
+                                         "or Japanese)."),
     voice: Path = typer.Option(..., "--voice", help="Voice folder."),
     out: Path = typer.Option(..., "-o", "--out", help="Output: .wav, .flac, .mp3 or .ogg."),
-    lang: str = typer.Option("en", "--lang", help="Language of the text: zh (Mandarin), yue "
-                                                 "(Cantonese) or en."),
+    lang: str = typer.Option("en", "--lang", help="Language of the text: zh (Mandarin, "
+                             "Kokoro), en (piper joe), ja (Kokoro) or yue (Cantonese: still "
+                             "espeak-ng, robotic and hard to understand, until an intelligible "
+                             "offline Cantonese voice exists)."),
     transpose: Optional[float] = typer.Option(None, "--transpose", help="Pitch shift in "
                                               "semitones (default: speech placed in the "
                                               "lower part of the voice's range)."),
@@ -489,8 +491,9 @@ def speak(
     no_label: bool = typer.Option(False, "--no-label", help="Do NOT label the output as "
                                   "AI-generated (prints a warning and logs it)."),
 ) -> None:
-    """Read a text aloud in a trained voice: offline TTS (flite / espeak-ng) with a natural
-    speech contour, converted into the voice, labelled as AI-generated."""
+    """Read a text aloud in a trained voice: offline neural TTS (Kokoro-82M / piper; espeak-ng
+    for Cantonese) with a natural speech contour, converted into the voice, labelled as
+    AI-generated."""
     from aisinger.pipelines.speak import SpeakOptions
     from aisinger.pipelines.speak import speak as run_speak
     from aisinger.progress import stage_bar
@@ -515,8 +518,9 @@ def demo(
     (training it on the CPU), then cover the real example song with it.
 
     Writes OUT/voice/ (the voice), OUT/cover.mp3 (the labelled cover) and
-    OUT/cover.mp3.stems/.  The demo voice is synthetic (a TTS voice sung to melodies): expect
-    a clear change of timbre and a buzzy, robotic sound.
+    OUT/cover.mp3.stems/.  The demo voice is synthetic (the human-like Kokoro alpha TTS
+    voice sung to melodies, trained for minutes): expect a clear change of timbre and a
+    synthetic sound.
     """
     from aisinger.pipelines.demo import DEMO_TRAIN_MINUTES, run_demo
 
@@ -644,12 +648,21 @@ def lab_make(
 
 @lab_app.command("voices")
 def lab_voices() -> None:
-    """List the lab voices (TTS engine, language, gender, intelligible to Whisper)."""
+    """List the lab voices (TTS engine, language, gender, intelligible to Whisper; blends).
+
+    kokoro-* and piper-joe* are the human-like singers (neural speech voices); flite-* and
+    espeak-* are robotic timbres kept for variety."""
     from aisinger.lab import VOICES
 
     for name, v in VOICES.items():
-        typer.echo(f"{name:<16} {v.engine:<8} {v.language:<4} {v.gender}  "
-                   f"{'intelligible' if v.intelligible else 'timbre only'}")
+        extra = ""
+        if v.kokoro and (len(v.kokoro) > 1 or v.formant != 1.0 or v.pitch_offset):
+            extra = (f"  blend {'+'.join(f'{w:g}*{b}' for b, w in v.kokoro)}"
+                     f", formant x{v.formant:g}, range {v.pitch_offset:+d} st")
+        elif v.formant != 1.0 or v.pitch_offset:
+            extra = f"  formant x{v.formant:g}, range {v.pitch_offset:+d} st"
+        typer.echo(f"{name:<18} {v.engine:<9} {v.language:<4} {v.gender:<6}  "
+                   f"{'intelligible' if v.intelligible else 'timbre only'}{extra}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -677,16 +690,19 @@ def eval_cmd(
                                                             "the real-time factor."),
     metrics: Optional[list[str]] = typer.Option(None, "--metric", help="Only these metrics "
                                                 "(repeatable): similarity, f0, "
-                                                "intelligibility, dnsmos, rtf."),
+                                                "intelligibility, dnsmos, naturalness, rtf."),
     batch: bool = typer.Option(False, "--batch", help="OUTPUT is a folder of cases or an "
                                                       "eval.json/eval.csv manifest."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Measure a conversion: speaker similarity, pitch error, intelligibility, DNSMOS, RTF.
+    """Measure a conversion: speaker similarity, pitch error, intelligibility, DNSMOS,
+    naturalness, RTF.
 
     Similarity is the Resemblyzer cosine to the target references and to the source; pitch is
     the RMSE in cents, correlation and voicing error against source + transpose; CER/WER use
-    Whisper base; DNSMOS gives SIG/BAK/OVRL.
+    Whisper base; DNSMOS gives SIG/BAK/OVRL; naturalness is DistillMOS (1-5) of the output and
+    of the target references, and naturalness_gap = references - output (trained on speech:
+    use it to compare, not as an absolute singing score).
 
     Metrics whose inputs are missing are skipped and say why.  Batch mode reads a folder of
     case sub-folders (output.*, source.*, target/ or target.*, lyrics.txt) or an
