@@ -320,8 +320,8 @@ def test_speak_zh_en_labelled(voice, tmp_path):
     from aisinger.label import detect_file
     from aisinger.pipelines.speak import speak, speech_transpose, tts_text
 
-    assert tts_text("你好", "zh") == "ni3 hao3"
-    assert tts_text("ni3 hao3", "zh") == "ni3 hao3" and tts_text("你好", "yue") == "你好"
+    assert tts_text(" 你好\n世界 ", "zh") == "你好 世界"
+    assert tts_text("你好", "yue") == "你好"
     shift, why = speech_transpose(np.full(100, 110.0), (220.0, 440.0))
     assert shift == pytest.approx(15.0) and "+15.0" in why
     proc = subprocess.run([sys.executable, "-m", "aisinger", "speak", "本内容由人工智能生成",
@@ -390,3 +390,16 @@ def test_retrieval_and_protect_move_metrics_in_the_expected_direction(tmp_path):
     base_tgt, base_src = means(0.0, 0.0)
     assert means(1.0, 0.0)[1] < base_src  # retrieval: less of the source speaker
     assert means(0.0, 0.66)[0] < base_tgt  # protect: more of the source kept
+
+
+def test_speak_reports_its_stages(voice, tmp_path):
+    """Issue #15 item 14: speak reports its stages (the CLI shows them as a progress bar)."""
+    from aisinger.pipelines.speak import speak
+
+    seen = []
+    r = speak("hello there", voice, tmp_path / "hi.wav", progress=lambda s, f: seen.append((s, f)))
+    assert r.out_path.is_file()
+    stages = [s for s, _ in seen]
+    assert stages[:3] == ["text to speech", "pitch", "convert"] and stages[-1] == "done", seen
+    fractions = [f for _, f in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
