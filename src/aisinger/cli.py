@@ -371,9 +371,13 @@ def convert(
     from aisinger import audio as audio_io
     from aisinger.consent import check_scope, load_consent
     from aisinger.convert import convert as run_convert
-    from aisinger.label import label_audio, policy_for, tag_file
+    from aisinger.label import label_audio, policy_for, write_labelled
+    from aisinger.remix import TRUE_PEAK_CEILING_DBTP
 
     audio_io.check_output_not_input(out, vocals)
+    if sr is not None and not audio_io.MIN_SR <= sr <= audio_io.MAX_SR:
+        raise AisingerError(f"--sr {sr}: the output sample rate must be "
+                            f"{audio_io.MIN_SR}-{audio_io.MAX_SR} Hz")
     consent = voice / "consent.json"
     if not consent.is_file():
         raise AisingerError(f"{voice}: no consent.json; this voice has no consent record")
@@ -383,8 +387,7 @@ def convert(
                           retrieval=retrieval, sr=sr, protect=protect,
                           content_encoder=content_encoder)
     y, label_dict = label_audio(y, rate, voice_id=voice.resolve().name, policy=policy)
-    audio_io.save(out, y, rate)
-    tag_file(out, label_dict)
+    write_labelled(y, rate, out, label_dict, ceiling_dbtp=TRUE_PEAK_CEILING_DBTP)
     typer.echo(f"converted: {out}{'' if label_dict else ' (NOT labelled)'}")
 
 

@@ -237,6 +237,10 @@ def convert(vocals, voice_dir: str | Path, out_path: str | Path | None = None,
         raise AisingerError(f"convert: protect must be in [0, 1], got {protect}")
     if not math.isfinite(transpose):
         raise AisingerError(f"convert: transpose must be a number of semitones, got {transpose}")
+    from aisinger.audio import MAX_SR, MIN_SR
+
+    if sr is not None and not MIN_SR <= sr <= MAX_SR:
+        raise AisingerError(f"convert: output sample rate {sr} Hz is outside {MIN_SR}-{MAX_SR} Hz")
     voice = load_voice(voice_dir)
     audio, rate = _load_source(vocals, input_sr)
     if voice.family == "vits":

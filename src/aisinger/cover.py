@@ -7,7 +7,7 @@ Stages (each one public function of its module)::
                                                        └─ accompaniment ─────────────┐         │
                                     remix.remix (pan, loudness balance) ◄────────────┴─────────┘
                                     label.label_audio (watermark, optional cue) ─ remix.limit_true_peak
-                                    audio.save ─ label.tag_file (AIGC metadata)
+                                    label.write_labelled (encode + AIGC metadata, one rename)
 
 * Channels: mono songs give mono covers, stereo stereo; 5.1 (and other layouts) are
   downmixed to stereo first (ITU-R BS.775, see :func:`aisinger.audio.to_stereo`).
@@ -128,6 +128,10 @@ class CoverResult:
         return d
 
 
+STEM_FILES = ("vocals_converted.wav", "accompaniment.wav")
+"""Files of ``OUT.stems/`` (``--stems``)."""
+
+
 def stems_dir_for(out_path: str | Path) -> Path:
     """Folder of the ``--stems`` files: ``OUT.stems/`` beside the cover."""
     out_path = Path(out_path)
@@ -190,14 +194,13 @@ def _label(audio, sr, voice_id, policy):
     return label_audio(audio, sr, voice_id=voice_id, policy=policy)
 
 
-def _write(path: Path, audio: np.ndarray, sr: int, label: dict) -> Path:
-    from aisinger.audio import save
-    from aisinger.label import tag_file
+def _write(path: Path, audio: np.ndarray, sr: int, label: dict):
+    """Through the one labelled writer: OUT appears labelled (and at or below the true-peak
+    ceiling, measured on the written file) or not at all."""
+    from aisinger.label import write_labelled
+    from aisinger.remix import TRUE_PEAK_CEILING_DBTP
 
-    save(path, audio[0] if audio.ndim == 2 and audio.shape[0] == 1 else audio, sr)
-    if label:
-        tag_file(path, label)
-    return path
+    return write_labelled(audio, sr, path, label, ceiling_dbtp=TRUE_PEAK_CEILING_DBTP)
 
 
 def cover(song: str | Path, voice_dir: str | Path, out_path: str | Path,
@@ -221,8 +224,9 @@ def cover(song: str | Path, voice_dir: str | Path, out_path: str | Path,
     from aisinger.features import extract
     from aisinger.features.loudness import integrated_lufs
     from aisinger.key import choose_transpose, voice_range
-    from aisinger.label import policy_for
-    from aisinger.remix import VocalReference, limit_true_peak, remix, true_peak_dbtp
+    from aisinger.label import policy_for, write_labelled
+    from aisinger.fileio import atomic_dir
+    from aisinger.remix import VocalReference, limit_true_peak, remix
     from aisinger.separation import get_separator
     from aisinger.voice import load_voice
 
@@ -231,7 +235,10 @@ def cover(song: str | Path, voice_dir: str | Path, out_path: str | Path,
     if out_path.suffix.lower() not in audio_io.WRITE_EXTENSIONS:
         raise AisingerError(f"{out_path}: cannot write '{out_path.suffix or 'no extension'}'; "
                             f"use one of {', '.join(audio_io.WRITE_EXTENSIONS)}")
-    audio_io.check_output_not_input(out_path, song)
+    sdir = stems_dir_for(out_path)
+    audio_io.check_outputs_not_inputs(
+        [out_path] + ([sdir / n for n in STEM_FILES] if options.stems else []), [song],
+        folders=[sdir] if options.stems else [])
     voice = load_voice(voice_dir)  # checks the folder before any heavy work
     _check_voice_consent(voice_dir, "cover")
     policy = policy_for("cover", no_label=options.no_label, service=options.service,
@@ -288,16 +295,18 @@ def cover(song: str | Path, voice_dir: str | Path, out_path: str | Path,
     y, reduction = limit_true_peak(y, sr, inplace=True)
     stems: dict[str, Path] = {}
     if options.stems:
-        sdir = stems_dir_for(out_path)
-        v, v_label = _label(placed, sr, voice_id, policy_for(
-            "cover", no_label=options.no_label, explicit="none"))
-        del placed
-        v, _ = limit_true_peak(v, sr, inplace=True)
-        stems["vocals_converted"] = _write(sdir / "vocals_converted.wav", v, sr, v_label)
-        del v
-        stems["accompaniment"] = _write(sdir / "accompaniment.wav", accompaniment, sr, {})
-        del accompaniment
-    _write(out_path, y, sr, label)
+        # the stems folder is built under a temp name and renamed into place whole
+        with atomic_dir(sdir) as tmp_dir:
+            v, v_label = _label(placed, sr, voice_id, policy_for(
+                "cover", no_label=options.no_label, explicit="none"))
+            del placed
+            v, _ = limit_true_peak(v, sr, inplace=True)
+            _write(tmp_dir / STEM_FILES[0], v, sr, v_label)
+            del v
+            write_labelled(accompaniment, sr, tmp_dir / STEM_FILES[1], {})  # the song's own
+            del accompaniment
+        stems = {"vocals_converted": sdir / STEM_FILES[0], "accompaniment": sdir / STEM_FILES[1]}
+    written = _write(out_path, y, sr, label)
     clock.end("label")
 
     return CoverResult(out_path=out_path, transpose=transpose, key=key, key_reason=reason,
@@ -305,4 +314,4 @@ def cover(song: str | Path, voice_dir: str | Path, out_path: str | Path,
                        balance_lu=round(mixed.balance_lu, 2), shift_ms=round(mixed.shift_ms, 2),
                        vocal_gain_db=round(mixed.vocal_gain_db, 2),
                        limiter_db=round(reduction, 2),
-                       true_peak_dbtp=round(true_peak_dbtp(y), 2))
+                       true_peak_dbtp=round(written.true_peak_dbtp, 2))

@@ -103,7 +103,8 @@ def speak(text: str, voice_dir: str | Path, out_path: str | Path, lang: str = "e
     from aisinger.features import extract
     from aisinger.key import voice_range
     from aisinger.lab.tts import speak as tts
-    from aisinger.label import label_audio, policy_for, tag_file
+    from aisinger.label import label_audio, policy_for, write_labelled
+    from aisinger.remix import TRUE_PEAK_CEILING_DBTP
     from aisinger.voice import load_voice
 
     if lang not in LANGS:
@@ -141,7 +142,6 @@ def speak(text: str, voice_dir: str | Path, out_path: str | Path, lang: str = "e
     label: dict = {}
     if policy.enabled:
         y, label = label_audio(y, rate, voice_id=voice_dir.resolve().name, policy=policy)
-    audio_io.save(out_path, y, rate)
-    if label:
-        tag_file(out_path, label)
+    # one labelled writer, limited to the true-peak ceiling (TTS + conversion can exceed 1.0)
+    write_labelled(y, rate, out_path, label, ceiling_dbtp=TRUE_PEAK_CEILING_DBTP)
     return SpeakResult(out_path, transpose, reason, spoken, round(y.shape[-1] / rate, 3), label)

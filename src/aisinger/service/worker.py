@@ -101,6 +101,9 @@ class Worker:
         self.cache = Path(cache_dir)
         (self.cache / "voices").mkdir(parents=True, exist_ok=True)
         (self.cache / "work").mkdir(parents=True, exist_ok=True)
+        from aisinger.fileio import clean_stale
+
+        clean_stale(self.cache / "work")  # work folders of killed workers (kill -9)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
 
     # -------------------------------------------------------------------------- downloads
@@ -125,7 +128,10 @@ class Worker:
         if (target / "config.json").is_file():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        from aisinger.fileio import clean_stale, temp_prefix
+
+        clean_stale(target.parent)
+        with tempfile.TemporaryDirectory(prefix=temp_prefix(), dir=target.parent) as tmp:
             arc = self._download(f"/api/worker/voices/{vid}/archive", Path(tmp) / "v.tar")
             staged = extract_voice(arc, Path(tmp) / vid, max_bytes=4 << 30)
             try:
@@ -149,7 +155,9 @@ class Worker:
         lease = claim["lease"]
         log.info("job %s claimed (attempt %s)", job_id, claim["attempts"])
         hb = _Heartbeat(self.client, job_id, lease, every_s=max(0.5, claim["lease_s"] / 4))
-        with tempfile.TemporaryDirectory(dir=self.cache / "work") as tmp:
+        from aisinger.fileio import temp_prefix
+
+        with tempfile.TemporaryDirectory(prefix=temp_prefix(), dir=self.cache / "work") as tmp:
             try:
                 song = self._download(f"/api/worker/songs/{claim['song']['id']}",
                                       Path(tmp) / f"song{claim['song']['ext']}")
