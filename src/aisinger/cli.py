@@ -142,24 +142,37 @@ def models_verify(
 
 @app.command()
 def info(
-    audio_path: Path = typer.Argument(..., help="Audio file (wav/flac/mp3/m4a/ogg/…)."),
+    audio_paths: list[Path] = typer.Argument(..., help="Audio files (wav/flac/mp3/m4a/ogg/…)."),
 ) -> None:
-    """Check an audio file and print its sample rate, channels, duration, peak and RMS level.
+    """Check audio files and print each one's sample rate, channels, duration, peak and RMS
+    level.
 
     Runs every input check aisinger applies (readable, not truncated, no NaN/inf, sample rate
-    8–384 kHz, at most 8 channels, within the duration limit); exits 2 with a one-line error
-    otherwise.
+    8–384 kHz, at most 8 channels, within the duration limit).  A file that fails prints
+    ``error: …`` (one line) and the others are still checked; the exit code is 2 when any
+    file failed.
     """
     import numpy as np
 
     from aisinger import audio as audio_io
 
-    x, sr = audio_io.load(audio_path)
-    peak = float(np.max(np.abs(x)))
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
-    db = lambda v: 20 * np.log10(max(v, 1e-12))  # noqa: E731
-    typer.echo(f"{audio_path}: {sr} Hz, {x.shape[0]} channel(s), {x.shape[1] / sr:.3f} s, "
-               f"peak {db(peak):.1f} dBFS, RMS {db(rms):.1f} dBFS")
+    failed = 0
+    for audio_path in audio_paths:
+        try:
+            x, sr = audio_io.load(audio_path)
+        except AisingerError as err:
+            if len(audio_paths) == 1:
+                raise
+            typer.echo(f"error: {err}", err=True)
+            failed += 1
+            continue
+        peak = float(np.max(np.abs(x)))
+        rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+        db = lambda v: 20 * np.log10(max(v, 1e-12))  # noqa: E731
+        typer.echo(f"{audio_path}: {sr} Hz, {x.shape[0]} channel(s), {x.shape[1] / sr:.3f} s, "
+                   f"peak {db(peak):.1f} dBFS, RMS {db(rms):.1f} dBFS")
+    if failed:
+        raise typer.Exit(EXIT_USER_ERROR)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -816,10 +829,51 @@ def serve_worker(
     run_worker(server, queue, cache, threads=threads)
 
 
+def _unwrap(text: str | None) -> str | None:
+    """Join the hard line breaks inside each paragraph of a docstring, so that the help
+    formatter wraps whole sentences at the terminal's width instead of keeping the source's
+    line breaks (which showed as lines broken mid-sentence).  Paragraphs starting with ``\b``
+    (click's "keep as is") are kept."""
+    if not text:
+        return text
+    import inspect
+
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(p if p.startswith("\b") else " ".join(p.split()) for p in paragraphs)
+
+
+def _tidy(cmd) -> None:
+    """Help polish applied to every command: flags (options that take no value) show no
+    ``<bool>`` type; docstrings are unwrapped (see :func:`_unwrap`)."""
+    cmd.help = _unwrap(cmd.help)
+    get_help_option = cmd.get_help_option
+
+    def help_option(ctx, _get=get_help_option):
+        opt = _get(ctx)
+        if opt is not None:
+            opt.metavar = ""
+        return opt
+
+    cmd.get_help_option = help_option
+    for param in cmd.params:
+        if getattr(param, "is_flag", False) and not getattr(param, "count", False):
+            param.metavar = ""
+    for sub in getattr(cmd, "commands", {}).values():
+        _tidy(sub)
+
+
+def command():
+    """The click command behind :data:`app`, with :func:`_tidy` applied (what ``aisinger``
+    runs)."""
+    cmd = typer.main.get_command(app)
+    _tidy(cmd)
+    return cmd
+
+
 def main() -> None:
     """Console entry point."""
     try:
-        app()
+        command()(prog_name="aisinger")
     except AisingerError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(EXIT_USER_ERROR)
