@@ -26,6 +26,7 @@ sample rate outside [8 kHz, 384 kHz], more than 8 channels, or longer than the l
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import struct
@@ -37,6 +38,8 @@ import numpy as np
 
 from aisinger.errors import AudioError
 from aisinger.fileio import atomic_path
+
+log = logging.getLogger("aisinger")
 
 MIN_SR = 8_000
 MAX_SR = 384_000
@@ -208,6 +211,7 @@ def load(path: str | Path, sr: int | None = None, mono: bool = False,
         audio = _decode_ffmpeg(path, i)
     if audio.shape[-1] == 0:
         raise AudioError(f"{path}: zero-length audio (no samples)")
+    _warn_if_short(path, i, audio.shape[-1])
     if not np.isfinite(audio).all():
         raise AudioError(f"{path}: contains NaN or infinite sample values")
     if mono:
@@ -215,6 +219,22 @@ def load(path: str | Path, sr: int | None = None, mono: bool = False,
     if sr is not None and sr != i.sr:
         audio = resample(audio, i.sr, sr)
     return audio, (sr or i.sr)
+
+
+TRUNCATION_WARN_SHARE = 0.02
+"""Decoded audio shorter than the header's length by more than this share (and by more than
+``TRUNCATION_WARN_S``) is reported as truncated: lossy streams (mp3) cut short decode without
+an error, so the header (e.g. the Xing frame count) is the only witness."""
+TRUNCATION_WARN_S = 0.1
+
+
+def _warn_if_short(path: Path, i: AudioInfo, decoded: int) -> None:
+    missing = i.frames - decoded
+    if i.frames > 0 and missing > TRUNCATION_WARN_SHARE * i.frames and \
+            missing > TRUNCATION_WARN_S * i.sr:
+        log.warning("warning: %s looks truncated: its header declares %.2f s but only %.2f s "
+                    "could be decoded (%.2f s, %.0f%% missing); only the decoded part is used",
+                    path, i.duration, decoded / i.sr, missing / i.sr, 100.0 * missing / i.frames)
 
 
 # ----------------------------------------------------------------------------------------------

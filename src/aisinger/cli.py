@@ -337,6 +337,8 @@ def train(
             raise AisingerError("--max-minutes is not supported with --model vits (its runs are "
                                 "not resumable yet); use --steps")
 
+        if steps is not None and steps < 1:
+            raise AisingerError(f"--steps must be >= 1, got {steps}")
         vcfg = VitsTrainConfig() if steps is None else VitsTrainConfig(steps=steps)
         vres = train_vits(dataset, out_dir, vcfg, base=base, base_d=base_d,
                           content_encoder=content_encoder, seed=seed)
@@ -701,6 +703,7 @@ def eval_cmd(
     Metrics whose inputs are missing are skipped and say why.  Batch mode reads a folder of
     case sub-folders (output.*, source.*, target/ or target.*, lyrics.txt) or an
     eval.json / eval.csv manifest with fields output, source, target, transpose, lyrics, lang.
+    In batch mode the exit code is 2 when any case failed (the table still lists every case).
     """
     import json
 
@@ -721,6 +724,12 @@ def eval_cmd(
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         typer.echo(ev.format_table(results))
+    if batch:
+        failed = [r for r in results if "error" in r]
+        if failed:
+            typer.echo(f"error: {len(failed)} of {len(results)} cases failed (first: "
+                       f"{failed[0]['output']}: {failed[0]['error']})", err=True)
+            raise typer.Exit(EXIT_USER_ERROR)
 
 
 # ----------------------------------------------------------------------------------------------
