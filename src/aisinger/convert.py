@@ -14,12 +14,15 @@ exactly; loudness follows the source through the loudness control.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from pathlib import Path
 
 import numpy as np
 
 from aisinger.errors import AisingerError
+
+log = logging.getLogger("aisinger")
 
 __all__ = ["convert", "retrieve_content", "blend_knn", "protect_mask", "feature_config", "F0_METHODS",
            "DEFAULT_RETRIEVAL", "DEFAULT_PROTECT"]
@@ -205,11 +208,21 @@ def _synthesize(model, controls: dict, n_samples: int) -> np.ndarray:
     return out
 
 
+def _warn_range(f0: np.ndarray, voice, transpose: float) -> None:
+    """Log a warning when many sung frames land outside the voice's trained range."""
+    from aisinger.key import range_warning, voice_range
+
+    why = range_warning(f0, voice_range(voice.card), transpose)
+    if why:
+        log.warning("warning: %s", why)
+
+
 def convert(vocals, voice_dir: str | Path, out_path: str | Path | None = None,
             transpose: float = 0.0, f0_method: str = "fcpe",
             retrieval: float = DEFAULT_RETRIEVAL, sr: int | None = None,
             input_sr: int | None = None, protect: float = DEFAULT_PROTECT,
-            content_encoder: str | Path | None = None) -> tuple[np.ndarray, int]:
+            content_encoder: str | Path | None = None,
+            warn_range: bool = True) -> tuple[np.ndarray, int]:
     """Convert sung vocals to the voice in ``voice_dir``.
 
     vocals: a path, an array (samples,)/(channels, samples) with ``input_sr``, or an
@@ -222,6 +235,9 @@ def convert(vocals, voice_dir: str | Path, out_path: str | Path | None = None,
     aisinger.features.hubert).  Returns (audio (samples,) float32, sr) with
     samples = round(input samples x sr / input rate); writes ``out_path`` when given.
     Dispatches on the voice's model family (DDSP, or vits for imported community models).
+    warn_range: log a warning when more than :data:`aisinger.key.OUT_OF_RANGE_WARN` of the
+    transposed sung frames fall outside the voice's trained range (DDSP voices, whose model
+    card records the range).
     """
     from aisinger.audio import resample, save
     from aisinger.features import extract
@@ -252,6 +268,8 @@ def convert(vocals, voice_dir: str | Path, out_path: str | Path | None = None,
             save(out_path, y, out_sr)
         return y, out_sr
     feats = extract(audio, rate, config=feature_config(voice, f0_method))
+    if warn_range:
+        _warn_range(feats.f0, voice, transpose)
     keep = protect_mask(feats.f0, feats.loudness_db, protect)
     content = retrieve_content(feats.content, voice.index, retrieval * (1 - keep)) \
         if voice.index is not None else feats.content.astype(np.float32)

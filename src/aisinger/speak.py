@@ -138,7 +138,8 @@ def speak(text: str, voice_dir: str | Path, out_path: str | Path, lang: str = "e
         transpose = float(options.transpose)
         reason = f"transpose {transpose:+g} semitones given by the user"
     y, rate = convert(speech, voice_dir, transpose=transpose, retrieval=options.retrieval,
-                      protect=options.protect, sr=options.sr, input_sr=tts_sr)
+                      protect=options.protect, sr=options.sr, input_sr=tts_sr,
+                      warn_range=False)  # speech sits low on purpose (SPEECH_RANGE_POSITION)
     label: dict = {}
     if policy.enabled:
         y, label = label_audio(y, rate, voice_id=voice_dir.resolve().name, policy=policy)
