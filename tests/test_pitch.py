@@ -6,7 +6,6 @@ present, synthetic singing with a known imposed F0 from ``aisinger.lab`` is used
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
