@@ -548,3 +548,41 @@ def test_kill9_output_appears_labelled_or_not_at_all(voice, song, tmp_path):
     assert _cli(*conv).returncode == 0
     assert _litter(cov) == [] and _litter(tmp_path) == [], (_litter(cov), _litter(tmp_path))
     assert _stems_whole_or_absent(sdir) == "whole" and _aigc_or_absent(out) == "labelled"
+
+
+def test_separated_accompaniment_is_refused_as_instrumental(voice, tmp_path):
+    """#15 item 7: Spleeter's accompaniment stem of the real example song was accepted (its
+    re-separated vocal stem at -24.6 LU passed the -25 LU cut, 1.2 s voiced) and covered.  Now
+    the decision counts sung frames (voiced, audible, prominent in the song): the example
+    song's vocal has seconds of them, its accompaniment none; a fluidsynth-only
+    accompaniment is refused too (test_cover_refuses_instrumental_short_and_bad_voice)."""
+    from aisinger import assets
+    from aisinger.cover import cover
+    from aisinger.separation import separate_file
+
+    song = assets.fetch("example-song")
+    stems = separate_file(song, tmp_path / "sep")
+    with pytest.raises(AisingerError, match="no vocals detected"):
+        cover(stems["accompaniment"], voice, tmp_path / "acc_cover.wav")
+    assert not (tmp_path / "acc_cover.wav").exists()
+
+    from aisinger.cover import MIN_SUNG_S, frame_levels_db, sung_seconds
+    from aisinger.features import extract
+
+    mix, sr = audio.load(song)
+    vocal = audio.to_mono(audio.load(stems["vocals"])[0])
+    f = extract(vocal, sr, progress=False)
+    sung = sung_seconds(f.f0, f.loudness_db, frame_levels_db(vocal, sr, f.frame_rate),
+                        frame_levels_db(audio.to_mono(mix), sr, f.frame_rate), f.frame_rate)
+    assert sung > 3 * MIN_SUNG_S, sung  # the song itself has plenty of singing
+
+
+def test_speak_output_stays_below_full_scale(voice, tmp_path):
+    """#15 item 18: `speak --lang zh` wrote a float WAV with samples above 1.0; speech goes
+    through the labelled writer's true-peak ceiling (-1 dBTP) like every other output."""
+    from aisinger.speak import SpeakOptions, speak
+
+    r = speak("本内容由人工智能生成，请注意。", voice, tmp_path / "zh.wav", lang="zh",
+              options=SpeakOptions(transpose=6.0))
+    y, _ = audio.load(r.out_path)
+    assert np.abs(y).max() <= 1.0 and true_peak_dbtp(y) <= -1.0 + 1e-3, true_peak_dbtp(y)
