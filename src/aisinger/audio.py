@@ -362,12 +362,14 @@ def check_outputs_not_inputs(outputs, inputs, folders=()) -> None:
     """Refuse before any work when an output would overwrite an input (inputs are never
     modified).
 
-    outputs: files that will be written; inputs: files that are read (missing ones are
-    ignored); folders: folders that will be replaced whole (an input inside one is refused).
+    outputs: files that will be written (None entries are skipped); inputs: files that are
+    read (missing ones are ignored); folders: folders that will be replaced whole (an input inside one is refused).
     Symlinks are resolved and hard links detected.  The error names both paths.
     """
     ins = [Path(i) for i in inputs if i is not None and Path(i).exists()]
     for o in outputs:
+        if o is None:
+            continue
         o = Path(o)
         for i in ins:
             if _same(o, i):

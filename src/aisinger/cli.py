@@ -226,7 +226,8 @@ def features(
     from aisinger import features as feats
     from aisinger.features.pitch import PitchConfig
 
-    audio_io.check_output_not_input(out, audio_path)
+    npz = out if out.suffix == ".npz" else out.with_suffix(".npz")
+    audio_io.check_outputs_not_inputs([out, npz, npz.with_suffix(".json"), plot], [audio_path])
     config = feats.FeatureConfig(pitch=PitchConfig(method=f0))
     result = feats.extract(audio_path, config=config, cache=not no_cache)
     feats.save_features(result, out)
