@@ -199,3 +199,9 @@ def test_info_takes_several_files_and_help_reads_well(tmp_path):
     for cmd in (["cover"], ["convert"], ["detect"], ["--help"]):
         out = _cli(*cmd, "--help", env=env).stdout if cmd != ["--help"] else top
         assert "<bool>" not in out, cmd
+
+
+def test_unknown_pitch_method_is_a_clear_error(tmp_path):
+    """#15 item 6 sibling: `features --f0 bogus` gave a KeyError traceback."""
+    proc = _cli("features", _song(tmp_path / "s.wav"), "-o", tmp_path / "f.npz", "--f0", "bogus")
+    assert proc.returncode == 2 and "pitch method 'bogus' is unknown" in proc.stderr, proc.stderr
