@@ -587,3 +587,13 @@ def test_speak_output_stays_below_full_scale(voice, tmp_path):
               options=SpeakOptions(transpose=-12.0))
     y, _ = audio.load(r.out_path)
     assert np.abs(y).max() <= 1.0 and true_peak_dbtp(y) <= -1.0 + 1e-3, true_peak_dbtp(y)
+
+
+def test_library_convert_with_out_path_writes_a_labelled_file(voice, song, tmp_path):
+    """#14 item 1 sibling: convert(..., out_path) saved AI audio without any label; every
+    producer now goes through the one labelled writer."""
+    from aisinger.convert import convert
+    from aisinger.label.metadata import check_metadata
+
+    convert(song["vocal"], voice, tmp_path / "c.wav")
+    assert check_metadata(tmp_path / "c.wav").valid

@@ -208,6 +208,15 @@ def _synthesize(model, controls: dict, n_samples: int) -> np.ndarray:
     return out
 
 
+def _write_labelled(out_path, y: np.ndarray, sr: int, voice_dir) -> None:
+    """An AI output written by the library: labelled like the CLI's (one labelled writer)."""
+    from aisinger.label import label_audio, write_labelled
+    from aisinger.remix import TRUE_PEAK_CEILING_DBTP
+
+    marked, label = label_audio(y, sr, voice_id=Path(voice_dir).resolve().name)
+    write_labelled(marked, sr, out_path, label, ceiling_dbtp=TRUE_PEAK_CEILING_DBTP)
+
+
 def _warn_range(f0: np.ndarray, voice, transpose: float) -> None:
     """Log a warning when many sung frames land outside the voice's trained range."""
     from aisinger.key import range_warning, voice_range
@@ -233,13 +242,14 @@ def convert(vocals, voice_dir: str | Path, out_path: str | Path | None = None,
     :func:`protect_mask`; 0 = off); content_encoder: HuBERT/ContentVec weights for
     imported So-VITS/RVC voices (default: the asset registry, see
     aisinger.features.hubert).  Returns (audio (samples,) float32, sr) with
-    samples = round(input samples x sr / input rate); writes ``out_path`` when given.
+    samples = round(input samples x sr / input rate); writes ``out_path`` when given (labelled,
+    through :func:`aisinger.label.write_labelled`; the returned audio is unlabelled).
     Dispatches on the voice's model family (DDSP, or vits for imported community models).
     warn_range: log a warning when more than :data:`aisinger.key.OUT_OF_RANGE_WARN` of the
     transposed sung frames fall outside the voice's trained range (DDSP voices, whose model
     card records the range).
     """
-    from aisinger.audio import resample, save
+    from aisinger.audio import resample
     from aisinger.features import extract
     from aisinger.train import fill_unvoiced
     from aisinger.voice import load_voice
@@ -265,7 +275,7 @@ def convert(vocals, voice_dir: str | Path, out_path: str | Path | None = None,
         y, out_sr = convert_vits(voice, audio, rate, transpose, f0_method, retrieval, sr,
                                  content_encoder=content_encoder, protect=protect)
         if out_path is not None:
-            save(out_path, y, out_sr)
+            _write_labelled(out_path, y, out_sr, voice_dir)
         return y, out_sr
     feats = extract(audio, rate, config=feature_config(voice, f0_method))
     if warn_range:
@@ -288,5 +298,5 @@ def convert(vocals, voice_dir: str | Path, out_path: str | Path | None = None,
     if not np.all(np.isfinite(y)):
         raise AisingerError(f"{voice.path}: the model produced invalid audio (NaN)")
     if out_path is not None:
-        save(out_path, y, out_sr)
+        _write_labelled(out_path, y, out_sr, voice_dir)
     return y, out_sr
