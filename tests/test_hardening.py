@@ -205,3 +205,10 @@ def test_unknown_pitch_method_is_a_clear_error(tmp_path):
     """#15 item 6 sibling: `features --f0 bogus` gave a KeyError traceback."""
     proc = _cli("features", _song(tmp_path / "s.wav"), "-o", tmp_path / "f.npz", "--f0", "bogus")
     assert proc.returncode == 2 and "pitch method 'bogus' is unknown" in proc.stderr, proc.stderr
+
+
+def test_label_of_audio_too_short_for_a_watermark_says_so(tmp_path):
+    """#15 item 6 sibling: `label` of a 0.5 s file said "labelled" though no watermark can be
+    read from it; now it warns that only the metadata label marks it."""
+    proc = _cli("label", _song(tmp_path / "short.wav", 0.5), "-o", tmp_path / "l.wav")
+    assert proc.returncode == 0 and "shorter than the 1 s a watermark needs" in proc.stderr

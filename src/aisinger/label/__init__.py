@@ -123,6 +123,9 @@ def label_audio(audio: np.ndarray, sr: int, *, voice_id: str | None = None,
     x = np.asarray(audio, dtype=np.float32)
     if pol.explicit != "none":
         x = add_cue(x, sr, explicit_cue(pol.explicit, pol.lang, sr))
+    if x.shape[-1] < wm.MIN_DETECT_S * sr:  # say so rather than report "labelled" silently
+        log.warning("warning: %.3f s of audio is shorter than the %g s a watermark needs: "
+                    "only the metadata label marks it", x.shape[-1] / sr, wm.MIN_DETECT_S)
     produce_id = produce_id or md.new_produce_id()
     existing = wm.detect(x, sr, key=pol.key)
     if existing.present and existing.payload is not None:
