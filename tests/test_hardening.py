@@ -212,3 +212,20 @@ def test_label_of_audio_too_short_for_a_watermark_says_so(tmp_path):
     read from it; now it warns that only the metadata label marks it."""
     proc = _cli("label", _song(tmp_path / "short.wav", 0.5), "-o", tmp_path / "l.wav")
     assert proc.returncode == 0 and "shorter than the 1 s a watermark needs" in proc.stderr
+
+
+def test_worker_cleans_work_folders_of_killed_workers(tmp_path):
+    """#15 item 2: `worker-cache/work/tmp*` folders of killed jobs stayed forever; the work
+    folders now carry the worker's pid and a starting worker removes those of dead ones."""
+    from aisinger.service.worker import Worker
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    stale = tmp_path / "work" / f"{fileio.TEMP_PREFIX}{dead}-job"
+    stale.mkdir(parents=True)
+    (stale / "song.wav").write_bytes(b"x" * 100)
+    w = Worker("http://127.0.0.1:9", "token", tmp_path)
+    try:
+        assert list((tmp_path / "work").iterdir()) == []
+    finally:
+        w.client.close()
