@@ -37,7 +37,8 @@ def peak_rss_gb() -> float:
 
 
 def make_song(seconds: float, song: Path | None) -> tuple[np.ndarray, int, str]:
-    from aisinger import assets, audio
+    from aisinger import assets
+    from aisinger.io import audio
 
     path = song or assets.fetch("example-song")
     x, sr = audio.load(path)
@@ -56,9 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("AISINGER_PROGRESS", "0")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI does (see cli.py)
 
-    from aisinger import audio, separation
+    from aisinger.io import audio
+    from aisinger import separation
     from aisinger.features.content import content_features
-    from aisinger.features.loudness import loudness_db
+    from aisinger.dsp.loudness import loudness_db
     from aisinger.features.pitch import PitchConfig, estimate_f0
 
     song, sr, desc = make_song(args.seconds, args.song)

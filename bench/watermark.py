@@ -49,7 +49,8 @@ def corpus(path: Path) -> tuple[Path, dict]:
 
 def marked_items(root: Path, manifest: dict, limit: int) -> list[tuple[str, str, np.ndarray, int]]:
     """(name, kind, audio, sr): song mixes and vocals, phrase takes, the example song."""
-    from aisinger import assets, audio
+    from aisinger import assets
+    from aisinger.io import audio
 
     items = []
     for s in manifest.get("song_renditions", []):
@@ -80,7 +81,8 @@ def marked_items(root: Path, manifest: dict, limit: int) -> list[tuple[str, str,
 
 
 def unmarked_items(root: Path, manifest: dict, minimum: int) -> list[tuple[str, np.ndarray, int]]:
-    from aisinger import assets, audio
+    from aisinger import assets
+    from aisinger.io import audio
 
     items = []
     for c in manifest["clips"]:

@@ -1,34 +1,23 @@
 """bench/quality.py: the lab quality benchmark (floor/ceiling baselines, plug-in systems).
 
-The end-to-end test builds the ``--quick`` lab corpus (4 voices, 3 phrases per language) in a
-temporary folder and runs the benchmark in-process (~25 s on 2 idle cores, most of it the
-corpus build and model loads).
+The benchmark runs as a subprocess (tests never import ``bench/``): the end-to-end run builds
+the ``--quick`` lab corpus (4 voices, 3 phrases per language) in a temporary folder and scores
+both baselines and a plug-in system (~30 s on 2 idle cores, most of it the corpus build and
+model loads); the tests read its JSON.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import math
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from aisinger.errors import AisingerError
-
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "quality.py"
-
-
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("bench_quality", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-Q = _load_bench()
+SRC = Path(__file__).resolve().parents[1] / "src"
 
 PLUGIN = '''
 import soundfile as sf
@@ -40,6 +29,13 @@ def convert(source_wav, target_voice, transpose):
 '''
 
 
+def _bench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(SRC), str(cwd), os.environ.get("PYTHONPATH", "")]), "AISINGER_PROGRESS": "0"}
+    return subprocess.run([sys.executable, str(BENCH), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     """One ``--quick`` run with both baselines and a plug-in system; returns paths + JSON."""
@@ -48,10 +44,10 @@ def quick_run(tmp_path_factory):
     plugin.write_text(PLUGIN)
     out_json = tmp / "quality.json"
     corpus = tmp / "corpus"
-    rc = Q.main(["--quick", "--corpus", str(corpus), "--json", str(out_json),
-                 "--system", "identity", "--system", "ground-truth",
-                 "--system", f"{plugin}:convert", "--save-audio", str(tmp / "audio")])
-    assert rc == 0
+    proc = _bench("--quick", "--corpus", str(corpus), "--json", str(out_json),
+                  "--system", "identity", "--system", "ground-truth",
+                  "--system", f"{plugin}:convert", "--save-audio", str(tmp / "audio"), cwd=tmp)
+    assert proc.returncode == 0, proc.stderr[-2000:]
     return {"tmp": tmp, "corpus": corpus, "plugin": "plugin_system.py:convert",
             "doc": json.loads(out_json.read_text(encoding="utf-8"))}
 
@@ -124,51 +120,37 @@ def test_scorer_matches_evaluate(quick_run):
                if r["system"] == "ground-truth" and r["language"] == "en")
     target = next(c for c in manifest["clips"] if c["voice"] == row["target_voice"]
                   and c["phrase"] == row["phrase"])
-    refs = Q.train_refs(manifest, corpus, row["target_voice"], "en")
+    # the target's train-split clips in the row's language (what the benchmark scores against)
+    refs = [corpus / c["audio"] for c in sorted(manifest["clips"], key=lambda c: c["phrase"])
+            if c["voice"] == row["target_voice"] and c["split"] == "train"
+            and c["language"] == "en"]
+    assert len(refs) == row["n_target_refs"]
     ref = evaluate(corpus / target["audio"], source=row["source"], target_refs=list(refs),
                    transpose=row["transpose"], lyrics=row["lyrics"], lang="en",
                    metrics=["similarity", "f0", "intelligibility", "dnsmos"])
     for key in ("similarity_target", "similarity_source", "similarity_margin", "dnsmos_ovrl",
                 "dnsmos_p808"):
         assert row[key] == pytest.approx(ref[key], abs=1e-4), key
+    # rel 1e-4, not 1e-6: the benchmark runs in its own process, whose torch thread count
+    # differs from this one's, so F0 sums in another order (measured: 2e-6 relative)
     for key in ("f0_rmse_cents", "f0_corr", "vuv_error", "cer", "wer"):
-        assert row[key] == pytest.approx(ref[key], rel=1e-6, abs=1e-9), key
+        assert row[key] == pytest.approx(ref[key], rel=1e-4, abs=1e-9), key
 
 
 def test_reuse_existing_corpus_and_seed_mismatch(quick_run):
-    corpus = quick_run["corpus"]
-    manifest, built, _ = Q.ensure_corpus(corpus, list(Q.QUICK_VOICES[:2]), seed=0)
-    assert not built and set(Q.QUICK_VOICES) <= set(manifest["voices"])
-    with pytest.raises(AisingerError, match="seed"):
-        Q.ensure_corpus(corpus, list(Q.QUICK_VOICES), seed=1)
+    corpus, tmp = quick_run["corpus"], quick_run["tmp"]
+    proc = _bench("--corpus", str(corpus), "--pairs", "flite-slt:flite-awb", "--phrases", "1",
+                  "--system", "identity", "--no-asr", "--no-dnsmos",
+                  "--json", str(tmp / "reuse.json"), cwd=tmp)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((tmp / "reuse.json").read_text(encoding="utf-8"))["corpus"]["built"] is False
+    proc = _bench("--corpus", str(corpus), "--quick", "--seed", "1", "--json",
+                  str(tmp / "x.json"), cwd=tmp)
+    assert proc.returncode == 2 and "seed" in proc.stderr.strip().splitlines()[-1]
 
 
-def _row(system, lang, src, tgt, intelligible, **metrics):
-    return {"system": system, "language": lang, "source_voice": src, "target_voice": tgt,
-            "intelligible": intelligible, **metrics}
-
-
-def test_aggregate_separates_unintelligible_cer():
-    rows = [
-        _row("s", "en", "a", "b", True, similarity_target=0.5, cer=0.1, wer=0.2),
-        _row("s", "en", "b", "a", True, similarity_target=0.7, cer=0.3, wer=float("nan")),
-        _row("s", "zh", "c", "d", False, similarity_target=0.9, cer=0.8),
-    ]
-    en, zh = Q.aggregate(rows)
-    assert en["similarity_target"] == pytest.approx(0.6)
-    assert en["cer"] == pytest.approx(0.2) and en["cer_unintelligible"] is None
-    assert en["wer"] == pytest.approx(0.2)  # NaN rows are left out of the mean
-    assert en["pairs"] == 2 and en["clips"] == 2
-    assert zh["cer"] is None and zh["cer_unintelligible"] == pytest.approx(0.8)
-    assert math.isclose(zh["similarity_target"], 0.9)
-    table = Q.format_table([en, zh])
-    assert "(0.800)" in table and "0.200" in table
-    assert "f0_rmse" not in table  # columns no group has are left out
-
-
-def test_resolve_system_errors():
-    assert Q.resolve_system("identity").baseline
-    with pytest.raises(AisingerError, match="unknown system"):
-        Q.resolve_system("no-such-system")
-    with pytest.raises(AisingerError, match="cannot import"):
-        Q.resolve_system("no_such_module_xyz:convert")
+def test_resolve_system_errors(tmp_path):
+    proc = _bench("--system", "no-such-system", cwd=tmp_path)
+    assert proc.returncode == 2 and "unknown system" in proc.stderr
+    proc = _bench("--system", "no_such_module_xyz:convert", cwd=tmp_path)
+    assert proc.returncode == 2 and "cannot import" in proc.stderr

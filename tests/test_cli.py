@@ -38,7 +38,7 @@ def test_label_detect_roundtrip_cli(tmp_path):
     """aisinger label → detect exits 0; the unlabelled original exits 1; a bad file exits 2."""
     import numpy as np
 
-    from aisinger import audio
+    from aisinger.io import audio
     from aisinger.lab import make_melody, sing
 
     notes = make_melody(8, seed=3)

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from aisinger import audio
+from aisinger.io import audio
 from aisinger.eval.intelligibility import error_rates, transcribe
 
 LYRICS = "It always seems like time stands still when I'm with you."

@@ -149,7 +149,7 @@ def test_shape_and_sum_preserved(short, separator, layout):
 
 def test_other_sample_rate(short, separator):
     """22.05 kHz in -> 22.05 kHz stems of the same length, still separating."""
-    from aisinger.audio import resample
+    from aisinger.io.audio import resample
 
     mix, vocal = short
     sr = 22050
@@ -265,7 +265,7 @@ def test_separate_file_writes_both(short, tmp_path):
     mix, _ = short
     song_path = tmp_path / "song.flac"
     sr = 48000
-    from aisinger.audio import resample
+    from aisinger.io.audio import resample
 
     x = resample(mix[:, :3 * SR], SR, sr)
     sf.write(song_path, x.T, sr, subtype="PCM_24")

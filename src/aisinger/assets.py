@@ -35,7 +35,7 @@ from pathlib import Path
 
 from aisinger import paths
 from aisinger.errors import AssetError
-from aisinger.fileio import COPY_CHUNK, atomic_path, sha256_file, write_text
+from aisinger.io.fileio import COPY_CHUNK, atomic_path, sha256_file, write_text
 
 
 

@@ -154,7 +154,7 @@ def info(
     """
     import numpy as np
 
-    from aisinger import audio as audio_io
+    from aisinger.io import audio as audio_io
 
     failed = 0
     for audio_path in audio_paths:
@@ -222,7 +222,7 @@ def features(
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute even if cached."),
 ) -> None:
     """Extract content (Whisper-base encoder), pitch and loudness features at 100 frames/s."""
-    from aisinger import audio as audio_io
+    from aisinger.io import audio as audio_io
     from aisinger import features as feats
     from aisinger.features.pitch import PitchConfig
 
@@ -329,33 +329,13 @@ def train(
     checkpoint, a loss-curve PNG and validation samples.  Kill it at any time and run the same
     command again to continue.  Experimental: see docs/voice-model.md for what to expect.
     """
-    import dataclasses
+    from aisinger.voice import train as run_training
 
-    if model == "vits":
-        from aisinger.train_vits import VitsTrainConfig, train_vits
-
-        if max_minutes is not None:
-            raise AisingerError("--max-minutes is not supported with --model vits (its runs are "
-                                "not resumable yet); use --steps")
-
-        if steps is not None and steps < 1:
-            raise AisingerError(f"--steps must be >= 1, got {steps}")
-        vcfg = VitsTrainConfig() if steps is None else VitsTrainConfig(steps=steps)
-        vres = train_vits(dataset, out_dir, vcfg, base=base, base_d=base_d,
-                          content_encoder=content_encoder, seed=seed)
-        typer.echo(f"voice: {vres.voice_dir} — {vres.steps} steps on {vres.device}, mel loss "
-                   f"{vres.losses.get('mel', float('nan')):.3f}")
-        return
-    if model != "ddsp":
-        raise AisingerError(f"unknown model {model!r}; use ddsp or vits")
-    from aisinger.train import TrainConfig
-    from aisinger.train import train as run_training
-
-    config = TrainConfig() if steps is None else dataclasses.replace(TrainConfig(), steps=steps)
-    result = run_training(dataset, out_dir, config=config, max_minutes=max_minutes, seed=seed)
-    state = "finished" if result.finished else "paused (run again to continue)"
-    typer.echo(f"voice: {result.voice_dir} — step {result.step}, {state}, train loss "
-               f"{result.train_loss:.3f}")
+    if steps is not None and steps < 1:  # both families: never a voice from no training
+        raise AisingerError(f"--steps must be >= 1, got {steps}")
+    result = run_training(dataset, out_dir, model, steps=steps, max_minutes=max_minutes,
+                          seed=seed, base=base, base_d=base_d, content_encoder=content_encoder)
+    typer.echo(result.summary())
 
 
 @app.command()
@@ -384,11 +364,12 @@ def convert(
     The output is labelled as AI-generated (AIGC metadata + watermark) unless --no-label.
     The voice's consent record must permit conversion.
     """
-    from aisinger import audio as audio_io
+    from aisinger.io import audio as audio_io
     from aisinger.consent import check_scope, load_consent
     from aisinger.convert import convert as run_convert
+    from aisinger.dsp.peak import TRUE_PEAK_CEILING_DBTP
     from aisinger.label import label_audio, policy_for, write_labelled
-    from aisinger.remix import TRUE_PEAK_CEILING_DBTP
+    from aisinger.voice.folder import load_voice
 
     audio_io.check_output_not_input(out, vocals)
     if sr is not None and not audio_io.MIN_SR <= sr <= audio_io.MAX_SR:
@@ -399,8 +380,10 @@ def convert(
         raise AisingerError(f"{voice}: no consent.json; this voice has no consent record")
     check_scope(load_consent(consent), "convert")
     policy = policy_for("convert", no_label=no_label)
-    y, rate = run_convert(vocals, voice, transpose=transpose, f0_method=f0,
-                          retrieval=retrieval, sr=sr, protect=protect,
+    model = load_voice(voice)
+    x, x_sr = audio_io.load(vocals, mono=True)
+    y, rate = run_convert(model, x, x_sr, transpose=transpose, f0_method=f0,
+                          retrieval=retrieval, out_sr=sr, protect=protect,
                           content_encoder=content_encoder)
     y, label_dict = label_audio(y, rate, voice_id=voice.resolve().name, policy=policy)
     write_labelled(y, rate, out, label_dict, ceiling_dbtp=TRUE_PEAK_CEILING_DBTP)
@@ -430,7 +413,7 @@ def voice_import_cmd(
     folder (safetensors + JSON + model card), checked by key and shape.  Afterwards
     'aisinger convert --voice OUT' uses it like any other voice.
     """
-    from aisinger.compat import import_voice
+    from aisinger.voice.community import import_voice
 
     path = import_voice(model, out, consent, config=config, index=index, speaker=speaker)
     typer.echo(f"imported: {path}")
@@ -475,8 +458,8 @@ def cover(
     """
     import json
 
-    from aisinger.cover import CoverOptions
-    from aisinger.cover import cover as run_cover
+    from aisinger.pipelines.cover import CoverOptions
+    from aisinger.pipelines.cover import cover as run_cover
     from aisinger.progress import stage_bar
 
     opts = CoverOptions(transpose=transpose, key_shift=key_shift, retrieval=retrieval,
@@ -511,8 +494,8 @@ def speak(
 ) -> None:
     """Read a text aloud in a trained voice: offline TTS (flite / espeak-ng) with a natural
     speech contour, converted into the voice, labelled as AI-generated."""
-    from aisinger.speak import SpeakOptions
-    from aisinger.speak import speak as run_speak
+    from aisinger.pipelines.speak import SpeakOptions
+    from aisinger.pipelines.speak import speak as run_speak
 
     result = run_speak(text, voice, out, lang=lang,
                        options=SpeakOptions(transpose=transpose, sr=sr, no_label=no_label))
@@ -534,7 +517,7 @@ def demo(
     OUT/cover.mp3.stems/.  The demo voice is synthetic (a TTS voice sung to melodies): expect
     a clear change of timbre and a buzzy, robotic sound.
     """
-    from aisinger.demo import DEMO_TRAIN_MINUTES, run_demo
+    from aisinger.pipelines.demo import DEMO_TRAIN_MINUTES, run_demo
 
     result = run_demo(out_dir, train_minutes=DEMO_TRAIN_MINUTES if train_minutes is None
                       else train_minutes)
@@ -571,7 +554,7 @@ def label(
 
     The input is never modified; the output is written atomically.
     """
-    from aisinger import audio as audio_io
+    from aisinger.io import audio as audio_io
     from aisinger.label import label_file
 
     audio_io.check_output_not_input(out, audio_path)

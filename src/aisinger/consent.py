@@ -40,6 +40,8 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StringConstr
                       ValidationError, model_validator)
 
 from aisinger.errors import AisingerError
+from aisinger.io.fileio import write_text
+from aisinger.layout import CONSENT_FILE
 
 SCHEMA = "aisinger.consent/1"
 """Value of the ``schema`` field this version reads and writes."""
@@ -53,7 +55,7 @@ service, and publishing the results."""
 MAX_NAME_CHARS = 200
 MAX_STATEMENT_CHARS = 4000
 MAX_PATH_CHARS = 255
-CONSENT_FILENAME = "consent.json"
+CONSENT_FILENAME = CONSENT_FILE  # the name is defined once, in aisinger.layout
 """Name of the record inside a voice folder."""
 
 Scope = Literal["private", "non-commercial", "commercial"]
@@ -257,6 +259,18 @@ def check_scope(record: ConsentRecord, use: str) -> None:
                             f"{record.scope} use only; '{action}' for {wanted} use is refused")
 
 
+def check_voice(voice_dir: str | Path, use: str) -> ConsentRecord:
+    """The gate of every use of a voice folder (convert, cover, speak): its
+    :data:`CONSENT_FILE` must exist and permit ``use`` (see :func:`check_scope`)."""
+    voice_dir = Path(voice_dir)
+    record_path = voice_dir / CONSENT_FILE
+    if not record_path.is_file():
+        raise AisingerError(f"{voice_dir}: no {CONSENT_FILE}; this voice has no consent record")
+    record = load_consent(record_path)
+    check_scope(record, use)
+    return record
+
+
 def require_consent(path: str | Path | None, use: str, *, self_owner: str | None = None
                     ) -> ConsentRecord:
     """The gate for ``dataset build`` / training: a record must exist and cover ``use``.
@@ -276,20 +290,18 @@ def require_consent(path: str | Path | None, use: str, *, self_owner: str | None
 
 def save_consent(record: ConsentRecord, path: str | Path) -> Path:
     """Write ``record`` as JSON atomically (temp file in the same folder + rename)."""
-    from aisinger.fileio import write_text
-
     return write_text(path, record.to_json())
 
 
-def voice_info(path: str | Path, voice_id: str | None = None) -> dict:
+def voice_info(path: str | Path) -> dict:
     """``aisinger voice info``: the consent facts of a voice folder (or a record file).
 
     Args:
         path: a voice folder holding ``consent.json``, or the record itself.
-        voice_id: the voice model's ID; adds the 16-bit hash its watermarks carry.
     Returns:
         JSON-friendly dict: ``consent_file``, the :meth:`ConsentRecord.card_summary` facts,
-        ``statement``, ``audio_file`` (and ``watermark_voice_hash``).
+        ``statement``, ``audio_file``.  (The 16-bit voice hash a voice's watermarks carry is
+        :func:`aisinger.label.watermark.voice_hash`: consent sits below labelling.)
     Raises:
         AisingerError: no record, or an invalid one.
     """
@@ -301,9 +313,4 @@ def voice_info(path: str | Path, voice_id: str | None = None) -> dict:
     record = load_consent(record_path)
     info = {"consent_file": str(record_path), **record.card_summary(),
             "statement": record.statement, "audio_file": record.audio_file}
-    if voice_id is not None:
-        from aisinger.label.watermark import VOICE_BITS, voice_hash
-
-        info["voice_id"] = voice_id
-        info["watermark_voice_hash"] = f"{voice_hash(voice_id):0{VOICE_BITS // 4}x}"
     return info

@@ -14,6 +14,10 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+
 T = TypeVar("T")
 
 ENV_PROGRESS = "AISINGER_PROGRESS"
@@ -32,9 +36,6 @@ def track(iterable: Iterable[T], total: int | None = None, description: str = ""
     if not enabled():
         yield from iterable
         return
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
-    from rich.console import Console
 
     if total is None and hasattr(iterable, "__len__"):
         total = len(iterable)  # type: ignore[arg-type]
@@ -50,14 +51,11 @@ def track(iterable: Iterable[T], total: int | None = None, description: str = ""
 @contextmanager
 def stage_bar(description: str) -> Iterator[Callable[[str, float], None]]:
     """A bar over a job of named stages: yields ``report(stage, fraction_done)`` (fraction in
-    [0, 1]), the callback :func:`aisinger.cover.cover` and the service's jobs take.  Without
+    [0, 1]), the callback :func:`aisinger.pipelines.cover.cover` and the service's jobs take.  Without
     progress enabled the callback does nothing."""
     if not enabled():
         yield lambda stage, fraction: None
         return
-    from rich.console import Console
-    from rich.progress import (BarColumn, Progress, TaskProgressColumn, TextColumn,
-                               TimeElapsedColumn)
 
     columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                TimeElapsedColumn()]

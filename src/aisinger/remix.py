@@ -12,8 +12,9 @@ moved by hand:
   original vocal's per-channel RMS, so a vocal panned left stays left.
 * **Balance.**  The converted vocal is scaled so that its integrated loudness (EBU R128)
   relative to the accompaniment equals the original vocal's (:func:`balance_gain_db`).
-* **No clipping.**  The sum is true-peak limited to ``-1 dBTP`` (:func:`limit_true_peak`: 4x
-  oversampled peaks, look-ahead gain with smooth release), as streaming platforms require.
+* **No clipping.**  The cover is true-peak limited to ``-1 dBTP``
+  (:func:`aisinger.dsp.peak.limit_true_peak`: 4x oversampled peaks, look-ahead gain with smooth
+  release), as streaming platforms require.
 
 Arrays are float32 ``(channels, samples)`` (or ``(samples,)`` for mono), as elsewhere.
 """
@@ -25,28 +26,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aisinger.features.loudness import integrated_lufs
+from aisinger.dsp.loudness import integrated_lufs
+from aisinger.dsp.peak import as_channels
 
-__all__ = ["RemixResult", "remix", "true_peak_dbtp", "limit_true_peak", "balance_gain_db",
-           "alignment_lag_ms", "align_to", "spread_channels", "channel_rms", "pan_gains",
-           "VocalReference",
-           "TRUE_PEAK_CEILING_DBTP"]
+__all__ = ["RemixResult", "remix", "balance_gain_db", "alignment_lag_ms", "align_to",
+           "spread_channels", "channel_rms", "pan_gains", "VocalReference"]
 
-TRUE_PEAK_CEILING_DBTP = -1.0
-"""Output ceiling (dB true peak): EBU R128 / streaming delivery practice."""
-OVERSAMPLE = 4
-"""True-peak oversampling factor (ITU-R BS.1770-4 Annex 2 uses 4x at 48 kHz)."""
-LIMITER_HOLD_S = 0.010
-"""Look-ahead/hold of the limiter: the gain is at its lowest this long around each peak."""
-LIMITER_RAMP_S = 0.010
-"""Length of the limiter's gain ramps (attack and release), no hard gain steps."""
-BLOCK_SAMPLES = 1 << 18
-"""Samples per processing block (bounds memory on 20-minute songs)."""
-_PAD = 64  # samples of context each side of a block for the oversampling filter
 MAX_BALANCE_GAIN_DB = 40.0
 """The balancing gain is clamped to ±this (a near-silent converted vocal is not blown up)."""
-SAFETY_DB = 0.05
-"""Extra margin below the ceiling that the limiter aims for (oversampling is an estimate)."""
 ALIGN_HOP_MS = 0.25
 ALIGN_WINDOW_MS = 5.0
 ALIGN_RANGE_DB = 30.0
@@ -62,98 +49,6 @@ undone only above 0.25 ms and when the envelopes correlate at least 0.5 (a vocal
 conversion: 0.8-0.95 on lab covers)."""
 
 
-def _channels(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x[None, :] if x.ndim == 1 else x
-
-
-def _sample_true_peak(x: np.ndarray) -> np.ndarray:
-    """Per-sample true-peak magnitude ``(samples,)`` of ``(C, samples)``: the largest
-    |value| over the channels and the oversampled points in that sample's interval."""
-    from scipy.signal import resample_poly
-
-    c, n = x.shape
-    out = np.empty(n, np.float32)
-    for a in range(0, n, BLOCK_SAMPLES):
-        b = min(n, a + BLOCK_SAMPLES)
-        lo, hi = max(0, a - _PAD), min(n, b + _PAD)
-        up = resample_poly(x[:, lo:hi], OVERSAMPLE, 1, axis=1)
-        up = np.abs(up).max(axis=0)[(a - lo) * OVERSAMPLE:(b - lo) * OVERSAMPLE]
-        out[a:b] = np.maximum(up.reshape(b - a, OVERSAMPLE).max(axis=1),
-                              np.abs(x[:, a:b]).max(axis=0))
-    return out
-
-
-def _max_true_peak(x: np.ndarray) -> float:
-    """Largest true-peak magnitude of ``(C, samples)``, block by block."""
-    return max((float(_sample_true_peak(x[:, a:a + BLOCK_SAMPLES]).max())
-                for a in range(0, x.shape[1], BLOCK_SAMPLES)), default=0.0)
-
-
-def true_peak_dbtp(x: np.ndarray, sr: int | None = None) -> float:
-    """True peak of ``x`` in dBTP (4x oversampled); ``-inf`` for silence.  ``sr`` is unused
-    (oversampling is relative) and accepted for symmetry with the other measures."""
-    x = _channels(x)
-    if x.shape[1] == 0:
-        return float("-inf")
-    peak = _max_true_peak(x)
-    return 20.0 * math.log10(peak) if peak > 0 else float("-inf")
-
-
-def limit_true_peak(x: np.ndarray, sr: int, ceiling_dbtp: float = TRUE_PEAK_CEILING_DBTP,
-                    inplace: bool = False) -> tuple[np.ndarray, float]:
-    """Limit ``x`` to ``ceiling_dbtp`` true peak with a smooth look-ahead gain.
-
-    The required gain ``min(1, ceiling / peak)`` per sample is held over ±``LIMITER_HOLD_S``
-    (a running minimum) and then smoothed by a moving average of ``LIMITER_RAMP_S``, which can
-    only lower it where it was already held low, so every peak is reduced enough and no gain
-    jumps.  A final check scales the whole signal by what oversampling still finds above the
-    ceiling (normally nothing).  Works block by block (``BLOCK_SAMPLES`` plus the filters'
-    reach on each side), so memory does not grow with the length; ``inplace`` limits a float32
-    ``(C, samples)`` array in place instead of a copy.
-
-    Returns:
-        (limited audio in the input's layout, largest gain reduction in dB (>= 0)).
-    """
-    from scipy.ndimage import minimum_filter1d, uniform_filter1d
-
-    mono = np.asarray(x).ndim == 1
-    y = _channels(x)  # float32; a view of x when x already is float32
-    if not inplace:
-        y = y.copy()
-    if y.shape[1] == 0:
-        return (y[0] if mono else y), 0.0
-    thr = 10 ** ((ceiling_dbtp - SAFETY_DB) / 20)
-    hold = max(1, int(round(LIMITER_HOLD_S * sr)))
-    ramp = max(1, min(int(round(LIMITER_RAMP_S * sr)), hold))
-    reach = hold + ramp + 1
-    n = y.shape[1]
-    gains = []
-    lowest = 1.0
-    for a in range(0, n, BLOCK_SAMPLES):  # gains from the unlimited signal, then applied
-        b = min(n, a + BLOCK_SAMPLES)
-        lo, hi = max(0, a - reach), min(n, b + reach)
-        peak = _sample_true_peak(y[:, lo:hi])
-        if peak.max() <= thr:
-            gains.append(None)
-            continue
-        need = np.minimum(1.0, thr / np.maximum(peak, 1e-12)).astype(np.float32)
-        gain = minimum_filter1d(need, size=2 * hold + 1, mode="nearest")
-        gain = np.minimum(uniform_filter1d(gain, size=ramp, mode="nearest"), need)
-        gains.append(gain[a - lo:b - lo])
-        lowest = min(lowest, float(gains[-1].min()))
-    for i, a in enumerate(range(0, n, BLOCK_SAMPLES)):
-        if gains[i] is not None:
-            y[:, a:a + gains[i].shape[0]] *= gains[i][None, :]
-    reduction = -20.0 * math.log10(lowest)
-    after = _max_true_peak(y)
-    ceiling = 10 ** (ceiling_dbtp / 20)
-    if after > ceiling:  # oversampling of the gained signal found a little more
-        y *= ceiling / after * 10 ** (-SAFETY_DB / 20)
-        reduction += 20.0 * math.log10(after / ceiling) + SAFETY_DB
-    return (y[0] if mono else y), reduction
-
-
 def balance_gain_db(original_vocal: np.ndarray, new_vocal: np.ndarray, sr: int) -> float:
     """Gain (dB) for ``new_vocal`` so it is as loud (integrated LUFS) as ``original_vocal``,
     which keeps the original vocal-to-accompaniment loudness ratio.  0 when either is silent;
@@ -166,7 +61,7 @@ def balance_gain_db(original_vocal: np.ndarray, new_vocal: np.ndarray, sr: int) 
 
 def channel_rms(x: np.ndarray) -> np.ndarray:
     """Per-channel RMS ``(C,)`` of ``(C, samples)`` (or ``(1,)`` of mono), channel by channel."""
-    x = _channels(x)
+    x = as_channels(x)
     return np.array([math.sqrt(float(np.mean(np.square(c, dtype=np.float64)))) for c in x])
 
 
@@ -208,8 +103,8 @@ def _envelope_lag(reference, signal, sr: int, max_lag_ms: float) -> tuple[float,
     """(lag ms, normalised correlation at the peak) of the level envelopes; ``reference``
     may be audio or its precomputed :func:`_level_envelope_db` (a :class:`VocalReference`)."""
     a = reference.envelope if isinstance(reference, VocalReference) else \
-        _level_envelope_db(_channels(reference).mean(axis=0), sr)
-    b = _level_envelope_db(_channels(signal).mean(axis=0), sr)
+        _level_envelope_db(as_channels(reference).mean(axis=0), sr)
+    b = _level_envelope_db(as_channels(signal).mean(axis=0), sr)
     n = min(a.shape[0], b.shape[0])
     a, b = a[:n], b[:n]
     m = min(int(round(max_lag_ms / ALIGN_HOP_MS)), max(n - 2, 0))
@@ -280,14 +175,14 @@ class VocalReference:
 
     @classmethod
     def of(cls, vocal: np.ndarray, sr: int) -> VocalReference:
-        v = _channels(vocal)
+        v = as_channels(vocal)
         return cls(channel_rms(v), integrated_lufs(v, sr), _level_envelope_db(
             v[0] if v.shape[0] == 1 else v.mean(axis=0), sr))
 
 
 @dataclass
 class RemixResult:
-    """mix: the sum, not yet limited (see :func:`limit_true_peak`), and vocal: the placed
+    """mix: the sum, not yet limited (see :func:`aisinger.dsp.peak.limit_true_peak`), and vocal: the placed
     converted vocal (None unless kept), both (C, samples) float32 (or (samples,) for mono
     songs); vocal_gain_db: the balancing gain; balance_lu: original vocal minus accompaniment
     loudness (LU), which the mix keeps; shift_ms: the timing offset of the converted vocal
@@ -313,7 +208,7 @@ def remix(converted: np.ndarray, original_vocal, accompaniment: np.ndarray, sr: 
     return the placed vocal (both save memory on long songs).
     """
     mono = np.asarray(accompaniment).ndim == 1
-    acc = _channels(accompaniment)
+    acc = as_channels(accompaniment)
     ref = original_vocal if isinstance(original_vocal, VocalReference) else \
         VocalReference.of(original_vocal, sr)
     n = acc.shape[1]

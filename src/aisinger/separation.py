@@ -68,7 +68,11 @@ from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from aisinger import assets
 from aisinger.errors import AisingerError
+from aisinger.io.audio import check_output_not_input, load, resample, save
+from aisinger.io.safeload import numpy_array_globals, torch_load_safe
+from aisinger.progress import track
 
 STEMS = ("vocals", "accompaniment")
 """Stem names every backend returns."""
@@ -237,7 +241,6 @@ class SpleeterConfig:
 def _load_unet(path: str):
     """Load one Spleeter U-Net from a checkpoint file (cached per path; CPU, eval mode)."""
     from aisinger.nn.spleeter import load_spleeter_unet
-    from aisinger.safeload import numpy_array_globals, torch_load_safe
 
     ckpt = torch_load_safe(path, extra_globals=numpy_array_globals())
     if not isinstance(ckpt, dict):
@@ -315,8 +318,6 @@ class SpleeterSeparator(_VocalsFirst):
 
         The accompaniment U-Net is only loaded for ``mask="ratio"`` (else ``None``).
         """
-        from aisinger import assets
-
         vocals_path, acc_path = self._paths
         net_v = _load_unet(str(vocals_path or assets.fetch("spleeter-vocals")))
         if self.config.mask != "ratio":
@@ -327,8 +328,6 @@ class SpleeterSeparator(_VocalsFirst):
 
     def _vocals(self, x: np.ndarray, sr: int) -> np.ndarray:
         """Vocals (channels, samples) of the checked mixture ``x`` at ``sr`` Hz."""
-        from aisinger.audio import resample
-
         nets = self.load()
         n = x.shape[1]
         x_model = resample(x, sr, MODEL_SR) if sr != MODEL_SR else x
@@ -407,8 +406,6 @@ class SpleeterSeparator(_VocalsFirst):
         """Vocals (c, samples) of ``x`` (c, samples) at 44.1 kHz, c in {1, 2}."""
         import torch
 
-        from aisinger.progress import track
-
         c, n = x.shape
         pad = N_FFT // 2
         n_frames = 1 + n // HOP  # centred STFT
@@ -475,8 +472,6 @@ class DemucsSeparator(_VocalsFirst):
         import torch
         from demucs.apply import apply_model
 
-        from aisinger.audio import resample
-
         n = x.shape[1]
         x_model = resample(x, sr, self.sample_rate) if sr != self.sample_rate else x
         idx = list(self._model.sources).index("vocals")
@@ -525,8 +520,6 @@ def separate_file(song: str | Path, out_dir: str | Path,
     Outputs keep the song's sample rate and channel count and are 32-bit float WAV, written
     atomically.  Returns ``{"vocals": path, "accompaniment": path}``.
     """
-    from aisinger.audio import check_output_not_input, load, save
-
     song, out_dir = Path(song), Path(out_dir)
     targets = {stem: out_dir / f"{stem}.wav" for stem in STEMS}
     for path in targets.values():

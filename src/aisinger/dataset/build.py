@@ -39,16 +39,25 @@ from typing import Any
 
 import numpy as np
 
+from aisinger.consent import ConsentRecord, check_scope, load_consent, require_consent, save_consent
 from aisinger.dataset.config import PIPELINE_VERSION, DatasetConfig
 from aisinger.dataset.quality import (ACCOMPANIMENT_ACTIVE_DB, MIDI_HIGH, MIDI_LOW,
                                       accompaniment_level_db, clipped_fraction, f0_histogram,
                                       f0_stats, integrated_lufs, normalise_loudness,
                                       voiced_share)
 from aisinger.dataset.reader import BlockReader, open_source
+from aisinger.dataset.report import plot_pitch_histogram, render_report
 from aisinger.dataset.slicing import (SliceSettings, frame_levels_db, plan_clips,
                                       silence_threshold_db)
+from aisinger.dsp.frames import FRAME_RATE
 from aisinger.errors import AisingerError, AudioError
-from aisinger.features.frames import FRAME_RATE
+from aisinger.features.pitch import PitchConfig, estimate_f0, midi_to_note_name
+from aisinger.io.audio import resample, save, to_mono
+from aisinger.io.fileio import sha256_file, write_json, write_text
+from aisinger.layout import (CLIPS_DIR, CONSENT_FILE, DATASET_JSON, DATASET_WORK_DIR,
+                             HISTOGRAM_PNG, REPORT_MD)
+from aisinger.progress import track
+from aisinger.separation import get_separator
 
 PROBE_WINDOW_S = 512 * 1024 / 44_100
 """Auto separation probes windows of one Spleeter model segment (11.9 s)."""
@@ -58,13 +67,6 @@ SLUG_CHARS = 40
 """Longest source-name part of a clip id."""
 ID_HASH_CHARS = 8
 """Hex digits of the source file's SHA-256 in a clip id."""
-WORK_DIR = ".work"
-"""Resume state inside the dataset folder."""
-DATASET_JSON = "dataset.json"
-CONSENT_JSON = "consent.json"
-REPORT_MD = "report.md"
-HISTOGRAM_PNG = "pitch_histogram.png"
-CLIPS_DIR = "clips"
 CONSENT_USE = "train"
 """The use a dataset's consent record must allow (:func:`aisinger.consent.check_scope`)."""
 NO_CONSENT_MESSAGE = (
@@ -151,17 +153,15 @@ def resolve_consent(consent: Any, consent_self: bool, name: str, out_dir: Path |
     already stored in ``out_dir`` for the same owner is kept (re-runs do not re-date it).
     The record must permit :data:`CONSENT_USE`.
     """
-    from aisinger.consent import ConsentRecord, check_scope, load_consent, require_consent
-
     if consent is not None and consent_self:
         raise AisingerError("give either a consent record (--consent FILE) or --consent-self, "
                             "not both")
     if isinstance(consent, ConsentRecord):
         check_scope(consent, CONSENT_USE)
         return consent
-    if consent_self and out_dir is not None and (out_dir / CONSENT_JSON).is_file():
+    if consent_self and out_dir is not None and (out_dir / CONSENT_FILE).is_file():
         try:
-            old = load_consent(out_dir / CONSENT_JSON)
+            old = load_consent(out_dir / CONSENT_FILE)
         except AisingerError:
             old = None
         if old is not None and old.self_consent and old.voice_owner == name:
@@ -188,8 +188,6 @@ class _Context:
     def separator(self):
         """The separation backend (created once per build)."""
         if "sep" not in self.separator_cache:
-            from aisinger.separation import get_separator
-
             self.separator_cache["sep"] = get_separator(self.config.separator)
         return self.separator_cache["sep"]
 
@@ -245,9 +243,6 @@ def _process_block(block: np.ndarray, sr_in: int, block_start: int, is_last: boo
 
     ``out`` collects ``clips``, ``rejected``, ``histogram`` and block notes in place.
     """
-    from aisinger.audio import resample, save, to_mono
-    from aisinger.features.pitch import PitchConfig, estimate_f0
-
     cfg = ctx.config
     n_in = block.shape[1]
     end_of_block = block_start + n_in
@@ -374,8 +369,6 @@ def histogram_percentile(hist: np.ndarray, q: float) -> int:
 
 
 def _pitch_summary(hist: np.ndarray) -> dict[str, Any]:
-    from aisinger.features.pitch import midi_to_note_name
-
     if hist.sum() == 0:
         return {"voiced_minutes": 0.0}
     notes = {f"p{q}": histogram_percentile(hist, q) for q in (1, 5, 95, 99)}
@@ -408,11 +401,9 @@ def _warnings(cfg: DatasetConfig, minutes: float, pitch: dict, clips: list[dict]
 
 def _prepare_out_dir(out: Path, fingerprint: str) -> None:
     """Create or check the dataset folder; clear its clips when the config changed."""
-    from aisinger.fileio import write_json
-
     if out.exists() and not out.is_dir():
         raise AisingerError(f"{out}: exists and is not a folder")
-    work = out / WORK_DIR
+    work = out / DATASET_WORK_DIR
     if out.exists() and any(out.iterdir()) and not (out / DATASET_JSON).exists() \
             and not work.exists():
         raise AisingerError(f"{out}: folder is not empty and is not an aisinger dataset; "
@@ -477,10 +468,6 @@ def build_dataset(inputs: Sequence[str | Path], out_dir: str | Path, *, name: st
     Raises:
         AisingerError: no consent, no inputs, bad config, or no usable audio at all.
     """
-    from aisinger.consent import save_consent
-    from aisinger.fileio import sha256_file, write_json, write_text
-    from aisinger.progress import track
-
     cfg = (config or DatasetConfig()).validate()
     name = " ".join(str(name).split())
     if not name:
@@ -508,7 +495,7 @@ def build_dataset(inputs: Sequence[str | Path], out_dir: str | Path, *, name: st
                              "detail": f"same content as {seen[sha]}"})
             continue
         seen[sha] = path
-        rec_path = out / WORK_DIR / "sources" / f"{sha}.json"
+        rec_path = out / DATASET_WORK_DIR / "sources" / f"{sha}.json"
         record = _load_record(rec_path, out) if rec_path.exists() else None
         if record is not None:
             records.append(_relocate(record, path))
@@ -548,14 +535,13 @@ def build_dataset(inputs: Sequence[str | Path], out_dir: str | Path, *, name: st
         "rejected": len(rejected), "rejected_by_reason": _reason_counts(rejected),
         "rejected_minutes": round(sum(x.get("duration", 0) or 0 for x in rejected) / 60, 3),
     }
-    save_consent(record_consent, out / CONSENT_JSON)
-    from aisinger.dataset.report import plot_pitch_histogram, render_report
+    save_consent(record_consent, out / CONSENT_FILE)
 
     plot_pitch_histogram(hist, out / HISTOGRAM_PNG, title=f"{name}: pitch histogram")
     doc = {
         "format": "aisinger-dataset", "version": 1, "name": name,
         "sample_rate": cfg.sample_rate, "config": cfg.to_dict(), "config_fingerprint": fingerprint,
-        "consent": CONSENT_JSON, "report": REPORT_MD, "pitch_histogram": HISTOGRAM_PNG,
+        "consent": CONSENT_FILE, "report": REPORT_MD, "pitch_histogram": HISTOGRAM_PNG,
         "totals": totals, "pitch": pitch, "warnings": warnings,
         "sources": [{k: r[k] for k in ("source", "sha256", "duration", "sample_rate", "channels",
                                         "blocks")} for r in records],

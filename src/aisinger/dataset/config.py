@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 from aisinger.errors import AisingerError
+from aisinger.features.pitch import METHODS
+from aisinger.separation import BACKENDS
 
 SeparateMode = Literal["auto", "always", "never"]
 SEPARATE_MODES = ("auto", "always", "never")
@@ -97,9 +99,6 @@ class DatasetConfig:
 
     def validate(self) -> DatasetConfig:
         """Raise AisingerError (one line) for inconsistent settings; return self."""
-        from aisinger.features.pitch import METHODS
-        from aisinger.separation import BACKENDS
-
         def bad(msg: str) -> AisingerError:
             return AisingerError(f"dataset config: {msg}")
 

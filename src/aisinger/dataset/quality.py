@@ -12,8 +12,9 @@ import math
 
 import numpy as np
 
-from aisinger.features.frames import FRAME_RATE
-from aisinger.features.loudness import LOUDNESS_BLOCK_S, integrated_lufs  # noqa: F401 (re-export)
+from aisinger.dsp.frames import FRAME_RATE
+from aisinger.dsp.loudness import LOUDNESS_BLOCK_S, integrated_lufs  # noqa: F401 (re-export)
+from aisinger.features.pitch import f0_to_midi, f0_to_note_name
 
 ACCOMPANIMENT_WINDOW_S = 0.5
 """Window of the accompaniment/mixture energy ratio (auto separation)."""
@@ -114,8 +115,6 @@ def f0_histogram(f0: np.ndarray) -> np.ndarray:
 
     Returns ``(MIDI_HIGH - MIDI_LOW + 1,)`` int64 counts (frames of 1 / FRAME_RATE s).
     """
-    from aisinger.features.pitch import f0_to_midi
-
     midi = f0_to_midi(f0[f0 > 0])
     idx = np.clip(np.round(midi).astype(np.int64) - MIDI_LOW, 0, MIDI_HIGH - MIDI_LOW)
     return np.bincount(idx, minlength=MIDI_HIGH - MIDI_LOW + 1).astype(np.int64)
@@ -124,8 +123,6 @@ def f0_histogram(f0: np.ndarray) -> np.ndarray:
 def f0_stats(f0: np.ndarray) -> dict:
     """Summary of a clip's F0 ``(T,)`` Hz (0 = unvoiced): voiced seconds, median, 5th/95th
     percentile in Hz and as note names (empty strings when nothing is voiced)."""
-    from aisinger.features.pitch import f0_to_note_name
-
     v = f0[f0 > 0].astype(np.float64)
     if v.size == 0:
         return {"voiced_s": 0.0, "median_hz": 0.0, "p5_hz": 0.0, "p95_hz": 0.0,

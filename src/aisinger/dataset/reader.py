@@ -1,6 +1,6 @@
 """Reading input files piece by piece, so that hour-long recordings stay within bounded memory.
 
-:func:`open_source` checks a file's header (:func:`aisinger.audio.info`) and returns a
+:func:`open_source` checks a file's header (:func:`aisinger.io.audio.info`) and returns a
 :class:`BlockReader` whose :meth:`~BlockReader.read` returns any stretch of the file as float32
 ``(channels, samples)`` at the file's own sample rate, without decoding the rest:
 
@@ -8,7 +8,7 @@
 * everything else (M4A/AAC, …), and files libsndfile cannot seek, is decoded by ffmpeg with
   input seeking (``-ss START -t DURATION``).
 
-Unlike :func:`aisinger.audio.load` there is no duration limit: the dataset builder reads long
+Unlike :func:`aisinger.io.audio.load` there is no duration limit: the dataset builder reads long
 files a block at a time.  The same checks apply to every block (zero length, NaN/inf samples).
 """
 
@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
-from aisinger.audio import MAX_CHANNELS, MAX_SR, MIN_SR, SOUNDFILE_READ_EXTENSIONS, AudioInfo, info
 from aisinger.errors import AudioError
+from aisinger.io.audio import (MAX_CHANNELS, MAX_SR, MIN_SR, SOUNDFILE_READ_EXTENSIONS, AudioInfo,
+                               info)
 
 
 @dataclass
@@ -71,8 +73,6 @@ class BlockReader:
         return block
 
     def _read_soundfile(self, start: int, n: int) -> np.ndarray:
-        import soundfile as sf
-
         try:
             with sf.SoundFile(os.fsencode(self.path)) as f:
                 f.seek(start)
@@ -112,8 +112,6 @@ def open_source(path: str | Path) -> BlockReader:
         raise AudioError(f"{path}: zero-length audio (no samples)")
     use_sf = path.suffix.lower() in SOUNDFILE_READ_EXTENSIONS or path.suffix == ""
     if use_sf:
-        import soundfile as sf
-
         try:
             sf.info(os.fsencode(path))
         except sf.LibsndfileError:

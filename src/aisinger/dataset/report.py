@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 
 from aisinger.dataset.quality import MIDI_LOW
-from aisinger.features.frames import FRAME_RATE
+from aisinger.dsp.frames import FRAME_RATE
+from aisinger.features.pitch import midi_to_note_name
+from aisinger.io.fileio import atomic_path
 
 REJECTED_ROWS = 200
 """At most this many rejected clips are listed one by one in report.md (all are in
@@ -31,9 +33,6 @@ def plot_pitch_histogram(hist: np.ndarray, path: str | Path,
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
-
-    from aisinger.features.pitch import midi_to_note_name
-    from aisinger.fileio import atomic_path
 
     hist = np.asarray(hist, dtype=np.float64)
     if hist.sum() > 0:

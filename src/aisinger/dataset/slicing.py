@@ -1,6 +1,6 @@
 """Silence-based slicing of a recording into clips of a bounded length.
 
-Everything here works on the shared frame grid (:data:`aisinger.features.frames.FRAME_RATE`
+Everything here works on the shared frame grid (:data:`aisinger.dsp.frames.FRAME_RATE`
 = 100 frames/s; frame ``i`` is centred at ``i / 100`` s and stands for the 10 ms around it).
 Frame intervals are half-open ``(a, b)``: frames ``a … b-1``, i.e. ``[a / 100, b / 100)`` s.
 
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aisinger.features.frames import FRAME_RATE, n_frames
+from aisinger.dsp.frames import FRAME_RATE, n_frames
 
 LEVEL_WINDOW_S = 0.04
 """RMS window of the frame levels (40 ms, 4 hops)."""

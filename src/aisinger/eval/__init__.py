@@ -47,6 +47,8 @@ for _module in METRIC_MODULES:
     importlib.import_module(f"aisinger.eval.{_module}")
 
 from aisinger.eval.intelligibility import check_language  # noqa: E402 (after registration)
+from aisinger.io.audio import load, to_mono
+from aisinger.progress import track
 
 __all__ = [
     "METRICS", "Metric", "EvalContext", "Timing", "register", "evaluate", "evaluate_batch",
@@ -77,8 +79,6 @@ TABLE_DIGITS = 3  # decimals shown by format_table
 
 def _as_audio(x: AudioInput, sr: int | None, what: str) -> tuple[Audio, str]:
     """Decode one input to mono ``((samples,), sr)`` and a label for reports."""
-    from aisinger.audio import load, to_mono
-
     if isinstance(x, (str, Path)):
         path = Path(x)
         if not path.is_file():
@@ -299,8 +299,6 @@ def evaluate_batch(folder_or_triples: Any, *, lang: str = "en", transpose: float
     :class:`AisingerError` gives ``{"output": ..., "error": message}`` unless
     ``stop_on_error``.
     """
-    from aisinger.progress import track
-
     results = []
     items = _batch_items(folder_or_triples)
     for item in track(items, total=len(items), description="evaluating"):

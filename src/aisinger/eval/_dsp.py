@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from aisinger.features.whisper import hann_window
+from aisinger.features.whisper import hann_window, mel_filterbank
 
 POWER_TO_DB_AMIN = 1e-10  # librosa.power_to_db's floor on power values
 POWER_TO_DB_TOP_DB = 80.0  # librosa.power_to_db's dynamic range limit in dB
@@ -21,8 +21,6 @@ POWER_TO_DB_TOP_DB = 80.0  # librosa.power_to_db's dynamic range limit in dB
 @lru_cache(maxsize=8)
 def _mel_basis(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
     """(n_mels, n_fft // 2 + 1) Slaney mel filterbank (cached, read-only)."""
-    from aisinger.features.whisper import mel_filterbank
-
     basis = mel_filterbank(sr, n_fft, n_mels)
     basis.setflags(write=False)
     return basis

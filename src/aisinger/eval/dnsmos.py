@@ -26,8 +26,10 @@ import threading
 
 import numpy as np
 
+from aisinger import assets
 from aisinger.eval._dsp import mel_power, power_to_db_ref_max
 from aisinger.eval.registry import EvalContext, register
+from aisinger.io.audio import resample
 
 P835_ASSET = "dnsmos-p835"
 P808_ASSET = "dnsmos-p808"
@@ -57,8 +59,6 @@ _SESSIONS_LOCK = threading.Lock()
 def _session(asset: str):
     """onnxruntime session for ``asset`` (cached per process)."""
     import onnxruntime as ort
-
-    from aisinger import assets
 
     path = str(assets.fetch(asset))
     with _SESSIONS_LOCK:
@@ -101,8 +101,6 @@ def dnsmos(audio: np.ndarray, sr: int, p808: bool = True, hop_seconds: int = 1) 
     ``dnsmos_p808`` — each the mean over 9.01 s segments taken every ``hop_seconds`` (1 s as
     published; a larger hop makes long songs proportionally faster).
     """
-    from aisinger.audio import resample
-
     segs = segments(resample(np.asarray(audio, dtype=np.float32), sr, SAMPLE_RATE), hop_seconds)
     p835 = _session(P835_ASSET)
     raw = np.concatenate([p835.run(None, {"input_1": segs[i:i + BATCH_SEGMENTS]})[0]

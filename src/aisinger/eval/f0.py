@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from aisinger.dsp.frames import FRAME_RATE
 from aisinger.eval.registry import EvalContext, register
-from aisinger.features.frames import FRAME_RATE
+from aisinger.features.pitch import PitchConfig, estimate_f0
 
 CENTS_PER_SEMITONE = 100.0
 CENTS_PER_OCTAVE = 1200.0
@@ -37,8 +38,6 @@ MIN_VOICED_FRAMES = 10  # fewer common voiced frames than this: RMSE/correlation
 def track(audio: np.ndarray, sr: int, method: str = "fcpe") -> np.ndarray:
     """F0 track of ``audio`` (samples,) at ``sr`` Hz: float32 ``(frames,)`` Hz, 0 = unvoiced,
     100 frames/s (see :func:`aisinger.features.pitch.estimate_f0`)."""
-    from aisinger.features.pitch import PitchConfig, estimate_f0
-
     return estimate_f0(np.asarray(audio, dtype=np.float32), sr, PitchConfig(method=method))
 
 

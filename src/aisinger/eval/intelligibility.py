@@ -39,6 +39,8 @@ import numpy as np
 
 from aisinger.errors import AisingerError
 from aisinger.eval.registry import EvalContext, register
+from aisinger.features import whisper as W
+from aisinger.io.audio import resample
 
 LANGUAGES = ("zh", "yue", "en", "ja")
 """Languages the CLI accepts."""
@@ -168,9 +170,6 @@ def transcribe(audio: np.ndarray, sr: int, lang: str = "en", beam_size: int = BE
     Returns the decoded text of all 30 s windows joined by spaces ('' when nothing is said).
     """
     import ctranslate2
-
-    from aisinger.audio import resample
-    from aisinger.features import whisper as W
 
     check_language(lang)
     model = W.load_whisper()

@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from aisinger.errors import AisingerError
+from aisinger.io.audio import resample
 
 Audio = tuple[np.ndarray, int]
 """Mono audio ``(samples,)`` float32 and its sample rate in Hz."""
@@ -77,8 +78,6 @@ class EvalContext:
         """Input ``which`` (``output``, ``source`` or ``target``; ``index`` picks the reference
         clip) resampled to ``sr`` Hz, as float32 ``(samples,)``; cached."""
         def make() -> np.ndarray:
-            from aisinger.audio import resample
-
             if which == "target":
                 audio, rate = self.target_refs[index]
             else:

@@ -28,11 +28,21 @@ means the output sounds more like the target than like the source singer).
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
 
+try:  # webrtcvad-wheels is a dependency; without it the energy gate is used (vad_backend())
+    import webrtcvad
+except ImportError:  # pragma: no cover - depends on the installation
+    webrtcvad = None
+
+from aisinger.errors import AssetError
 from aisinger.eval._dsp import mel_power
 from aisinger.eval.registry import Audio, EvalContext, register
+from aisinger.io.safeload import torch_load_safe
+from aisinger import assets
+from aisinger.io.audio import resample
 
 ASSET_NAME = "resemblyzer"
 SAMPLE_RATE = 16000  # Hz, the encoder's input rate
@@ -66,17 +76,45 @@ _ENCODERS_LOCK = threading.Lock()
 def load_encoder(device: str = "cpu"):
     """The pretrained :class:`~aisinger.nn.speaker_encoder.SpeakerEncoder` (cached per process,
     keyed by asset path and device)."""
-    from aisinger import assets
-    from aisinger.nn.speaker_encoder import SpeakerEncoder
-
     path = assets.fetch(ASSET_NAME)
     key = (str(path), device)
     with _ENCODERS_LOCK:
         model = _ENCODERS.get(key)
         if model is None:
-            model = SpeakerEncoder.from_file(path).to(device)
+            model = encoder_from_file(path).to(device)
             _ENCODERS[key] = model
     return model
+
+
+def encoder_from_file(path: str | Path):
+    """Build the speaker encoder and load Resemblyzer weights from ``path`` (safe load, eval mode).
+
+    Raises :class:`~aisinger.errors.AssetError` when the file is not a Resemblyzer
+    checkpoint (missing or mis-shaped ``lstm.*``/``linear.*`` tensors).  The ``resemblyzer``
+    asset (``pretrained.pt``: a dict whose ``model_state`` holds ``lstm.*`` and ``linear.*``
+    tensors, plus GE2E's unused ``similarity_weight``/``similarity_bias`` and an optimizer
+    state) loads with ``torch.load(weights_only=True)`` through
+    :func:`aisinger.io.safeload.torch_load_safe`.
+    """
+    from aisinger.nn.speaker_encoder import SpeakerEncoder  # aisinger.nn imports torch
+
+    checkpoint = torch_load_safe(path)
+    state = checkpoint.get("model_state", checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise AssetError(f"{path}: not a Resemblyzer checkpoint (no 'model_state' dict)")
+    model = SpeakerEncoder()
+    wanted = model.state_dict()
+    # GE2E's similarity_weight/bias are training-only; keep just the encoder's tensors.
+    kept = {k: v for k, v in state.items() if k in wanted}
+    missing = sorted(set(wanted) - set(kept))
+    if missing:
+        raise AssetError(f"{path}: not a Resemblyzer checkpoint (missing {', '.join(missing[:3])})")
+    try:
+        model.load_state_dict(kept, strict=True)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise AssetError(f"{path}: Resemblyzer weights do not fit the encoder ({first[:200]})") from err
+    return model.eval()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -95,9 +133,7 @@ def normalize_volume(wav: np.ndarray, target_dbfs: float = TARGET_DBFS) -> np.nd
 def _webrtc_flags(windows: np.ndarray) -> np.ndarray | None:
     """WebRTC VAD decision per 30 ms window of int16 PCM ``(n, 480)``; ``None`` if the
     ``webrtcvad`` module is not installed."""
-    try:
-        import webrtcvad
-    except ImportError:
+    if webrtcvad is None:
         return None
     vad = webrtcvad.Vad(VAD_AGGRESSIVENESS)
     return np.array([vad.is_speech(w.tobytes(), SAMPLE_RATE) for w in windows], dtype=bool)
@@ -112,11 +148,7 @@ def _energy_flags(windows: np.ndarray) -> np.ndarray:
 
 def vad_backend() -> str:
     """``"webrtcvad"`` when WebRTC's VAD is importable, else ``"energy"``."""
-    try:
-        import webrtcvad  # noqa: F401
-    except ImportError:
-        return "energy"
-    return "webrtcvad"
+    return "energy" if webrtcvad is None else "webrtcvad"
 
 
 def trim_long_silences(wav: np.ndarray) -> np.ndarray:
@@ -154,8 +186,6 @@ def preprocess(audio: np.ndarray, sr: int) -> np.ndarray:
         float32 ``(samples',)`` at 16 kHz.  When the VAD finds no voice the untrimmed audio
         is returned.
     """
-    from aisinger.audio import resample
-
     wav = resample(np.asarray(audio, dtype=np.float32), sr, SAMPLE_RATE)
     wav = normalize_volume(wav)
     trimmed = trim_long_silences(wav)

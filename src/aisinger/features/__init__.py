@@ -2,7 +2,7 @@
 
 ``extract(audio_or_path, sr=None)`` returns a :class:`Features` whose arrays all
 have ``T = n_frames(n_samples, sr)`` frames at ``FRAME_RATE`` = 100 frames/s
-(frame i centred at t = i / 100 s; see :mod:`aisinger.features.frames`):
+(frame i centred at t = i / 100 s; see :mod:`aisinger.dsp.frames`):
 
 * ``content`` (T, 512): Whisper-base encoder features (:mod:`.content`, native
   50 frames/s, linearly interpolated onto the grid);
@@ -24,11 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from aisinger.fileio import atomic_path, write_json
+from aisinger.dsp.frames import FRAME_RATE, n_frames, resample_f0, resample_frames
+from aisinger.dsp.loudness import LoudnessConfig, loudness_db
+from aisinger.errors import AisingerError
+from aisinger.features.cache import audio_key, cached
 from aisinger.features.content import ContentConfig, content_features, CONTENT_FRAME_RATE
-from aisinger.features.frames import FRAME_RATE, n_frames, resample_f0, resample_frames
-from aisinger.features.loudness import LoudnessConfig, loudness_db
 from aisinger.features.pitch import PitchConfig, estimate_f0
+from aisinger.io.audio import load, to_mono
+from aisinger.io.fileio import atomic_path, write_json
 
 __all__ = ["FeatureConfig", "Features", "extract", "save_features", "load_features",
            "ContentConfig", "PitchConfig", "LoudnessConfig", "FRAME_RATE",
@@ -101,10 +104,6 @@ class Features:
 
 def _load_input(audio_or_path, sr: int | None) -> tuple[np.ndarray, int, str]:
     """(mono float32 (samples,), sample rate, cache audio key)."""
-    from aisinger.audio import load, to_mono
-    from aisinger.errors import AisingerError
-    from aisinger.features.cache import audio_key
-
     if isinstance(audio_or_path, (str, Path)):
         audio, rate = load(audio_or_path, sr=sr, mono=True)
         key = audio_key(audio_or_path) + f"-mono-sr{rate}"
@@ -138,7 +137,7 @@ def extract(
     Parameters
     ----------
     audio_or_path : np.ndarray (samples,) or (channels, samples), or a path
-        Channels are averaged (see :func:`aisinger.audio.to_mono`).
+        Channels are averaged (see :func:`aisinger.io.audio.to_mono`).
     sr : int, optional
         Sample rate of an array (required); for a path, resample to ``sr``
         first (None: the file's rate).
@@ -153,8 +152,6 @@ def extract(
     -------
     Features with T = n_frames(n_samples, sr) frames at 100 frames/s.
     """
-    from aisinger.features.cache import cached
-
     audio, rate, key = _load_input(audio_or_path, sr)
     n_out = n_frames(audio.shape[0], rate)
     enabled = cache is not False
@@ -208,8 +205,6 @@ def save_features(features: Features, path: str | Path) -> Path:
 def load_features(path: str | Path) -> Features:
     """Read features written by :func:`save_features` (AisingerError if unreadable)."""
     import zipfile
-
-    from aisinger.errors import AisingerError
 
     path = Path(path)
     if path.suffix != ".npz":

@@ -31,7 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from aisinger.fileio import atomic_path, sha256_file
+from aisinger.errors import AisingerError
+from aisinger.io.fileio import atomic_path, sha256_file
+from aisinger.paths import cache_dir
 
 __all__ = ["CODE_VERSION", "audio_key", "config_json", "entry_key", "entry_path",
            "cached", "clear", "features_cache_dir"]
@@ -48,7 +50,6 @@ def features_cache_dir(root: str | Path | None = None) -> Path:
     ``aisinger.paths.cache_dir() / "features"``."""
     if root is not None:
         return Path(root)
-    from aisinger.paths import cache_dir
 
     return cache_dir() / "features"
 
@@ -61,8 +62,6 @@ def audio_key(source: str | Path | np.ndarray, sr: int | None = None) -> str:
     * an array: ``"array-" + sha256(float32 C-order bytes, shape, sr)``; ``sr``
       is required.
     """
-    from aisinger.errors import AisingerError
-
     if isinstance(source, (str, Path)):
         path = Path(source)
         try:

@@ -3,7 +3,7 @@
 ``content_features(audio, sr)`` returns the Whisper-base encoder output, shape
 (T50, 512) at Whisper's native 50 frames/s: frame j is centred at t = j / 50 s
 and ``T50 = n_samples * 50 // sr + 1`` (the same rule as
-:func:`aisinger.features.frames.n_frames`, at 50 frames/s).
+:func:`aisinger.dsp.frames.n_frames`, at 50 frames/s).
 
 How the audio reaches the encoder
 ---------------------------------
@@ -48,7 +48,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aisinger.dsp.signal import check_mono
+from aisinger.errors import AisingerError
 from aisinger.features import whisper as wh
+from aisinger.io.audio import resample
+from aisinger.progress import track
 
 __all__ = ["ContentConfig", "content_features", "n_content_frames", "window_starts",
            "stitch_windows", "positional_basis", "CONTENT_FRAME_RATE", "CONTENT_DIM"]
@@ -156,21 +160,6 @@ def positional_basis(model, components: int, key: tuple = ()) -> np.ndarray:
     return basis
 
 
-def _check_input(audio: np.ndarray, sr: int) -> np.ndarray:
-    from aisinger.errors import AisingerError
-
-    audio = np.asarray(audio)
-    if audio.ndim != 1:
-        raise AisingerError(f"content features need mono audio (samples,), got shape {audio.shape}")
-    if not isinstance(sr, (int, np.integer)) or sr <= 0:
-        raise AisingerError(f"content features: invalid sample rate {sr!r}")
-    if audio.shape[0] == 0:
-        raise AisingerError("content features: empty audio")
-    if not np.all(np.isfinite(audio)):
-        raise AisingerError("content features: audio contains NaN or infinite samples")
-    return audio.astype(np.float32, copy=False)
-
-
 def content_features(
     audio: np.ndarray,
     sr: int,
@@ -196,15 +185,11 @@ def content_features(
     np.ndarray, float32, shape (n_content_frames(len(audio), sr), 512)
         Frame j is centred at t = j / 50 s.
     """
-    from aisinger.audio import resample
-    from aisinger.errors import AisingerError
-    from aisinger.progress import track
-
     if config.model != "whisper-base":
         raise AisingerError(f"unknown content model '{config.model}' (available: whisper-base)")
     if not 0.0 <= config.overlap_s <= MAX_OVERLAP_S:
         raise AisingerError(f"content overlap_s={config.overlap_s} must be in [0, {MAX_OVERLAP_S}]")
-    audio = _check_input(audio, sr)
+    audio = check_mono(audio, sr, "content features")
     n_out = n_content_frames(audio.shape[0], int(sr))
     audio16 = resample(audio, int(sr), wh.SAMPLE_RATE)
     # Whisper appends 30 s of zeros before the analysis; the last window then

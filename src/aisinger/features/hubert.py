@@ -3,7 +3,7 @@
 ``hubert_features(audio, sr, path, layer, project)`` -> (T, D) float32 at 50 frames/s
 (frame i centred at (i·320 + 200) / 16000 s).  Weights come from a local file: a fairseq
 checkpoint (``hubert_base.pt``, ``checkpoint_best_legacy_500.pt``; read with
-:func:`aisinger.safeload.torch_load_inert`: its config objects become inert stand-ins, nothing
+:func:`aisinger.io.safeload.torch_load_inert`: its config objects become inert stand-ins, nothing
 runs), a transformers ``.bin``/``.safetensors`` state dict, or a folder with one of those.
 :func:`encoder_path` resolves the file for a voice: an explicit path, else the asset registry
 (``AISINGER_MODELS_DIR/<asset>/<file>``, the cache, or — for users online — the hub).
@@ -19,10 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from aisinger import assets
 from aisinger.errors import AisingerError
+from aisinger.io.audio import resample
+from aisinger.io.safeload import torch_load_inert
 
 __all__ = ["hubert_features", "load_encoder", "encoder_path", "HUBERT_SR", "HUBERT_HOP",
-           "HUBERT_RATE", "frame_times_hubert"]
+           "HUBERT_RATE", "frame_times_hubert", "content_on_grid"]
 
 HUBERT_SR = 16000
 HUBERT_HOP = 320
@@ -37,10 +40,15 @@ def frame_times_hubert(n: int) -> np.ndarray:
     return (np.arange(n) * HUBERT_HOP + HUBERT_WIN / 2) / HUBERT_SR
 
 
+def content_on_grid(content: np.ndarray, n: int, rate: float) -> np.ndarray:
+    """Nearest HuBERT frame (50/s, centred at (i·320+200)/16000 s) for each model frame."""
+    t = np.arange(n) / rate
+    idx = np.rint((t * HUBERT_SR - HUBERT_WIN / 2) / HUBERT_HOP).astype(np.int64)
+    return content[np.clip(idx, 0, content.shape[0] - 1)]
+
+
 def _read_state(path: Path) -> dict:
     import torch
-
-    from aisinger.safeload import torch_load_inert
 
     if path.is_dir():
         for name in ("model.safetensors", "pytorch_model.bin", "checkpoint_best_legacy_500.pt",
@@ -89,7 +97,6 @@ def encoder_path(spec: dict, explicit: str | Path | None = None) -> Path:
     """Weights file for a voice's content encoder ``spec`` ({"asset": ...})."""
     if explicit is not None:
         return Path(explicit)
-    from aisinger import assets
 
     return assets.fetch(spec["asset"])
 
@@ -98,8 +105,6 @@ def hubert_features(audio: np.ndarray, sr: int, path: str | Path, layer: int,
                     project: bool) -> np.ndarray:
     """(T, D) float32 content features of mono ``audio`` at ``sr``; T = HuBERT frames."""
     import torch
-
-    from aisinger.audio import resample
 
     enc = load_encoder(path, layer, project)
     x = np.asarray(audio, dtype=np.float32)

@@ -1,7 +1,7 @@
 """Fundamental frequency (F0) extraction for singing voice.
 
 One entry point, :func:`estimate_f0`, returns an F0 track in Hz (0 = unvoiced) on the shared
-frame grid of :mod:`aisinger.features.frames` (100 frames/s, frame ``i`` centred at
+frame grid of :mod:`aisinger.dsp.frames` (100 frames/s, frame ``i`` centred at
 ``i / 100`` s).  Methods (``PitchConfig.method``):
 
 ``fcpe`` (default)
@@ -37,17 +37,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
+from aisinger.assets import fetch
+from aisinger.dsp.frames import FRAME_RATE, n_frames
+from aisinger.dsp.signal import check_mono
 from aisinger.errors import AisingerError
-from aisinger.fileio import atomic_path
-from aisinger.features.frames import FRAME_RATE, n_frames
+from aisinger.io.audio import resample
+from aisinger.io.fileio import atomic_path
+from aisinger.io.safeload import torch_load_safe
+from aisinger.progress import track
 
 METHODS = ("fcpe", "crepe-tiny", "crepe-full", "dsp")
-"""Supported values of :attr:`PitchConfig.method`."""
+"""Supported values of :attr:`PitchConfig.method` (the one list: features, datasets, training,
+conversion, covers, the CLI and the service all accept these)."""
+DEFAULT_METHOD = "fcpe"
+"""The default F0 method everywhere."""
 
 DEFAULT_THRESHOLDS: dict[str, float] = {
     # Chosen on WORLD-resynthesised sung/spoken material with known F0 (clean, 20 dB and 10 dB
-    # SNR white noise) and on aisinger.lab singing; see tests/test_pitch.py for the checks.
+    # SNR white noise) and on aisinger.lab singing; see tests/features/test_pitch.py for the checks.
     # FCPE: peak activation.  torchfcpe's default 0.006 voices ~5 % of unvoiced frames; 0.05
     # halves that at a 1 % cost in voiced recall.
     "fcpe": 0.05,
@@ -84,6 +93,8 @@ CREPE_BATCH = {"crepe-tiny": 512, "crepe-full": 32}
 """Frames per CREPE forward pass (bounds memory: full CREPE needs ~2 MB per frame)."""
 A4_HZ = 440.0
 A4_MIDI = 69
+DEFAULT_F0_HZ = 200.0  # fill_unvoiced: oscillator frequency for signals without any voiced frame
+
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
@@ -105,7 +116,7 @@ class PitchConfig:
         device: torch device for the neural methods.
     """
 
-    method: str = "fcpe"
+    method: str = DEFAULT_METHOD
     fmin: float = SINGING_FMIN_HZ
     fmax: float = SINGING_FMAX_HZ
     threshold: float | None = None
@@ -143,7 +154,7 @@ def estimate_f0(audio: np.ndarray, sr: int, config: PitchConfig = PitchConfig())
         AisingerError: bad input (not 1-D, empty, non-finite, bad rate) or bad config.
     """
     _check_config(config)
-    x = _check_audio(audio, sr)
+    x = check_mono(audio, sr, "pitch")
     n_out = n_frames(x.shape[0], sr)
     x16 = _to_16k(x, sr)
     if config.method == "dsp":
@@ -175,6 +186,18 @@ def remove_isolated_frames(f0: np.ndarray) -> np.ndarray:
     right = np.concatenate([v[1:], [False]])
     f0[v & ~left & ~right] = 0.0
     return f0
+
+
+def fill_unvoiced(f0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(f0 with unvoiced frames filled by log-linear interpolation between voiced neighbours
+    (edges held), voiced mask float32).  f0: (T,) Hz, 0 = unvoiced."""
+    f0 = np.asarray(f0, dtype=np.float64)
+    voiced = f0 > 0
+    if not voiced.any():
+        return np.full(f0.shape, DEFAULT_F0_HZ, np.float32), voiced.astype(np.float32)
+    idx = np.arange(f0.shape[0])
+    filled = np.exp(np.interp(idx, idx[voiced], np.log(f0[voiced])))
+    return filled.astype(np.float32), voiced.astype(np.float32)
 
 
 def f0_to_midi(f0: np.ndarray | float) -> np.ndarray:
@@ -261,23 +284,7 @@ def _check_config(config: PitchConfig) -> None:
         raise AisingerError(f"pitch chunk_seconds={config.chunk_seconds} is too small (>= 1 s)")
 
 
-def _check_audio(audio: np.ndarray, sr: int) -> np.ndarray:
-    x = np.asarray(audio)
-    if x.ndim != 1:
-        raise AisingerError(f"pitch: expected mono audio of shape (samples,), got shape {x.shape}")
-    if x.shape[0] == 0:
-        raise AisingerError("pitch: the audio is empty")
-    if not (isinstance(sr, (int, np.integer)) and sr > 0):
-        raise AisingerError(f"pitch: invalid sample rate {sr!r}")
-    x = x.astype(np.float32, copy=False)
-    if not np.isfinite(x).all():
-        raise AisingerError("pitch: the audio contains NaN or infinite samples")
-    return x
-
-
 def _to_16k(x: np.ndarray, sr: int) -> np.ndarray:
-    from aisinger.audio import resample
-
     return resample(x, int(sr), MODEL_SR)
 
 
@@ -311,8 +318,6 @@ def _chunks(total: int, size: int) -> list[tuple[int, int]]:
 
 
 def _progress(items: list, description: str):
-    from aisinger.progress import track
-
     return track(items, total=len(items), description=description) if len(items) > 1 else items
 
 
@@ -329,9 +334,6 @@ def _model(asset: str, device: str):
     key = (asset, device)
     with _MODELS_LOCK:
         if key not in _MODELS:
-            from aisinger.assets import fetch
-            from aisinger.safeload import torch_load_safe
-
             path = fetch(asset)
             obj = torch_load_safe(path)
             try:
@@ -500,8 +502,6 @@ def periodicity(x16: np.ndarray, f0: np.ndarray, first_frame: int = 0) -> np.nda
     Returns:
         ``(T,)`` float64 in [-1, 1].
     """
-    from numpy.lib.stride_tricks import sliding_window_view
-
     out = np.zeros(f0.shape[0])
     idx = np.flatnonzero(f0 > 0)
     if idx.size == 0:

@@ -28,6 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from aisinger import assets
+from aisinger.errors import AisingerError
+
 __all__ = [
     "ASSET_NAME",
     "SAMPLE_RATE",
@@ -93,8 +96,6 @@ class WhisperConfig:
 def model_dir() -> Path:
     """Directory of the Whisper-base CTranslate2 asset (model.bin, config.json,
     tokenizer.json, vocabulary.json)."""
-    from aisinger import assets
-
     return Path(assets.fetch(ASSET_NAME))
 
 
@@ -122,8 +123,6 @@ def load_whisper(config: WhisperConfig = WhisperConfig()):
     device, compute type, threads).
     """
     import ctranslate2
-
-    from aisinger.errors import AisingerError
 
     path = model_dir()
     threads = config.threads if config.threads > 0 else _available_cores()

@@ -11,7 +11,7 @@ from aisinger.lab.corpus import CorpusConfig, load_manifest, make_corpus, parall
 from aisinger.lab.melody import Note, make_melody, melody_end, transpose
 from aisinger.lab.mix import mix
 from aisinger.lab.sing import Rendition, render, sing, sing_with_f0
-from aisinger.lab.tts import VOICES, VoiceSpec, speak
+from aisinger.tts.classic import VOICES, VoiceSpec, speak
 
 __all__ = [
     "VOICES", "VoiceSpec", "speak", "Note", "make_melody", "melody_end", "transpose",

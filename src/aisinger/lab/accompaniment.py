@@ -20,7 +20,7 @@ import numpy as np
 import soxr
 
 from aisinger.errors import AisingerError
-from aisinger.lab._tools import run_to_wav
+from aisinger.io.programs import run_to_wav
 from aisinger.lab.melody import DEFAULT_TEMPO_BPM, MAJOR_SCALE, Note, melody_end
 
 SOUNDFONT_CANDIDATES = (

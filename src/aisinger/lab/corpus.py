@@ -37,15 +37,17 @@ from pathlib import Path
 
 import numpy as np
 
+from aisinger.dsp.frames import FRAME_RATE
 from aisinger.errors import AisingerError
-from aisinger.fileio import atomic_path, write_json
-from aisinger.features.frames import FRAME_RATE
+from aisinger.io.audio import save
+from aisinger.io.fileio import atomic_path, write_json
 from aisinger.lab.accompaniment import CHORD_BEATS, accompany
 from aisinger.lab.lyrics import LANGUAGES, Lyrics, make_lyrics
 from aisinger.lab.melody import NOTE_TIME_DECIMALS, Note, make_melody, melody_end, transpose
 from aisinger.lab.mix import mix
 from aisinger.lab.sing import render
-from aisinger.lab.tts import voice_spec
+from aisinger.progress import track
+from aisinger.tts.classic import voice_spec
 
 CORPUS_FORMAT = "aisinger-lab-corpus"
 CORPUS_VERSION = 1
@@ -84,7 +86,7 @@ class CorpusConfig:
 
     Attributes:
         seed: master seed; the same config gives bit-identical files.
-        voices: lab voice names (see :data:`aisinger.lab.tts.VOICES`).
+        voices: lab voice names (see :data:`aisinger.tts.classic.VOICES`).
         n_phrases: phrases per language set present among the voices.
         n_shared: English phrases (the first ones of the set) also sung by non-English voices.
         n_songs: songs per language set.
@@ -307,8 +309,6 @@ def _done(record_path: Path, recipe_hash: str, files: list[Path]) -> dict | None
 
 def _clip_job(out_dir: str, voice: str, phrase: dict, sr: int) -> dict:
     """Render one phrase with one voice (runs in a worker process); returns its record."""
-    from aisinger.audio import save
-
     root = Path(out_dir)
     rel = Path("voices") / voice / phrase["id"]
     wav, f0p, recp = (root / rel.with_suffix(".wav"), root / rel.with_suffix(".f0.npy"),
@@ -345,8 +345,6 @@ def _clip_job(out_dir: str, voice: str, phrase: dict, sr: int) -> dict:
 
 def _song_job(out_dir: str, voice: str, song: dict, sr: int, vocal_to_acc_db: float) -> dict:
     """Render one song with one voice: vocal stem, accompaniment, mix (worker process)."""
-    from aisinger.audio import save
-
     root = Path(out_dir)
     rel = Path("songs") / song["id"] / voice
     d = root / rel
@@ -462,8 +460,6 @@ def make_corpus(out_dir: str | Path, seed: int = 0, voices: list[str] | tuple[st
 
 def _run_jobs(jobs: list[tuple], workers: int) -> list[dict]:
     """Run ``(fn, *args)`` jobs, in order of submission for the result list."""
-    from aisinger.progress import track
-
     if workers <= 1 or len(jobs) <= 1:
         return [fn(*args) for fn, *args in track(jobs, total=len(jobs), description="lab corpus")]
     results: list[dict | None] = [None] * len(jobs)

@@ -1,6 +1,6 @@
 """Synthetic singing: TTS syllables re-timed and re-pitched with the WORLD vocoder.
 
-Each syllable is spoken by a lab TTS voice (:mod:`aisinger.lab.tts`), analysed with WORLD
+Each syllable is spoken by a lab TTS voice (:mod:`aisinger.tts.classic`), analysed with WORLD
 (harvest F0, CheapTrick spectral envelope, D4C aperiodicity at 5 ms frames) and placed in its
 note's time window: the unvoiced onset (consonants) at the start of the window, the voiced core
 stretched to fill the window and the unvoiced coda at its end.  The window is the note itself,
@@ -9,7 +9,7 @@ A note-level F0 contour (note pitch, natural vibrato with onset delay, portament
 notes, a little smooth jitter) is imposed on the voiced frames and the result is re-synthesised.
 
 Shapes: audio is float32 ``(samples,)``; F0 tracks are float32 Hz ``(frames,)`` at
-:data:`aisinger.features.frames.FRAME_RATE` (0 = unvoiced).
+:data:`aisinger.dsp.frames.FRAME_RATE` (0 = unvoiced).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import numpy as np
 import soxr
 
 from aisinger.errors import AisingerError
-from aisinger.features.frames import FRAME_RATE, n_frames
+from aisinger.dsp.frames import FRAME_RATE, n_frames
 
 from aisinger.lab.melody import Note, melody_end, midi_to_hz
-from aisinger.lab.tts import VoiceSpec, speak, voice_spec
+from aisinger.tts.classic import VoiceSpec, speak, voice_spec
 
 WORLD_SR = 22050
 """Sample rate (Hz) of WORLD analysis/synthesis; covers flite (16 kHz) and espeak-ng (22.05 kHz)."""
@@ -330,7 +330,7 @@ def render(syllables: list[str], notes: list[Note], voice: str | VoiceSpec, sr: 
     Args:
         syllables: one text syllable per note (spoken separately by the TTS).
         notes: the melody; notes must not overlap.
-        voice: lab voice name (see :data:`aisinger.lab.tts.VOICES`).
+        voice: lab voice name (see :data:`aisinger.tts.classic.VOICES`).
         sr: output sample rate in Hz.
         seed: seeds vibrato rate/phase and jitter (the TTS itself is deterministic).
         tail_s: silence after the last note in seconds.

@@ -29,6 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from aisinger.errors import AisingerError
+from aisinger.dsp.peak import limit_true_peak, true_peak_dbtp
+from aisinger.io.audio import WRITE_EXTENSIONS, check_output_not_input, encode, load, save
+from aisinger.io.fileio import atomic_path, clean_stale
 from aisinger.label import metadata as md
 from aisinger.label import watermark as wm
 from aisinger.label.cue import CUE_KINDS, add_cue, explicit_cue
@@ -40,7 +43,7 @@ log = logging.getLogger("aisinger.label")
 M4A_BITRATE = "192k"
 """AAC bitrate of labelled .m4a outputs."""
 LOSSLESS_OR_NATIVE = (".wav", ".flac", ".mp3", ".ogg")
-"""Output formats written by :func:`aisinger.audio.save`; .m4a goes through ffmpeg."""
+"""Output formats written by :func:`aisinger.io.audio.save`; .m4a goes through ffmpeg."""
 
 __all__ = ["LabelPolicy", "policy_for", "label_audio", "label_file", "tag_file", "detect_file",
            "write_labelled", "Written",
@@ -156,8 +159,6 @@ def tag_file(path: str | Path, label: dict | AigcLabel) -> Path:
 
 
 def _save_m4a(path: Path, audio: np.ndarray, sr: int) -> None:
-    from aisinger.audio import save
-
     if shutil.which("ffmpeg") is None:
         raise AisingerError(f"{path}: writing .m4a needs ffmpeg, which is not installed")
     with tempfile.TemporaryDirectory(prefix="aisinger-label-") as tmp:
@@ -190,8 +191,6 @@ LOSSY_TRIES = 4
 
 
 def _encode(path: Path, audio: np.ndarray, sr: int, subtype: str | None) -> None:
-    from aisinger.audio import encode
-
     if path.suffix.lower() == ".m4a":
         _save_m4a(path, audio, sr)
     else:
@@ -204,9 +203,9 @@ def write_labelled(audio: np.ndarray, sr: int, out_path: str | Path, label: dict
     :func:`os.replace`, so ``out_path`` appears labelled or not at all.
 
     The file is encoded to a temp file in ``out_path``'s folder (name
-    :func:`aisinger.fileio.temp_prefix`...), tagged there, checked and renamed into place;
+    :func:`aisinger.io.fileio.temp_prefix`...), tagged there, checked and renamed into place;
     temp files left in that folder by killed runs are removed first
-    (:func:`aisinger.fileio.clean_stale`).
+    (:func:`aisinger.io.fileio.clean_stale`).
 
     Args:
         audio: ``(samples,)`` or ``(channels, samples)`` float (already watermarked by
@@ -214,17 +213,14 @@ def write_labelled(audio: np.ndarray, sr: int, out_path: str | Path, label: dict
         label: the ``{"AIGC": {...}}`` dict from :func:`label_audio` (``{}``: written
             unlabelled, only after an explicit opt-out or for non-AI material such as the
             separated accompaniment).
-        subtype: sample format override (see :func:`aisinger.audio.save`).
+        subtype: sample format override (see :func:`aisinger.io.audio.save`).
         ceiling_dbtp: true-peak ceiling: the audio is limited to it
-            (:func:`aisinger.remix.limit_true_peak`, only when above it) and a lossy file
+            (:func:`aisinger.dsp.peak.limit_true_peak`, only when above it) and a lossy file
             (.mp3 .ogg .m4a) is decoded again and re-encoded quieter until the *written* file
             meets it (encoders overshoot by a few tenths of a dB).
     Raises:
         AisingerError: bad extension/rate/samples, or a lossy file that cannot meet the ceiling.
     """
-    from aisinger.audio import WRITE_EXTENSIONS
-    from aisinger.fileio import atomic_path, clean_stale
-
     out_path = Path(out_path)
     ext = out_path.suffix.lower()
     if ext not in tuple(WRITE_EXTENSIONS) + (".m4a",):
@@ -235,8 +231,6 @@ def write_labelled(audio: np.ndarray, sr: int, out_path: str | Path, label: dict
         x = x[0]
     peak, gain_db = None, 0.0
     if ceiling_dbtp is not None:
-        from aisinger.remix import limit_true_peak, true_peak_dbtp
-
         if true_peak_dbtp(x) > ceiling_dbtp:
             x, _ = limit_true_peak(x, sr, ceiling_dbtp)
     if out_path.parent.is_dir():
@@ -265,9 +259,6 @@ def write_labelled(audio: np.ndarray, sr: int, out_path: str | Path, label: dict
 
 
 def _written_peak(path: Path) -> float:
-    from aisinger.audio import load
-    from aisinger.remix import true_peak_dbtp
-
     y, _ = load(path)
     return true_peak_dbtp(y)
 
@@ -284,8 +275,6 @@ def label_file(input_path: str | Path, output_path: str | Path, *, voice_id: str
     Returns:
         ``output_path``.
     """
-    from aisinger.audio import check_output_not_input, load
-
     input_path, output_path = Path(input_path), Path(output_path)
     check_output_not_input(output_path, input_path)
     ext = output_path.suffix.lower()

@@ -11,9 +11,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
-from aisinger.audio import resample
 from aisinger.errors import AisingerError
+from aisinger.io.audio import resample
 
 CODEC_ARGS = {
     "mp3": (".mp3", ["-c:a", "libmp3lame", "-b:a", "128k"]),
@@ -28,8 +29,6 @@ def _as2d(x: np.ndarray) -> np.ndarray:
 
 def codec(audio: np.ndarray, sr: int, name: str = "mp3") -> np.ndarray:
     """Encode with ``name`` ("mp3" or "aac", 128 kbit/s) and decode back (same length)."""
-    import soundfile as sf
-
     suffix, args = CODEC_ARGS[name]
     x = _as2d(np.asarray(audio, dtype=np.float32))
     with tempfile.TemporaryDirectory() as tmp:

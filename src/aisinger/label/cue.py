@@ -2,7 +2,7 @@
 
 * ``voice``: "本内容由人工智能生成" (Mandarin, read by espeak-ng from pinyin) or
   "This audio is AI-generated." (English, flite), synthesised offline by
-  :func:`aisinger.lab.tts.speak`.
+  :func:`aisinger.tts.classic.speak`.
 * ``rhythm``: Morse "AI" — short-long, short-short (· −   · ·) — as soft sine tones.
 * ``none``: no cue.
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from aisinger.errors import AisingerError
+from aisinger.tts.classic import speak
 
 CUE_KINDS = ("none", "voice", "rhythm")
 CUE_TEXT = {
@@ -70,8 +71,6 @@ def rhythm_cue(sr: int) -> np.ndarray:
 
 def voice_cue(lang: str, sr: int) -> np.ndarray:
     """The spoken notice in ``lang`` ("zh" or "en"), float32 ``(samples,)``."""
-    from aisinger.lab.tts import speak
-
     key = "zh" if lang.lower().startswith(("zh", "cmn")) else lang.lower()[:2]
     if key not in CUE_TEXT:
         raise AisingerError(f"no spoken AI notice for language {lang!r}; use "

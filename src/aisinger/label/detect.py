@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aisinger.errors import AisingerError
+from aisinger.io.audio import load
 from aisinger.label import metadata as md
 from aisinger.label import watermark as wm
 
@@ -112,8 +113,6 @@ def detect_file(path: str | Path, known_voices: dict[str, str] | None = None,
     Raises:
         AisingerError: missing or undecodable file.
     """
-    from aisinger.audio import load
-
     path = Path(path)
     audio, sr = load(path)
     try:

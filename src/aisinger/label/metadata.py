@@ -28,7 +28,16 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import mutagen
+import mutagen.wave
+from mutagen._riff import RiffFile
+from mutagen.flac import FLAC
+from mutagen.id3 import ID3, ID3NoHeaderError, TXXX
+from mutagen.mp4 import AtomDataType, MP4, MP4FreeForm
+from mutagen.oggvorbis import OggVorbis
+
 from aisinger.errors import AisingerError
+from aisinger.io.fileio import atomic_path
 
 AIGC_KEY = "AIGC"
 """Tag name / RIFF chunk id of the label."""
@@ -177,8 +186,6 @@ def _text_of(value) -> list[str]:
 
 
 def _riff_chunks(path: Path) -> list[str]:
-    from mutagen._riff import RiffFile
-
     found = []
     with open(path, "rb") as f:
         try:
@@ -199,8 +206,6 @@ def read_raw_labels(path: str | Path) -> list[str]:
 
     Raises AisingerError when the file is missing or not a tagged audio format mutagen knows.
     """
-    import mutagen
-
     path = Path(path)
     if not path.is_file():
         raise AisingerError(f"{path}: file not found")
@@ -274,8 +279,6 @@ def check_metadata(path: str | Path) -> MetadataCheck:
 
 
 def _tag_wav(path: Path, text: str) -> None:
-    from mutagen._riff import RiffFile
-
     with open(path, "r+b") as f:
         riff = RiffFile(f)
         for chunk in list(riff.root.subchunks()):
@@ -283,7 +286,6 @@ def _tag_wav(path: Path, text: str) -> None:
                 chunk.delete()
         riff.insert_chunk(AIGC_KEY, text.encode("ascii"))
     # an ID3 chunk (mutagen's WAVE tags) might hold an older label: drop its AIGC frames
-    import mutagen.wave
 
     w = mutagen.wave.WAVE(path)
     if w.tags is not None:
@@ -296,11 +298,7 @@ def _tag_wav(path: Path, text: str) -> None:
 
 
 def _tag_vorbis(path: Path, text: str, kind: str) -> None:
-    if kind == "flac":
-        from mutagen.flac import FLAC as Cls
-    else:
-        from mutagen.oggvorbis import OggVorbis as Cls
-    f = Cls(path)
+    f = (FLAC if kind == "flac" else OggVorbis)(path)
     if f.tags is None:
         f.add_tags()
     for key in [k for k in f.tags.keys() if _is_aigc_key(k)]:
@@ -310,8 +308,6 @@ def _tag_vorbis(path: Path, text: str, kind: str) -> None:
 
 
 def _tag_mp3(path: Path, text: str) -> None:
-    from mutagen.id3 import ID3, TXXX, ID3NoHeaderError
-
     try:
         tags = ID3(path)
     except ID3NoHeaderError:
@@ -324,8 +320,6 @@ def _tag_mp3(path: Path, text: str) -> None:
 
 
 def _tag_mp4(path: Path, text: str) -> None:
-    from mutagen.mp4 import MP4, AtomDataType, MP4FreeForm
-
     f = MP4(path)
     if f.tags is None:
         f.add_tags()
@@ -375,7 +369,6 @@ def write_label(source: str | Path, label: AigcLabel, output: str | Path | None 
     if output.suffix.lower() != source.suffix.lower():
         raise AisingerError(f"{output}: must keep the format of {source} "
                             f"('{source.suffix}'); re-encode with `aisinger label` instead")
-    from aisinger.fileio import atomic_path
 
     with atomic_path(output) as tmp:
         shutil.copyfile(source, tmp)

@@ -57,7 +57,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
-from aisinger.audio import resample, to_mono
+from aisinger.io.audio import resample, to_mono
 from aisinger.errors import AisingerError
 
 WM_SR = 16_000

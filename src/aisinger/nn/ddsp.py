@@ -2,7 +2,7 @@
 
 Pure ``torch.nn`` code (imports torch only).  Frame convention: control frame ``i`` is centred at
 sample ``i * hop`` of the synthesised signal (``hop = sample_rate / frame_rate``), the same grid
-as :mod:`aisinger.features.frames` (frame i at t = i / 100 s).
+as :mod:`aisinger.dsp.frames` (frame i at t = i / 100 s).
 
 Pieces
 ------

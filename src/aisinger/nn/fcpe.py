@@ -299,7 +299,7 @@ def load_fcpe(checkpoint: dict) -> FCPE:
 
     Args:
         checkpoint: ``{'model': state_dict, 'config_dict': ..., ...}`` as stored in
-            ``fcpe_c_v001.pt`` (load it with ``aisinger.safeload.torch_load_safe``).
+            ``fcpe_c_v001.pt`` (load it with ``aisinger.io.safeload.torch_load_safe``).
     Raises:
         ValueError: when the checkpoint is not the conv-only CFNaiveMelPE this code implements.
     """

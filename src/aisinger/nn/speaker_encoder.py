@@ -8,17 +8,12 @@ and returns a 256-d speaker embedding:
                      -> Linear 256->256 -> ReLU -> L2 normalisation -> (B, 256)
 
 Embeddings are non-negative and unit-norm, so the cosine of two embeddings lies in [0, 1].
-The pretrained weights are the ``resemblyzer`` asset (``pretrained.pt``: a dict whose
-``model_state`` holds ``lstm.*`` and ``linear.*`` tensors, plus GE2E's unused
-``similarity_weight``/``similarity_bias`` and an optimizer state).  They load with
-``torch.load(weights_only=True)`` through :func:`aisinger.safeload.torch_load_safe`.
-
-Feature extraction and utterance-level averaging live in :mod:`aisinger.eval.similarity`.
+Weight loading (the ``resemblyzer`` asset, safely unpickled), feature extraction and
+utterance-level averaging live in :mod:`aisinger.eval.similarity` (``nn`` holds torch modules
+only).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -35,7 +30,7 @@ NORM_EPS = 1e-12  # guards the L2 normalisation of an all-zero (fully ReLU-clipp
 
 
 class SpeakerEncoder(nn.Module):
-    """Resemblyzer-compatible speaker encoder (randomly initialised; see :meth:`from_file`)."""
+    """Resemblyzer-compatible speaker encoder (randomly initialised; see :func:`aisinger.eval.similarity.encoder_from_file`)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -54,31 +49,3 @@ class SpeakerEncoder(nn.Module):
         _, (hidden, _) = self.lstm(mels)
         raw = self.relu(self.linear(hidden[-1]))
         return raw / raw.norm(dim=1, keepdim=True).clamp_min(NORM_EPS)
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> SpeakerEncoder:
-        """Build the encoder and load Resemblyzer weights from ``path`` (safe load, eval mode).
-
-        Raises :class:`~aisinger.errors.AssetError` when the file is not a Resemblyzer
-        checkpoint (missing or mis-shaped ``lstm.*``/``linear.*`` tensors).
-        """
-        from aisinger.errors import AssetError
-        from aisinger.safeload import torch_load_safe
-
-        checkpoint = torch_load_safe(path)
-        state = checkpoint.get("model_state", checkpoint) if isinstance(checkpoint, dict) else None
-        if not isinstance(state, dict):
-            raise AssetError(f"{path}: not a Resemblyzer checkpoint (no 'model_state' dict)")
-        model = cls()
-        wanted = model.state_dict()
-        # GE2E's similarity_weight/bias are training-only; keep just the encoder's tensors.
-        kept = {k: v for k, v in state.items() if k in wanted}
-        missing = sorted(set(wanted) - set(kept))
-        if missing:
-            raise AssetError(f"{path}: not a Resemblyzer checkpoint (missing {', '.join(missing[:3])})")
-        try:
-            model.load_state_dict(kept, strict=True)
-        except RuntimeError as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-            raise AssetError(f"{path}: Resemblyzer weights do not fit the encoder ({first[:200]})") from err
-        return model.eval()

@@ -47,7 +47,7 @@ OCTET = {"requestBody": {"required": True, "content": {
 
 
 class CoverOptionsIn(BaseModel):
-    """Cover options (unset fields take aisinger.cover's defaults)."""
+    """Cover options (unset fields take aisinger.pipelines.cover's defaults)."""
 
     model_config = ConfigDict(extra="forbid")
     transpose: Optional[float] = Field(None, ge=-24, le=24,
@@ -259,7 +259,7 @@ def create_app(config: ServiceConfig, queue=None) -> FastAPI:
                                              clean_title(title, "song"))
             sid = new_id()
             final = cfg.data_dir / "songs" / f"{sid}{ext}"
-            from aisinger.fileio import sha256_file
+            from aisinger.io.fileio import sha256_file
 
             digest = sha256_file(tmp)
             os.replace(tmp, final)
@@ -493,8 +493,8 @@ def create_app(config: ServiceConfig, queue=None) -> FastAPI:
         tmp = await receive_upload(request, int(cfg.max_result_mb * 2**20), "result")
         final = cfg.data_dir / "results" / f"{job_id}.{j['format']}"
         try:
-            from aisinger.audio import info as audio_info
-            from aisinger.fileio import sha256_file
+            from aisinger.io.audio import info as audio_info
+            from aisinger.io.fileio import sha256_file
 
             probe = tmp.with_name(tmp.name + "." + j["format"])
             os.replace(tmp, probe)

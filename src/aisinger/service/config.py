@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from aisinger.errors import AisingerError
+from aisinger.io.fileio import write_json
 
 CONFIG_FILE = "service.json"
 JOB_KINDS = ("cover", "label")
@@ -96,8 +97,6 @@ class ServiceConfig:
         return d
 
     def save(self) -> Path:
-        from aisinger.fileio import write_json
-
         return write_json(self.data_dir / CONFIG_FILE, self.to_dict())
 
     @classmethod

@@ -1,7 +1,7 @@
 """Files that come in from users: songs (content-sniffed audio) and voice folders.
 
 Nothing a client sends is ever used as a path: uploads are streamed to a server-generated
-name, recognised by their content (ffprobe via :mod:`aisinger.audio`, never the extension)
+name, recognised by their content (ffprobe via :mod:`aisinger.io.audio`, never the extension)
 and renamed to ``<id><ext>`` where the extension follows the sniffed container.  Voice
 archives are read member by member; only the known voice-folder file names are written,
 into a folder with a server-generated name.
@@ -19,7 +19,12 @@ import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from aisinger.errors import AisingerError
+from aisinger.consent import check_scope, load_consent
+from aisinger.errors import AisingerError, AudioError
+from aisinger.io.audio import check_info, info
+from aisinger.layout import (CARD_JSON, CONSENT_FILE, TRAINING_DIR, VOICE_CONFIG, VOICE_FILES,
+                             VOICE_MODEL)
+from aisinger.voice.folder import load_voice
 
 CONTAINERS = {"wav": ".wav", "flac": ".flac", "mp3": ".mp3", "ogg": ".ogg",
               "mov,mp4,m4a,3gp,3g2,mj2": ".m4a", "aac": ".aac"}
@@ -28,9 +33,6 @@ RESULT_FORMATS = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg"}
 """Output formats of jobs and their media types."""
 MEDIA_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg",
                ".ogg": "audio/ogg", ".m4a": "audio/mp4", ".aac": "audio/aac"}
-VOICE_FILES = ("config.json", "model.safetensors", "index.safetensors", "consent.json",
-               "model_card.json", "model_card.md")
-"""Files of a voice folder that the service keeps (training checkpoints are not needed)."""
 CONSENT_AUDIO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}\.(wav|flac|mp3|ogg|m4a)$")
 VOICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 MAX_ARCHIVE_MEMBERS = 64
@@ -66,9 +68,6 @@ def sniff_song(tmp: Path, max_seconds: float, name: str = "upload") -> tuple[str
     Returns ``(extension, AudioInfo)``.  Raises :class:`UploadError` (415 for what is not an
     accepted audio file, 413 for a song over ``max_seconds``).
     """
-    from aisinger.audio import _check_info, info
-    from aisinger.errors import AudioError
-
     doc = _probe(tmp)
     fmt = doc.get("format", {}).get("format_name", "")
     streams = doc.get("streams", [])
@@ -83,7 +82,7 @@ def sniff_song(tmp: Path, max_seconds: float, name: str = "upload") -> tuple[str
     tmp.rename(probe_path)
     try:
         i = info(probe_path)
-        _check_info(i, float("inf"))
+        check_info(i, float("inf"))
     except AudioError as err:
         probe_path.rename(tmp)
         raise UploadError(f"{name}: {str(err).split(': ', 1)[-1]}", 415) from None
@@ -125,25 +124,23 @@ def resolve_voice(voices_dir: Path, voice_id: str) -> Path:
     if voices_dir.is_dir():
         for p in voices_dir.iterdir():
             if p.name == voice_id and p.is_dir() and not p.is_symlink() and \
-                    (p / "config.json").is_file():
+                    (p / VOICE_CONFIG).is_file():
                 return p
     raise UploadError(f"voice {voice_id}: no such voice", 404)
 
 
 def describe_voice(voice_dir: Path, use_scope: str) -> dict:
     """ID, name, model card and consent facts of a voice folder (for ``GET /api/voices``)."""
-    from aisinger.consent import check_scope, load_consent
-
     card: dict = {}
     try:
-        card = json.loads((voice_dir / "model_card.json").read_text(encoding="utf-8"))
+        card = json.loads((voice_dir / CARD_JSON).read_text(encoding="utf-8"))
         card = card if isinstance(card, dict) else {}
     except (OSError, ValueError):
         pass
     out = {"id": voice_dir.name, "name": str(card.get("name") or voice_dir.name)[:120],
            "card": card, "consent": None, "usable": False, "problem": None}
     try:
-        record = load_consent(voice_dir / "consent.json")
+        record = load_consent(voice_dir / CONSENT_FILE)
         out["consent"] = record.card_summary()
         for use in ("cover", "serve"):
             check_scope(record, f"{use}:{use_scope}")
@@ -158,7 +155,7 @@ def list_voices(voices_dir: Path, use_scope: str) -> list[dict]:
         return []
     return [describe_voice(p, use_scope) for p in sorted(voices_dir.iterdir())
             if p.is_dir() and not p.is_symlink() and VOICE_ID.match(p.name)
-            and (p / "config.json").is_file()]
+            and (p / VOICE_CONFIG).is_file()]
 
 
 def _members(archive: Path):
@@ -205,7 +202,7 @@ def extract_voice(archive: Path, dest: Path, max_bytes: int) -> Path:
             if kind != "file":
                 raise UploadError(f"voice archive: member {name[:80]!r} is not a regular file")
             parts = [x for x in p.parts if x not in ("", ".")]
-            if len(parts) > 2 or (len(parts) == 2 and parts[0] == "training"):
+            if len(parts) > 2 or (len(parts) == 2 and parts[0] == TRAINING_DIR):
                 continue  # training checkpoints etc. are not needed
             base = parts[-1]
             if base not in VOICE_FILES and not CONSENT_AUDIO.match(base):
@@ -225,10 +222,10 @@ def extract_voice(archive: Path, dest: Path, max_bytes: int) -> Path:
                         raise UploadError(f"voice archive: {base} is larger than declared")
                     out.write(block)
             staged[base] = target
-        if "config.json" not in staged or "model.safetensors" not in staged:
+        if VOICE_CONFIG not in staged or VOICE_MODEL not in staged:
             raise UploadError("voice archive: no voice folder inside (config.json and "
                               "model.safetensors are required)")
-        if "consent.json" not in staged:
+        if CONSENT_FILE not in staged:
             raise UploadError("voice archive: the voice has no consent.json; a voice cannot "
                               "be served without its owner's consent record")
         dest.mkdir(parents=True)
@@ -239,8 +236,6 @@ def extract_voice(archive: Path, dest: Path, max_bytes: int) -> Path:
 
 def check_voice(voice_dir: Path, use_scope: str) -> dict:
     """Load the voice (weights vs config) and its consent record; the description."""
-    from aisinger.voice import load_voice
-
     load_voice(voice_dir)
     d = describe_voice(voice_dir, use_scope)
     if d["consent"] is None:

@@ -9,7 +9,9 @@ import sys
 import threading
 import time
 
+from aisinger.service.app import create_app
 from aisinger.service.config import ServiceConfig
+from aisinger.service.store import Store
 
 log = logging.getLogger("aisinger.service")
 LOCAL_WORKER_TOKEN = "local-workers"
@@ -89,9 +91,6 @@ class WorkerPool:
 def serve(cfg: ServiceConfig, log_level: str = "info") -> None:
     """Run the server (and ``cfg.workers`` local workers) until interrupted."""
     import uvicorn
-
-    from aisinger.service.app import create_app
-    from aisinger.service.store import Store
 
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     cfg.save()

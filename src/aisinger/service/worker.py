@@ -28,6 +28,11 @@ import traceback
 from pathlib import Path
 
 from aisinger.errors import AisingerError
+from aisinger.io.fileio import clean_stale, temp_prefix
+from aisinger.layout import VOICE_CONFIG
+from aisinger.service.jobs import JOB_FUNCTIONS
+from aisinger.service.media import VOICE_ID, extract_voice
+from aisinger.service.queue import JobQueue
 
 log = logging.getLogger("aisinger.service.worker")
 TOKEN_ENV = "AISINGER_SERVE_TOKEN"
@@ -101,8 +106,6 @@ class Worker:
         self.cache = Path(cache_dir)
         (self.cache / "voices").mkdir(parents=True, exist_ok=True)
         (self.cache / "work").mkdir(parents=True, exist_ok=True)
-        from aisinger.fileio import clean_stale
-
         clean_stale(self.cache / "work")  # work folders of killed workers (kill -9)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
 
@@ -118,18 +121,14 @@ class Worker:
 
     def voice_dir(self, voice: dict) -> Path:
         """The voice folder, from the local cache (keyed by the voice's content digest)."""
-        from aisinger.service.media import VOICE_ID, extract_voice
-
         vid, digest = voice["id"], voice["digest"]
         if not VOICE_ID.match(vid) or not all(c in "0123456789abcdef" for c in digest):
             raise AisingerError(f"server sent a bad voice reference {vid!r}")
         # the folder keeps the voice's own name: it is the voice ID the watermark carries
         target = self.cache / "voices" / f"{vid}-{digest[:16]}" / vid
-        if (target / "config.json").is_file():
+        if (target / VOICE_CONFIG).is_file():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        from aisinger.fileio import clean_stale, temp_prefix
-
         clean_stale(target.parent)
         with tempfile.TemporaryDirectory(prefix=temp_prefix(), dir=target.parent) as tmp:
             arc = self._download(f"/api/worker/voices/{vid}/archive", Path(tmp) / "v.tar")
@@ -144,8 +143,6 @@ class Worker:
 
     def handle(self, job_id: str) -> None:
         """Claim, run and deliver one job (a no-op if the job is not claimable)."""
-        from aisinger.service.jobs import JOB_FUNCTIONS
-
         r = self.client.post(f"/api/worker/jobs/{job_id}/claim", json={"worker": self.name})
         if r.status_code in (404, 409):
             log.info("job %s not claimable (%s)", job_id, r.status_code)
@@ -155,8 +152,6 @@ class Worker:
         lease = claim["lease"]
         log.info("job %s claimed (attempt %s)", job_id, claim["attempts"])
         hb = _Heartbeat(self.client, job_id, lease, every_s=max(0.5, claim["lease_s"] / 4))
-        from aisinger.fileio import temp_prefix
-
         with tempfile.TemporaryDirectory(prefix=temp_prefix(), dir=self.cache / "work") as tmp:
             try:
                 song = self._download(f"/api/worker/songs/{claim['song']['id']}",
@@ -240,7 +235,6 @@ def run_worker(server_url: str, queue_url: str, cache_dir: str | Path, token: st
     import torch
 
     torch.set_num_threads(max(1, threads))
-    from aisinger.service.queue import JobQueue
 
     if parent_pid:
         threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
