@@ -158,24 +158,37 @@ def models_verify(
 
 @app.command()
 def info(
-    audio_path: Path = typer.Argument(..., help="Audio file (wav/flac/mp3/m4a/ogg/…)."),
+    audio_paths: list[Path] = typer.Argument(..., help="Audio files (wav/flac/mp3/m4a/ogg/…)."),
 ) -> None:
-    """Check an audio file and print its sample rate, channels, duration, peak and RMS level.
+    """Check audio files and print each one's sample rate, channels, duration, peak and RMS
+    level.
 
     Runs every input check aisinger applies (readable, not truncated, no NaN/inf, sample rate
-    8–384 kHz, at most 8 channels, within the duration limit); exits 2 with a one-line error
-    otherwise.
+    8–384 kHz, at most 8 channels, within the duration limit).  A file that fails prints
+    ``error: …`` (one line) and the others are still checked; the exit code is 2 when any
+    file failed.
     """
     import numpy as np
 
     from aisinger.io import audio as audio_io
 
-    x, sr = audio_io.load(audio_path)
-    peak = float(np.max(np.abs(x)))
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
-    db = lambda v: 20 * np.log10(max(v, 1e-12))  # noqa: E731
-    typer.echo(f"{audio_path}: {sr} Hz, {x.shape[0]} channel(s), {x.shape[1] / sr:.3f} s, "
-               f"peak {db(peak):.1f} dBFS, RMS {db(rms):.1f} dBFS")
+    failed = 0
+    for audio_path in audio_paths:
+        try:
+            x, sr = audio_io.load(audio_path)
+        except AisingerError as err:
+            if len(audio_paths) == 1:
+                raise
+            typer.echo(f"error: {err}", err=True)
+            failed += 1
+            continue
+        peak = float(np.max(np.abs(x)))
+        rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+        db = lambda v: 20 * np.log10(max(v, 1e-12))  # noqa: E731
+        typer.echo(f"{audio_path}: {sr} Hz, {x.shape[0]} channel(s), {x.shape[1] / sr:.3f} s, "
+                   f"peak {db(peak):.1f} dBFS, RMS {db(rms):.1f} dBFS")
+    if failed:
+        raise typer.Exit(EXIT_USER_ERROR)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -229,7 +242,8 @@ def features(
     from aisinger import features as feats
     from aisinger.features.pitch import PitchConfig
 
-    audio_io.check_output_not_input(out, audio_path)
+    npz = out if out.suffix == ".npz" else out.with_suffix(".npz")
+    audio_io.check_outputs_not_inputs([out, npz, npz.with_suffix(".json"), plot], [audio_path])
     config = feats.FeatureConfig(pitch=PitchConfig(method=f0))
     result = feats.extract(audio_path, config=config, cache=not no_cache)
     feats.save_features(result, out)
@@ -335,6 +349,8 @@ def train(
     """
     from aisinger.voice import train as run_training
 
+    if steps is not None and steps < 1:  # both families: never a voice from no training
+        raise AisingerError(f"--steps must be >= 1, got {steps}")
     result = run_training(dataset, out_dir, model, steps=steps, max_minutes=max_minutes,
                           seed=seed, base=base, base_d=base_d, content_encoder=content_encoder)
     typer.echo(result.summary())
@@ -369,10 +385,14 @@ def convert(
     from aisinger.io import audio as audio_io
     from aisinger.consent import check_scope, load_consent
     from aisinger.convert import convert as run_convert
-    from aisinger.label import label_audio, policy_for, tag_file
+    from aisinger.dsp.peak import TRUE_PEAK_CEILING_DBTP
+    from aisinger.label import label_audio, policy_for, write_labelled
     from aisinger.voice.folder import load_voice
 
     audio_io.check_output_not_input(out, vocals)
+    if sr is not None and not audio_io.MIN_SR <= sr <= audio_io.MAX_SR:
+        raise AisingerError(f"--sr {sr}: the output sample rate must be "
+                            f"{audio_io.MIN_SR}-{audio_io.MAX_SR} Hz")
     consent = voice / "consent.json"
     if not consent.is_file():
         raise AisingerError(f"{voice}: no consent.json; this voice has no consent record")
@@ -384,8 +404,7 @@ def convert(
                           retrieval=retrieval, out_sr=sr, protect=protect,
                           content_encoder=content_encoder)
     y, label_dict = label_audio(y, rate, voice_id=voice.resolve().name, policy=policy)
-    audio_io.save(out, y, rate)
-    tag_file(out, label_dict)
+    write_labelled(y, rate, out, label_dict, ceiling_dbtp=TRUE_PEAK_CEILING_DBTP)
     typer.echo(f"converted: {out}{'' if label_dict else ' (NOT labelled)'}")
 
 
@@ -709,6 +728,7 @@ def eval_cmd(
     Metrics whose inputs are missing are skipped and say why.  Batch mode reads a folder of
     case sub-folders (output.*, source.*, target/ or target.*, lyrics.txt) or an
     eval.json / eval.csv manifest with fields output, source, target, transpose, lyrics, lang.
+    In batch mode the exit code is 2 when any case failed (the table still lists every case).
     """
     import json
 
@@ -729,6 +749,12 @@ def eval_cmd(
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         typer.echo(ev.format_table(results))
+    if batch:
+        failed = [r for r in results if "error" in r]
+        if failed:
+            typer.echo(f"error: {len(failed)} of {len(results)} cases failed (first: "
+                       f"{failed[0]['output']}: {failed[0]['error']})", err=True)
+            raise typer.Exit(EXIT_USER_ERROR)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -837,10 +863,51 @@ def serve_worker(
     run_worker(server, queue, cache, threads=threads)
 
 
+def _unwrap(text: str | None) -> str | None:
+    """Join the hard line breaks inside each paragraph of a docstring, so that the help
+    formatter wraps whole sentences at the terminal's width instead of keeping the source's
+    line breaks (which showed as lines broken mid-sentence).  Paragraphs starting with ``\b``
+    (click's "keep as is") are kept."""
+    if not text:
+        return text
+    import inspect
+
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(p if p.startswith("\b") else " ".join(p.split()) for p in paragraphs)
+
+
+def _tidy(cmd) -> None:
+    """Help polish applied to every command: flags (options that take no value) show no
+    ``<bool>`` type; docstrings are unwrapped (see :func:`_unwrap`)."""
+    cmd.help = _unwrap(cmd.help)
+    get_help_option = cmd.get_help_option
+
+    def help_option(ctx, _get=get_help_option):
+        opt = _get(ctx)
+        if opt is not None:
+            opt.metavar = ""
+        return opt
+
+    cmd.get_help_option = help_option
+    for param in cmd.params:
+        if getattr(param, "is_flag", False) and not getattr(param, "count", False):
+            param.metavar = ""
+    for sub in getattr(cmd, "commands", {}).values():
+        _tidy(sub)
+
+
+def command():
+    """The click command behind :data:`app`, with :func:`_tidy` applied (what ``aisinger``
+    runs)."""
+    cmd = typer.main.get_command(app)
+    _tidy(cmd)
+    return cmd
+
+
 def main() -> None:
     """Console entry point."""
     try:
-        app()
+        command()(prog_name="aisinger")
     except AisingerError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(EXIT_USER_ERROR)

@@ -28,11 +28,12 @@ import numpy as np
 from aisinger.consent import check_voice
 from aisinger.convert import DEFAULT_PROTECT, DEFAULT_RETRIEVAL, convert, feature_config
 from aisinger.convert.key import voice_range
+from aisinger.dsp.peak import TRUE_PEAK_CEILING_DBTP
 from aisinger.errors import AisingerError
 from aisinger.features import extract
 from aisinger.features.pitch import DEFAULT_METHOD
 from aisinger.io import audio as audio_io
-from aisinger.label import label_audio, policy_for, tag_file
+from aisinger.label import label_audio, policy_for, write_labelled
 from aisinger.tts import synthesize
 from aisinger.voice.folder import load_voice
 
@@ -136,13 +137,13 @@ def speak(text: str, voice_dir: str | Path, out_path: str | Path, lang: str = "e
     report("convert", 0.4)
     y, rate = convert(voice, speech, tts_sr, feats, transpose=transpose,
                       f0_method=DEFAULT_METHOD, retrieval=options.retrieval,
-                      protect=options.protect, out_sr=options.sr)
+                      protect=options.protect, out_sr=options.sr,
+                      warn_range=False)  # speech sits low on purpose (SPEECH_RANGE_POSITION)
     label: dict = {}
     report("label", 0.85)
     if policy.enabled:
         y, label = label_audio(y, rate, voice_id=voice_dir.resolve().name, policy=policy)
-    audio_io.save(out_path, y, rate)
-    if label:
-        tag_file(out_path, label)
+    # one labelled writer, limited to the true-peak ceiling (TTS + conversion can exceed 1.0)
+    write_labelled(y, rate, out_path, label, ceiling_dbtp=TRUE_PEAK_CEILING_DBTP)
     report("done", 1.0)
     return SpeakResult(out_path, transpose, reason, spoken, round(y.shape[-1] / rate, 3), label)

@@ -29,6 +29,7 @@ import traceback
 from pathlib import Path
 
 from aisinger.errors import AisingerError
+from aisinger.io.fileio import clean_stale, temp_prefix
 from aisinger.layout import VOICE_CONFIG
 from aisinger.service.jobs import JOB_FUNCTIONS
 from aisinger.service.media import VOICE_ID, extract_voice, scrub_paths
@@ -106,6 +107,7 @@ class Worker:
         self.cache = Path(cache_dir)
         (self.cache / "voices").mkdir(parents=True, exist_ok=True)
         (self.cache / "work").mkdir(parents=True, exist_ok=True)
+        clean_stale(self.cache / "work")  # work folders of killed workers (kill -9)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
 
     # -------------------------------------------------------------------------- downloads
@@ -128,7 +130,8 @@ class Worker:
         if (target / VOICE_CONFIG).is_file():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        clean_stale(target.parent)
+        with tempfile.TemporaryDirectory(prefix=temp_prefix(), dir=target.parent) as tmp:
             arc = self._download(f"/api/worker/voices/{vid}/archive", Path(tmp) / "v.tar")
             staged = extract_voice(arc, Path(tmp) / vid, max_bytes=4 << 30)
             try:
@@ -152,7 +155,7 @@ class Worker:
         job_id, lease = claim["id"], claim["lease"]
         log.info("job %s claimed (attempt %s)", job_id, claim["attempts"])
         hb = _Heartbeat(self.client, job_id, lease, every_s=max(0.5, claim["lease_s"] / 4))
-        with tempfile.TemporaryDirectory(dir=self.cache / "work") as tmp:
+        with tempfile.TemporaryDirectory(prefix=temp_prefix(), dir=self.cache / "work") as tmp:
             song = Path(tmp) / f"song{claim['song']['ext']}"
             out = Path(tmp) / f"{job_id}.{claim['format']}"
             names = {song: "the song", out: "the result"}

@@ -20,6 +20,7 @@ at the end), ``training/loss.png``, ``training/samples/step_NNNNNN.wav`` (valida
 
 from __future__ import annotations
 
+import math
 import json
 import logging
 import time
@@ -77,6 +78,16 @@ class TrainConfig:
     fft_sizes: tuple[int, ...] = (2048, 512, 128)
     model: dict = field(default_factory=dict)
     init: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "checkpoint_every", "validate_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise AisingerError(f"train: {name} must be a whole number >= 1, got {v!r}")
+        for name in ("segment_s", "learning_rate"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise AisingerError(f"train: {name} must be a number > 0, got {v!r}")
 
     def to_dict(self) -> dict:
         """JSON-able dict."""
@@ -435,6 +446,8 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig = Tr
 
     from aisinger.nn.ddsp import DdspConfig, build_decoder, multi_resolution_stft_loss
 
+    if max_minutes is not None and not (math.isfinite(max_minutes) and max_minutes > 0):
+        raise AisingerError(f"train: max_minutes must be a number > 0, got {max_minutes}")
     try:
         model_cfg = DdspConfig.from_dict(dict(config.model))
     except (TypeError, ValueError) as exc:
@@ -514,6 +527,10 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig = Tr
         y = model(batch["content"], batch["f0"], batch["voiced"], batch["loudness"],
                   n_samples=frames * model_cfg.hop)
         loss = multi_resolution_stft_loss(y, batch["audio"], tuple(config.fft_sizes))
+        if not torch.isfinite(loss):  # never write a voice from diverged weights
+            raise AisingerError(f"{dataset_dir}: training diverged (loss {loss.item()} at step "
+                                f"{step + 1}); the last checkpoint is kept: lower the learning "
+                                "rate or check the clips")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
