@@ -75,7 +75,10 @@ def _main(
                                  help="Print the version and exit."),
 ) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    # aisinger's own INFO lines are the progress a user reads; other libraries' INFO chatter
+    # (matplotlib's "generated new fontManager" mid-training, …) only with -v
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(message)s", stream=sys.stderr)
     log.setLevel(level)
     if quiet:
         os.environ["AISINGER_PROGRESS"] = "0"
@@ -91,9 +94,12 @@ def models_list() -> None:
     from aisinger import assets
 
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    table = Table("name", "status", "MB", "licence", "used by", "offline")
+    table = Table("status", "MB", "licence", "used by", "offline")
+    # names are what `models fetch NAME` takes: never cut, whatever the terminal width
+    width = max(len(n) for n in assets.REGISTRY)
+    table.columns.insert(0, Column("name", no_wrap=True, min_width=width, overflow="ignore"))
     for a in assets.REGISTRY.values():
         size = sum(f.size or 0 for f in a.files) / 1e6
         table.add_row(a.name, assets.status(a.name), f"{size:.1f}" if size else "?", a.licence,
@@ -126,13 +132,23 @@ def models_verify(
     names: Optional[list[str]] = typer.Argument(None, help="Asset names (default: every "
                                                            "offline asset)."),
 ) -> None:
-    """Re-hash the cached assets; exit 1 if any is missing or corrupt."""
+    """Re-hash the cached assets.  Exit 1 only if one is corrupt, or missing and needed (by
+    the main job, or named here); optional assets not fetched yet are listed apart."""
     from aisinger import assets
 
     results = assets.verify(names or None)
-    for r in results:
-        typer.echo(f"{'OK  ' if r.ok else 'FAIL'} {r.name}: {r.message}")
-    if not all(r.ok for r in results):
+    tags = {"ok": "OK     ", "corrupt": "CORRUPT", "missing": "MISSING"}
+    for r in sorted(results, key=lambda r: (r.state == "missing" and not r.needed)):
+        tag = tags[r.state] if r.fault or r.ok else "absent "
+        typer.echo(f"{tag} {r.name}: {r.message}")
+    faults = [r.name for r in results if r.fault]
+    optional = [r.name for r in results if r.state == "missing" and not r.needed]
+    if optional:
+        typer.echo(f"{len(optional)} optional asset(s) not fetched (fetched on first use); "
+                   "that is fine")
+    if faults:
+        typer.echo(f"error: {len(faults)} asset(s) broken or missing: {', '.join(faults)}",
+                   err=True)
         raise typer.Exit(1)
 
 
@@ -142,24 +158,37 @@ def models_verify(
 
 @app.command()
 def info(
-    audio_path: Path = typer.Argument(..., help="Audio file (wav/flac/mp3/m4a/ogg/…)."),
+    audio_paths: list[Path] = typer.Argument(..., help="Audio files (wav/flac/mp3/m4a/ogg/…)."),
 ) -> None:
-    """Check an audio file and print its sample rate, channels, duration, peak and RMS level.
+    """Check audio files and print each one's sample rate, channels, duration, peak and RMS
+    level.
 
     Runs every input check aisinger applies (readable, not truncated, no NaN/inf, sample rate
-    8–384 kHz, at most 8 channels, within the duration limit); exits 2 with a one-line error
-    otherwise.
+    8–384 kHz, at most 8 channels, within the duration limit).  A file that fails prints
+    ``error: …`` (one line) and the others are still checked; the exit code is 2 when any
+    file failed.
     """
     import numpy as np
 
     from aisinger.io import audio as audio_io
 
-    x, sr = audio_io.load(audio_path)
-    peak = float(np.max(np.abs(x)))
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
-    db = lambda v: 20 * np.log10(max(v, 1e-12))  # noqa: E731
-    typer.echo(f"{audio_path}: {sr} Hz, {x.shape[0]} channel(s), {x.shape[1] / sr:.3f} s, "
-               f"peak {db(peak):.1f} dBFS, RMS {db(rms):.1f} dBFS")
+    failed = 0
+    for audio_path in audio_paths:
+        try:
+            x, sr = audio_io.load(audio_path)
+        except AisingerError as err:
+            if len(audio_paths) == 1:
+                raise
+            typer.echo(f"error: {err}", err=True)
+            failed += 1
+            continue
+        peak = float(np.max(np.abs(x)))
+        rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+        db = lambda v: 20 * np.log10(max(v, 1e-12))  # noqa: E731
+        typer.echo(f"{audio_path}: {sr} Hz, {x.shape[0]} channel(s), {x.shape[1] / sr:.3f} s, "
+                   f"peak {db(peak):.1f} dBFS, RMS {db(rms):.1f} dBFS")
+    if failed:
+        raise typer.Exit(EXIT_USER_ERROR)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -213,7 +242,8 @@ def features(
     from aisinger import features as feats
     from aisinger.features.pitch import PitchConfig
 
-    audio_io.check_output_not_input(out, audio_path)
+    npz = out if out.suffix == ".npz" else out.with_suffix(".npz")
+    audio_io.check_outputs_not_inputs([out, npz, npz.with_suffix(".json"), plot], [audio_path])
     config = feats.FeatureConfig(pitch=PitchConfig(method=f0))
     result = feats.extract(audio_path, config=config, cache=not no_cache)
     feats.save_features(result, out)
@@ -298,10 +328,12 @@ def train(
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop (resumably) "
                                                 "after this many minutes."),
     seed: int = typer.Option(0, "--seed", help="Random seed: same seed and data, same voice."),
-    model: str = typer.Option("ddsp", "--model", help="ddsp (CPU voice model) or vits (So-VITS-"
+    model: str = typer.Option("ddsp", "--model", help="ddsp (CPU voice model), nsf (neural "
+                              "source-filter decoder, see docs/voice-model.md) or vits (So-VITS-"
                               "SVC/RVC architecture, for GPUs; see docs/compat.md)."),
     base: Optional[Path] = typer.Option(None, "--base", help="vits: fine-tune from a community "
-                                        "So-VITS-SVC G_0.pth (config.json beside it)."),
+                                        "So-VITS-SVC G_0.pth (config.json beside it); nsf: a "
+                                        "base.safetensors from scripts/train_base.py (or a voice)."),
     base_d: Optional[Path] = typer.Option(None, "--base-d", help="vits: its D_0.pth."),
     content_encoder: Optional[Path] = typer.Option(None, "--content-encoder", help="vits: "
                                                    "HuBERT/ContentVec weights."),
@@ -317,6 +349,8 @@ def train(
     """
     from aisinger.voice import train as run_training
 
+    if steps is not None and steps < 1:  # both families: never a voice from no training
+        raise AisingerError(f"--steps must be >= 1, got {steps}")
     result = run_training(dataset, out_dir, model, steps=steps, max_minutes=max_minutes,
                           seed=seed, base=base, base_d=base_d, content_encoder=content_encoder)
     typer.echo(result.summary())
@@ -351,10 +385,14 @@ def convert(
     from aisinger.io import audio as audio_io
     from aisinger.consent import check_scope, load_consent
     from aisinger.convert import convert as run_convert
-    from aisinger.label import label_audio, policy_for, tag_file
+    from aisinger.dsp.peak import TRUE_PEAK_CEILING_DBTP
+    from aisinger.label import label_audio, policy_for, write_labelled
     from aisinger.voice.folder import load_voice
 
     audio_io.check_output_not_input(out, vocals)
+    if sr is not None and not audio_io.MIN_SR <= sr <= audio_io.MAX_SR:
+        raise AisingerError(f"--sr {sr}: the output sample rate must be "
+                            f"{audio_io.MIN_SR}-{audio_io.MAX_SR} Hz")
     consent = voice / "consent.json"
     if not consent.is_file():
         raise AisingerError(f"{voice}: no consent.json; this voice has no consent record")
@@ -366,8 +404,7 @@ def convert(
                           retrieval=retrieval, out_sr=sr, protect=protect,
                           content_encoder=content_encoder)
     y, label_dict = label_audio(y, rate, voice_id=voice.resolve().name, policy=policy)
-    audio_io.save(out, y, rate)
-    tag_file(out, label_dict)
+    write_labelled(y, rate, out, label_dict, ceiling_dbtp=TRUE_PEAK_CEILING_DBTP)
     typer.echo(f"converted: {out}{'' if label_dict else ' (NOT labelled)'}")
 
 
@@ -459,12 +496,14 @@ def cover(
 
 @app.command()
 def speak(
-    text: str = typer.Argument(..., help="The text to read (Chinese characters, pinyin or "
-                                         "English)."),
+    text: str = typer.Argument(..., help="The text to read (Chinese characters, English "
+                                         "or Japanese)."),
     voice: Path = typer.Option(..., "--voice", help="Voice folder."),
     out: Path = typer.Option(..., "-o", "--out", help="Output: .wav, .flac, .mp3 or .ogg."),
-    lang: str = typer.Option("en", "--lang", help="Language of the text: zh (Mandarin), yue "
-                                                 "(Cantonese) or en."),
+    lang: str = typer.Option("en", "--lang", help="Language of the text: zh (Mandarin, "
+                             "Kokoro), en (piper joe), ja (Kokoro) or yue (Cantonese: still "
+                             "espeak-ng, robotic and hard to understand, until an intelligible "
+                             "offline Cantonese voice exists)."),
     transpose: Optional[float] = typer.Option(None, "--transpose", help="Pitch shift in "
                                               "semitones (default: speech placed in the "
                                               "lower part of the voice's range)."),
@@ -473,13 +512,16 @@ def speak(
     no_label: bool = typer.Option(False, "--no-label", help="Do NOT label the output as "
                                   "AI-generated (prints a warning and logs it)."),
 ) -> None:
-    """Read a text aloud in a trained voice: offline TTS (flite / espeak-ng) with a natural
-    speech contour, converted into the voice, labelled as AI-generated."""
+    """Read a text aloud in a trained voice: offline neural TTS (Kokoro-82M / piper; espeak-ng
+    for Cantonese) with a natural speech contour, converted into the voice, labelled as
+    AI-generated."""
     from aisinger.pipelines.speak import SpeakOptions
     from aisinger.pipelines.speak import speak as run_speak
+    from aisinger.progress import stage_bar
 
-    result = run_speak(text, voice, out, lang=lang,
-                       options=SpeakOptions(transpose=transpose, sr=sr, no_label=no_label))
+    with stage_bar("speak") as progress:
+        result = run_speak(text, voice, out, lang=lang, progress=progress,
+                           options=SpeakOptions(transpose=transpose, sr=sr, no_label=no_label))
     typer.echo(f"pitch: {result.reason}")
     typer.echo(f"speech: {out} ({result.seconds:.1f} s){'' if result.label else ' (NOT labelled)'}")
 
@@ -487,24 +529,30 @@ def speak(
 @app.command()
 def demo(
     out_dir: Path = typer.Option(Path("demo"), "-o", "--out", help="Folder for the demo voice "
-                                 "and cover (re-running resumes and reuses what is done)."),
+                                 "and cover. A rerun reuses a finished voice and cover "
+                                 "(seconds) and finishes an interrupted training."),
     train_minutes: float = typer.Option(None, "--train-minutes", help="CPU minutes of "
-                                        "demo-voice training (default: the demo's)."),
+                                        "demo-voice training in all (default: the demo's); "
+                                        "more than a finished voice had trains it further."),
 ) -> None:
     """The main job on the embedded default: make a demo voice from project-made lab singing
     (training it on the CPU), then cover the real example song with it.
 
     Writes OUT/voice/ (the voice), OUT/cover.mp3 (the labelled cover) and
-    OUT/cover.mp3.stems/.  The demo voice is synthetic (a TTS voice sung to melodies): expect
-    a clear change of timbre and a buzzy, robotic sound.
+    OUT/cover.mp3.stems/.  The demo voice is synthetic (the human-like Kokoro alpha TTS
+    voice sung to melodies, trained for minutes): expect a clear change of timbre and a
+    synthetic sound.
     """
     from aisinger.pipelines.demo import DEMO_TRAIN_MINUTES, run_demo
 
     result = run_demo(out_dir, train_minutes=DEMO_TRAIN_MINUTES if train_minutes is None
                       else train_minutes)
     typer.echo(f"key: {result.key_reason}")
+    more = "; reused: --train-minutes N trains longer" if "voice" in result.reused else ""
     typer.echo(f"voice: {result.voice_dir} (step {result.train_step}, "
-               f"{result.train_minutes:.1f} min of training)")
+               f"{result.train_minutes:.1f} min of training{more})")
+    if "cover" in result.reused:
+        typer.echo("cover: reused (made from this voice by an earlier run)")
     for name, path in result.stems.items():
         typer.echo(f"{name}: {path}")
     typer.echo(f"cover: {result.cover}")
@@ -622,12 +670,21 @@ def lab_make(
 
 @lab_app.command("voices")
 def lab_voices() -> None:
-    """List the lab voices (TTS engine, language, gender, intelligible to Whisper)."""
+    """List the lab voices (TTS engine, language, gender, intelligible to Whisper; blends).
+
+    kokoro-* and piper-joe* are the human-like singers (neural speech voices); flite-* and
+    espeak-* are robotic timbres kept for variety."""
     from aisinger.lab import VOICES
 
     for name, v in VOICES.items():
-        typer.echo(f"{name:<16} {v.engine:<8} {v.language:<4} {v.gender}  "
-                   f"{'intelligible' if v.intelligible else 'timbre only'}")
+        extra = ""
+        if v.kokoro and (len(v.kokoro) > 1 or v.formant != 1.0 or v.pitch_offset):
+            extra = (f"  blend {'+'.join(f'{w:g}*{b}' for b, w in v.kokoro)}"
+                     f", formant x{v.formant:g}, range {v.pitch_offset:+d} st")
+        elif v.formant != 1.0 or v.pitch_offset:
+            extra = f"  formant x{v.formant:g}, range {v.pitch_offset:+d} st"
+        typer.echo(f"{name:<18} {v.engine:<9} {v.language:<4} {v.gender:<6}  "
+                   f"{'intelligible' if v.intelligible else 'timbre only'}{extra}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -655,20 +712,24 @@ def eval_cmd(
                                                             "the real-time factor."),
     metrics: Optional[list[str]] = typer.Option(None, "--metric", help="Only these metrics "
                                                 "(repeatable): similarity, f0, "
-                                                "intelligibility, dnsmos, rtf."),
+                                                "intelligibility, dnsmos, naturalness, rtf."),
     batch: bool = typer.Option(False, "--batch", help="OUTPUT is a folder of cases or an "
                                                       "eval.json/eval.csv manifest."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Measure a conversion: speaker similarity, pitch error, intelligibility, DNSMOS, RTF.
+    """Measure a conversion: speaker similarity, pitch error, intelligibility, DNSMOS,
+    naturalness, RTF.
 
     Similarity is the Resemblyzer cosine to the target references and to the source; pitch is
     the RMSE in cents, correlation and voicing error against source + transpose; CER/WER use
-    Whisper base; DNSMOS gives SIG/BAK/OVRL.
+    Whisper base; DNSMOS gives SIG/BAK/OVRL; naturalness is DistillMOS (1-5) of the output and
+    of the target references, and naturalness_gap = references - output (trained on speech:
+    use it to compare, not as an absolute singing score).
 
     Metrics whose inputs are missing are skipped and say why.  Batch mode reads a folder of
     case sub-folders (output.*, source.*, target/ or target.*, lyrics.txt) or an
     eval.json / eval.csv manifest with fields output, source, target, transpose, lyrics, lang.
+    In batch mode the exit code is 2 when any case failed (the table still lists every case).
     """
     import json
 
@@ -689,6 +750,12 @@ def eval_cmd(
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         typer.echo(ev.format_table(results))
+    if batch:
+        failed = [r for r in results if "error" in r]
+        if failed:
+            typer.echo(f"error: {len(failed)} of {len(results)} cases failed (first: "
+                       f"{failed[0]['output']}: {failed[0]['error']})", err=True)
+            raise typer.Exit(EXIT_USER_ERROR)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -797,10 +864,51 @@ def serve_worker(
     run_worker(server, queue, cache, threads=threads)
 
 
+def _unwrap(text: str | None) -> str | None:
+    """Join the hard line breaks inside each paragraph of a docstring, so that the help
+    formatter wraps whole sentences at the terminal's width instead of keeping the source's
+    line breaks (which showed as lines broken mid-sentence).  Paragraphs starting with ``\b``
+    (click's "keep as is") are kept."""
+    if not text:
+        return text
+    import inspect
+
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(p if p.startswith("\b") else " ".join(p.split()) for p in paragraphs)
+
+
+def _tidy(cmd) -> None:
+    """Help polish applied to every command: flags (options that take no value) show no
+    ``<bool>`` type; docstrings are unwrapped (see :func:`_unwrap`)."""
+    cmd.help = _unwrap(cmd.help)
+    get_help_option = cmd.get_help_option
+
+    def help_option(ctx, _get=get_help_option):
+        opt = _get(ctx)
+        if opt is not None:
+            opt.metavar = ""
+        return opt
+
+    cmd.get_help_option = help_option
+    for param in cmd.params:
+        if getattr(param, "is_flag", False) and not getattr(param, "count", False):
+            param.metavar = ""
+    for sub in getattr(cmd, "commands", {}).values():
+        _tidy(sub)
+
+
+def command():
+    """The click command behind :data:`app`, with :func:`_tidy` applied (what ``aisinger``
+    runs)."""
+    cmd = typer.main.get_command(app)
+    _tidy(cmd)
+    return cmd
+
+
 def main() -> None:
     """Console entry point."""
     try:
-        app()
+        command()(prog_name="aisinger")
     except AisingerError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(EXIT_USER_ERROR)

@@ -32,7 +32,7 @@ from aisinger.errors import AisingerError
 from aisinger.service.config import ServiceConfig
 from aisinger.service.media import (MEDIA_TYPES, RESULT_FORMATS, UploadError, check_voice,
                                     clean_title, extract_voice, list_voices, resolve_voice,
-                                    sniff_song, voice_archive, voice_digest)
+                                    scrub_paths, sniff_song, voice_archive, voice_digest)
 from aisinger.service.store import Principal, Store, new_id
 
 log = logging.getLogger("aisinger.service")
@@ -125,16 +125,24 @@ def create_app(config: ServiceConfig, queue=None) -> FastAPI:
         for jid in dead:
             log.error("job %s: failed, worker lost %d times", jid, cfg.max_attempts)
         now = time.time()
-        pending = None
-        for jid, enqueued_at in store.to_enqueue(now - cfg.requeue_after_s):
-            if enqueued_at is not None:
-                if pending is None:
-                    pending = jq.pending_ids()
-                if jid in pending:
-                    store.mark_enqueued(jid)  # still waiting in the engine: fine
-                    continue
-                log.warning("job %s: its queue message is gone; sent again", jid)
+        stale = store.to_enqueue(now - cfg.requeue_after_s)
+        if not stale:
+            return
+        # A message wakes a worker, which claims the oldest queued job (whatever the message
+        # names), so what matters is that there are as many messages as queued jobs.
+        missing = None
+        for jid, enqueued_at in stale:
+            if enqueued_at is None:
+                enqueue(jid)
+                continue
+            if missing is None:
+                missing = store.queued_count() - jq.pending_count()
+            if missing <= 0:
+                store.mark_enqueued(jid)  # enough messages are waiting in the engine: fine
+                continue
+            log.warning("job %s: a queue message is gone; sent again", jid)
             enqueue(jid)
+            missing -= 1
 
     def reaper() -> None:
         while not stop.wait(1.0):
@@ -189,9 +197,14 @@ def create_app(config: ServiceConfig, queue=None) -> FastAPI:
     async def _upload_error(request: Request, exc: UploadError):
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
+    def public(message: str, names: Optional[dict] = None) -> str:
+        """A message without this server's file paths (users see names, not folders)."""
+        roots = {cfg.data_dir, cfg.data_dir.resolve(), cfg.voices_dir, cfg.voices_dir.resolve()}
+        return scrub_paths(message, names or {}, tuple(roots))
+
     @app.exception_handler(AisingerError)
     async def _aisinger_error(request: Request, exc: AisingerError):
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        return JSONResponse({"detail": public(str(exc))}, status_code=400)
 
     async def receive_upload(request: Request, limit: int, what: str) -> Path:
         """Stream the request body to ``uploads/<new id>`` (413 over ``limit`` bytes)."""
@@ -319,7 +332,8 @@ def create_app(config: ServiceConfig, queue=None) -> FastAPI:
             check_voice(staged, CONSENT_SCOPE)
         except AisingerError as err:
             shutil.rmtree(staged, ignore_errors=True)
-            raise UploadError(str(err), 400) from None
+            raise UploadError(public(str(err), {staged: "voice", staged.resolve(): "voice"}),
+                              400) from None
         final = cfg.voices_dir / f"v{new_id()[:12]}"
         os.replace(staged, final)
         return next(v for v in list_voices(cfg.voices_dir, CONSENT_SCOPE)
@@ -382,7 +396,8 @@ def create_app(config: ServiceConfig, queue=None) -> FastAPI:
             for use in ("cover", "serve"):
                 check_scope(record, f"{use}:{CONSENT_SCOPE}")
         except AisingerError as err:
-            raise HTTPException(403, f"voice {body.voice_id}: {err}") from None
+            why = public(str(err), {vdir: "voice", vdir.resolve(): "voice"})
+            raise HTTPException(403, f"voice {body.voice_id}: {why}") from None
         opts = body.options.model_dump(exclude_none=True)
         j = store.add_job(body.song_id, body.voice_id, p.name, opts, body.format)
         try:
@@ -450,6 +465,10 @@ def create_app(config: ServiceConfig, queue=None) -> FastAPI:
         j = store.claim(job_id, body.worker, cfg.lease_s) if len(job_id) <= 64 else None
         if j is None:
             raise HTTPException(409, "job is not claimable")
+        return claimed(j)
+
+    def claimed(j: dict) -> dict:
+        job_id = j["id"]
         s = store.get_song(j["song_id"])
         try:
             vdir = resolve_voice(cfg.voices_dir, j["voice_id"])
@@ -463,6 +482,19 @@ def create_app(config: ServiceConfig, queue=None) -> FastAPI:
                 "options": json.loads(j["options"]), "job_kind": cfg.job_kind,
                 "song": {"id": s["id"], "ext": Path(s["file"]).suffix},
                 "voice": {"id": vdir.name, "digest": voice_digest(vdir)}}
+
+    @app.post("/api/worker/claim", tags=["worker"])
+    def claim_next(body: ClaimIn, p: Principal = Depends(worker)) -> dict:
+        """Take the oldest queued job (what a queue message means: work is waiting): 200 with
+        a lease, or 409 when nothing is queued (a duplicate message)."""
+        while True:
+            j = store.claim_next(body.worker, cfg.lease_s)
+            if j is None:
+                raise HTTPException(409, "no job is queued")
+            try:
+                return claimed(j)
+            except HTTPException:
+                continue  # its song or voice is gone (job failed): take the next one
 
     @app.post("/api/worker/jobs/{job_id}/heartbeat", tags=["worker"])
     def heartbeat(job_id: str, body: HeartbeatIn, p: Principal = Depends(worker)) -> dict:
