@@ -80,8 +80,6 @@ def sox(audio: np.ndarray, sr: int, *effects: str) -> np.ndarray:
     """Run ``audio`` through the ``sox`` effects chain ``effects`` (e.g. ``"tempo", "-m",
     "1.1"``); the rate stays ``sr`` (sox adds its own high-quality ``rate`` where needed).
     The length changes with ``speed`` / ``tempo``."""
-    import soundfile as sf
-
     x = _as2d(np.asarray(audio, dtype=np.float32))
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.wav", Path(tmp) / "out.wav"
