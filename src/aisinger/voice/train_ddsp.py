@@ -39,7 +39,7 @@ from aisinger.layout import CONSENT_FILE, DATASET_JSON, TRAINING_DIR, VOICE_MODE
 from aisinger.progress import track
 from aisinger.voice.folder import save_voice
 
-__all__ = ["TrainConfig", "TrainResult", "train", "load_clips",
+__all__ = ["TrainConfig", "TrainResult", "train", "load_clips", "prepare_dataset",
            "CHECKPOINT_FILE"]
 
 log = logging.getLogger("aisinger.voice.train_ddsp")
@@ -453,20 +453,10 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig = Tr
     except (TypeError, ValueError) as exc:
         raise AisingerError(f"train: bad model config ({exc})") from None
     features_cfg = FeatureConfig(pitch=PitchConfig(method=config.pitch_method))
-    name, train_paths, val_paths, consent = load_clips(dataset_dir)
+    name, train_clips, val_clips, consent = prepare_dataset(dataset_dir, features_cfg, model_cfg)
     out = Path(out_dir)
     work = out / TRAINING_DIR
     ckpt = work / CHECKPOINT_FILE
-
-    _check_lengths(train_paths + val_paths[:VALIDATION_CLIPS])
-    train_clips = [_prepare_clip(p, features_cfg, model_cfg)
-                   for p in track(train_paths, description="features (train)")]
-    val_clips = [_prepare_clip(p, features_cfg, model_cfg) for p in val_paths[:VALIDATION_CLIPS]]
-    voiced_s = sum(float(c.voiced.sum()) for c in train_clips) / model_cfg.frame_rate
-    if voiced_s < MIN_VOICED_SECONDS:
-        raise AisingerError(f"{dataset_dir}: the training clips hold {voiced_s:.1f} s of voiced "
-                            f"singing (at least {MIN_VOICED_SECONDS:.0f} s needed): silence or "
-                            f"noise only?")
 
     torch.manual_seed(seed)
     model = build_decoder(model_cfg)
@@ -557,3 +547,20 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig = Tr
                        train_loss=float(np.mean(recent)) if recent else float("nan"),
                        validation_loss=state["val_history"][-1][1] if state["val_history"]
                        else None, minutes=state["seconds"] / 60)
+
+
+def prepare_dataset(dataset_dir, features_cfg, model_cfg):
+    """(name, train clips, validation clips, consent) of a dataset folder, with the same
+    checks for every family (consent, clip lengths, enough voiced singing)."""
+
+    name, train_paths, val_paths, consent = load_clips(dataset_dir)
+    _check_lengths(train_paths + val_paths[:VALIDATION_CLIPS])
+    train_clips = [_prepare_clip(p, features_cfg, model_cfg)
+                   for p in track(train_paths, description="features (train)")]
+    val_clips = [_prepare_clip(p, features_cfg, model_cfg) for p in val_paths[:VALIDATION_CLIPS]]
+    voiced_s = sum(float(c.voiced.sum()) for c in train_clips) / model_cfg.frame_rate
+    if voiced_s < MIN_VOICED_SECONDS:
+        raise AisingerError(f"{dataset_dir}: the training clips hold {voiced_s:.1f} s of voiced "
+                            f"singing (at least {MIN_VOICED_SECONDS:.0f} s needed): silence or "
+                            f"noise only?")
+    return name, train_clips, val_clips, consent

@@ -37,9 +37,8 @@ from aisinger.io.fileio import atomic_path
 from aisinger.progress import track
 from aisinger.voice.base_model import init_from
 from aisinger.voice.train_ddsp import (CHECKPOINT_FILE, LOSS_PNG, LOSS_SMOOTH_STEPS,
-    MIN_VOICED_SECONDS, SAMPLES_DIR, TRAINING_DIR, TrainResult, VALIDATION_CLIPS,
-    VALIDATION_SECONDS, _batch, _check_lengths, _load_checkpoint, _plot_losses, _prepare_clip,
-    _save_checkpoint, _step_seed, _write_voice, load_clips)
+    SAMPLES_DIR, TRAINING_DIR, TrainResult, VALIDATION_CLIPS, VALIDATION_SECONDS, _batch,
+    _load_checkpoint, _plot_losses, _save_checkpoint, _step_seed, _write_voice, prepare_dataset)
 
 __all__ = ["NsfTrainConfig", "train_nsf", "build_training_model", "mel_loss_fn"]
 
@@ -281,20 +280,3 @@ def train_nsf(dataset_dir: str | Path | None, out_dir: str | Path,
                        train_loss=float(np.mean(recent)) if recent else float("nan"),
                        validation_loss=state["val_history"][-1][1] if state["val_history"]
                        else None, minutes=state["seconds"] / 60)
-
-
-def prepare_dataset(dataset_dir, features_cfg, model_cfg):
-    """(name, train clips, validation clips, consent) of a dataset folder, with the same
-    checks as the DDSP trainer (consent, clip lengths, enough voiced singing)."""
-
-    name, train_paths, val_paths, consent = load_clips(dataset_dir)
-    _check_lengths(train_paths + val_paths[:VALIDATION_CLIPS])
-    train_clips = [_prepare_clip(p, features_cfg, model_cfg)
-                   for p in track(train_paths, description="features (train)")]
-    val_clips = [_prepare_clip(p, features_cfg, model_cfg) for p in val_paths[:VALIDATION_CLIPS]]
-    voiced_s = sum(float(c.voiced.sum()) for c in train_clips) / model_cfg.frame_rate
-    if voiced_s < MIN_VOICED_SECONDS:
-        raise AisingerError(f"{dataset_dir}: the training clips hold {voiced_s:.1f} s of voiced "
-                            f"singing (at least {MIN_VOICED_SECONDS:.0f} s needed): silence or "
-                            f"noise only?")
-    return name, train_clips, val_clips, consent
