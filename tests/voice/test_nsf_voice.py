@@ -14,36 +14,22 @@ import numpy as np
 import pytest
 import torch
 
-from aisinger.consent import save_consent, self_consent
 from aisinger.errors import AisingerError
 
-SR = 44100
+from lab_data import SR, make_dataset, sing  # tests/voice/lab_data.py
+
 TINY = {"hidden": 32, "layers": 2, "kernel": 3, "latent": 32, "upsample_initial_channel": 32,
         "harmonics": 4}
 TINY_ISTFT = {**TINY, "generator": "istft", "istft_n_fft": 480}
 
 
 def _sing(voice: str, seed: int, n_notes: int = 6) -> np.ndarray:
-    from aisinger.lab import VOICES, make_melody, render
-    from aisinger.lab.lyrics import make_lyrics
-
-    notes = make_melody(n_notes, seed=seed)
-    syl = list(make_lyrics("en", len(notes), np.random.default_rng(seed)).syllables)
-    return render(syl, notes, VOICES[voice], sr=SR, seed=seed).audio
+    return sing(voice, seed, n_notes)
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
-    from aisinger.io.audio import save
-
-    root = tmp_path_factory.mktemp("nsf-dataset")
-    clips = []
-    for i, split in enumerate(["train", "validation"]):
-        save(root / "clips" / f"c{i}.wav", _sing("flite-slt", seed=i), SR)
-        clips.append({"id": f"c{i}", "file": f"clips/c{i}.wav", "split": split})
-    (root / "dataset.json").write_text(json.dumps({"name": "slt", "clips": clips}))
-    save_consent(self_consent("Lab SLT"), root / "consent.json")
-    return root
+    return make_dataset(tmp_path_factory.mktemp("nsf-dataset"), n_notes=6)
 
 
 def _config(steps: int, **kw):

@@ -22,32 +22,19 @@ from aisinger.consent import save_consent, self_consent
 from aisinger.errors import AisingerError
 from aisinger.voice.folder import load_voice
 
-SR = 44100
+from lab_data import SR, make_dataset, sing  # tests/voice/lab_data.py
+
 TINY_MODEL = {"hidden": 64, "layers": 3, "kernel": 3, "n_harmonics": 32, "n_noise_bands": 33}
 
 
 def _sing(voice: str, seed: int, n_notes: int = 12) -> np.ndarray:
-    from aisinger.lab import VOICES, make_melody, render
-    from aisinger.lab.lyrics import make_lyrics
-
-    notes = make_melody(n_notes, seed=seed)
-    syl = list(make_lyrics("en", len(notes), np.random.default_rng(seed)).syllables)
-    return render(syl, notes, VOICES[voice], sr=SR, seed=seed).audio
+    return sing(voice, seed, n_notes)
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     """A dataset folder: clips/*.wav (two ~10 s flite-slt songs) + dataset.json."""
-    from aisinger.io.audio import save
-
-    root = tmp_path_factory.mktemp("slt-dataset")
-    clips = []
-    for i, split in enumerate(["train", "validation"]):
-        save(root / "clips" / f"c{i}.wav", _sing("flite-slt", seed=i), SR)
-        clips.append({"id": f"c{i}", "file": f"clips/c{i}.wav", "split": split})
-    (root / "dataset.json").write_text(json.dumps({"name": "slt", "clips": clips}))
-    save_consent(self_consent("Lab SLT"), root / "consent.json")
-    return root
+    return make_dataset(tmp_path_factory.mktemp("slt-dataset"), n_notes=12)
 
 
 def _config(steps: int, **kw):
