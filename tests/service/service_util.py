@@ -156,13 +156,13 @@ def upload(c, path: Path, title: str = "song"):
 
 
 def wait_job(c, job_id: str, states=("done", "failed"), timeout: float = 300,
-             until=None) -> dict:
+             until=None, poll: float = 0.2) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         j = c.get(f"/api/jobs/{job_id}").json()
         if j.get("state") in states or (until is not None and until(j)):
             return j
-        time.sleep(0.2)
+        time.sleep(poll)
     raise TimeoutError(f"job {job_id} still {j}")
 
 

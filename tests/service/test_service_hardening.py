@@ -183,10 +183,16 @@ def test_requeued_job_keeps_its_place(service, alice, tone):
                                             "format": "wav"}).json()["id"] for _ in range(5)]
     j = wait_job(alice, a, until=lambda j: j["state"] == "running" and j["stage"] == "label")
     assert j["state"] == "running", j
-    os.kill(int(j["worker"].rsplit(":", 1)[1]), 9)
-    j = wait_job(alice, a, states=("queued",), timeout=60)
+    # one worker: while it ran `a`, the five others were all waiting
     waiting = [o for o in others if alice.get(f"/api/jobs/{o}").json()["state"] == "queued"]
-    assert j["position"] == 1 and len(waiting) >= 2, (j, waiting)
+    assert len(waiting) == len(others), waiting
+    os.kill(int(j["worker"].rsplit(":", 1)[1]), 9)
+    # on a quiet machine the restarted worker may claim `a` again within milliseconds of the
+    # requeue, so the "queued" state is not always seen; when it is, it must be first in line
+    j = wait_job(alice, a, states=("queued",), until=lambda j: j["attempts"] >= 2, timeout=60,
+                 poll=0.02)
+    if j["state"] == "queued":
+        assert j["position"] == 1, j
     done = {i: wait_job(alice, i, timeout=240) for i in [a, *others]}
     assert all(d["state"] == "done" for d in done.values()), done
     assert done[a]["attempts"] == 2
