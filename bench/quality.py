@@ -57,11 +57,18 @@ DEFAULT_CORPUS = BENCH_DIR / "results" / "lab-corpus"
 QUICK_CORPUS = BENCH_DIR / "results" / "lab-corpus-quick"
 DEFAULT_JSON = BENCH_DIR / "results" / "quality.json"
 
-DEFAULT_VOICES = ("flite-slt", "flite-awb", "espeak-en-f3", "espeak-en-m3", "espeak-cmn",
-                  "espeak-cmn-f2")
-"""Six voices: four English (2 female, 2 male, two engines) and two Mandarin (female, male):
-12 English + 2 Mandarin ordered pairs, same- and cross-gender."""
-QUICK_VOICES = ("flite-slt", "flite-awb", "espeak-cmn", "espeak-cmn-f2")
+DEFAULT_VOICES = ("kokoro-alpha", "kokoro-gongitsune", "kokoro-kumo", "kokoro-mix-deep",
+                  "piper-joe", "kokoro-nezumi", "kokoro-tebukuro", "kokoro-mix-bright")
+"""The human-like lab (issue 13): four Mandarin singers (Kokoro alpha and gongitsune
+female, kumo male, a blended deep male) and four English singers (piper joe male, Kokoro
+nezumi and tebukuro female, a blended bright female): 12 + 12 ordered pairs, same- and
+cross-gender.  The flite/espeak-ng voices remain available with ``--voices``."""
+DEFAULT_PHRASES = 6
+"""Phrases per language in the default corpus: 2 test (-> 24 pairs x 2 = 48 conversions per
+system) and 4 train (the similarity references)."""
+DEFAULT_SHARED = 0
+"""No English phrases sung by the Mandarin voices (the grid pairs same-language voices)."""
+QUICK_VOICES = ("kokoro-alpha", "kokoro-kumo", "piper-joe", "kokoro-nezumi")
 """``--quick``: two voices per language."""
 QUICK_PHRASES = 3
 """Phrases per language in the ``--quick`` corpus (test_fraction 0.2 -> 1 test, 2 train)."""
@@ -78,10 +85,14 @@ EMBED_BATCH_CLIPS = 32
 JSON_VERSION = 1
 
 METRIC_KEYS = ("similarity_target", "similarity_source", "similarity_margin", "f0_rmse_cents",
-               "f0_median_cents", "f0_corr", "vuv_error", "cer", "wer", "dnsmos_sig",
-               "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808", "rtf")
+               "f0_median_cents", "f0_gross_error", "f0_corr", "vuv_error", "cer", "wer",
+               "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808", "naturalness",
+               "naturalness_refs", "naturalness_gap", "rtf")
 """Per-row metric keys that are aggregated: those of :func:`aisinger.eval.evaluate` plus the
-benchmark's ``f0_median_cents`` (:func:`median_cents_error`)."""
+benchmark's ``f0_median_cents`` and ``f0_gross_error`` (:func:`median_cents_error`,
+:func:`gross_error_rate`)."""
+GROSS_ERROR_CENTS = 50.0
+"""A voiced frame whose pitch is off by more than this counts as a gross error."""
 ASR_KEYS = ("cer", "wer")
 """Aggregated over intelligible rows only (the others go to ``<key>_unintelligible``)."""
 
@@ -92,11 +103,14 @@ TABLE_COLUMNS = (
     ("margin", "similarity_margin", "{:+.3f}"),
     ("f0_rmse", "f0_rmse_cents", "{:.0f}"),
     ("f0_med", "f0_median_cents", "{:.0f}"),
+    ("f0>50c", "f0_gross_error", "{:.3f}"),
     ("f0_corr", "f0_corr", "{:.3f}"),
     ("vuv", "vuv_error", "{:.3f}"),
     ("cer", "cer", "{:.3f}"),
     ("wer", "wer", "{:.3f}"),
     ("ovrl", "dnsmos_ovrl", "{:.2f}"),
+    ("nat", "naturalness", "{:.2f}"),
+    ("nat_gap", "naturalness_gap", "{:+.2f}"),
     ("rtf", "rtf", "{:.3f}"),
 )
 
@@ -352,13 +366,15 @@ class ScoreConfig:
     """What :class:`Scorer` computes.
 
     f0_method: pitch estimator of the F0 metric; dnsmos_hop_seconds: hop between DNSMOS's
-    9.01 s segments (1 = as published); asr: run Whisper (CER/WER); dnsmos: run DNSMOS.
+    9.01 s segments (1 = as published); asr: run Whisper (CER/WER); dnsmos: run DNSMOS;
+    naturalness: run DistillMOS on the output and the target references.
     """
 
     f0_method: str = "fcpe"
     dnsmos_hop_seconds: int = 1
     asr: bool = True
     dnsmos: bool = True
+    naturalness: bool = True
 
 
 @dataclass
@@ -375,6 +391,7 @@ class Scorer:
     _f0: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _text: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
     _mos: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
+    _nat: dict[str, float] = field(default_factory=dict, repr=False)
 
     def _timed(self, metric: str, fn: Callable[[], Any]) -> Any:
         start = time.perf_counter()
@@ -423,6 +440,15 @@ class Scorer:
                 *clip, hop_seconds=self.config.dnsmos_hop_seconds))
         return self._mos[key]
 
+    def naturalness(self, clip: Audio) -> float:
+        """DistillMOS of ``clip``."""
+        from aisinger.eval.naturalness import distillmos
+
+        key = audio_key(*clip)
+        if key not in self._nat:
+            self._nat[key] = self._timed("naturalness", lambda: distillmos(*clip))
+        return self._nat[key]
+
     def score(self, output: Audio, source: Audio, target_refs: Sequence[Audio], transpose: float,
               lyrics: str, lang: str) -> dict[str, Any]:
         """Metrics of one conversion, keys as :func:`aisinger.eval.evaluate` names them, plus
@@ -438,6 +464,7 @@ class Scorer:
         f0_out, f0_src = self.f0(output), self.f0(source)
         row.update(compare_f0(f0_out, f0_src, transpose))
         row["f0_median_cents"] = median_cents_error(f0_out, f0_src, transpose)
+        row["f0_gross_error"] = gross_error_rate(f0_out, f0_src, transpose)
         notes = []
         if abs(f0_out.shape[0] - f0_src.shape[0]) > LENGTH_TOLERANCE_FRAMES:
             notes.append(f"f0: output and source lengths differ by "
@@ -447,6 +474,11 @@ class Scorer:
             row.update(error_rates(lyrics, row["transcript"], lang))
         if self.config.dnsmos:
             row.update(self.dnsmos(output))
+        if self.config.naturalness:
+            row["naturalness"] = self.naturalness(output)
+            if target_refs:
+                row["naturalness_refs"] = float(np.mean([self.naturalness(r) for r in target_refs]))
+                row["naturalness_gap"] = row["naturalness_refs"] - row["naturalness"]
         row["notes"] = notes
         return row
 
@@ -460,15 +492,30 @@ def median_cents_error(f0_out: np.ndarray, f0_src: np.ndarray, transpose: float)
     is dominated by a few octave/voicing errors of the pitch estimator (even the ground truth
     scores ~100 cents RMSE on some voices while its median error is a few cents).
     """
+    err = _abs_cents_errors(f0_out, f0_src, transpose)
+    return float("nan") if err is None else float(np.median(err))
+
+
+def _abs_cents_errors(f0_out: np.ndarray, f0_src: np.ndarray, transpose: float
+                      ) -> np.ndarray | None:
+    """|pitch error| in cents per frame voiced in both tracks (cut to the shorter), against
+    ``f0_src`` shifted by ``transpose``; None with fewer than the F0 metric's minimum frames."""
     from aisinger.eval.f0 import CENTS_PER_SEMITONE, MIN_VOICED_FRAMES, to_cents
 
     n = min(f0_out.shape[0], f0_src.shape[0])
     out, src = f0_out[:n], f0_src[:n]
     both = (out > 0) & (src > 0)
     if both.sum() < MIN_VOICED_FRAMES:
-        return float("nan")
-    err = to_cents(out[both]) - to_cents(src[both]) - CENTS_PER_SEMITONE * transpose
-    return float(np.median(np.abs(err)))
+        return None
+    return np.abs(to_cents(out[both]) - to_cents(src[both]) - CENTS_PER_SEMITONE * transpose)
+
+
+def gross_error_rate(f0_out: np.ndarray, f0_src: np.ndarray, transpose: float,
+                     cents: float = GROSS_ERROR_CENTS) -> float:
+    """Fraction of the frames voiced in both tracks whose pitch is off by more than ``cents``
+    from ``f0_src`` shifted by ``transpose`` (NaN with too few voiced frames)."""
+    err = _abs_cents_errors(f0_out, f0_src, transpose)
+    return float("nan") if err is None else float(np.mean(err > cents))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -695,6 +742,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="seconds between DNSMOS segments (default 1, as published)")
     ap.add_argument("--no-asr", action="store_true", help="skip Whisper (CER/WER)")
     ap.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS")
+    ap.add_argument("--no-naturalness", action="store_true", help="skip DistillMOS")
     ap.add_argument("--workers", type=int, default=2, help="corpus build processes (default 2)")
     ap.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"default {DEFAULT_JSON}")
     ap.add_argument("--save-audio", type=Path, default=None,
@@ -727,12 +775,13 @@ def _run(args: argparse.Namespace) -> int:
         voices = _csv(args.voices) or list(QUICK_VOICES if args.quick else DEFAULT_VOICES)
 
     manifest, built, corpus_s = ensure_corpus(
-        corpus, voices, args.seed, n_phrases=QUICK_PHRASES if args.quick else None,
-        n_shared=QUICK_SHARED if args.quick else None, workers=args.workers)
+        corpus, voices, args.seed, n_phrases=QUICK_PHRASES if args.quick else DEFAULT_PHRASES,
+        n_shared=QUICK_SHARED if args.quick else DEFAULT_SHARED, workers=args.workers)
     pairs = parse_pairs(pairs_text, manifest) if pairs_text else default_pairs(manifest, voices)
     tasks = plan_tasks(manifest, corpus, pairs, args.phrases)
     scorer = Scorer(ScoreConfig(f0_method=args.f0, dnsmos_hop_seconds=args.dnsmos_hop,
-                                asr=not args.no_asr, dnsmos=not args.no_dnsmos))
+                                asr=not args.no_asr, dnsmos=not args.no_dnsmos,
+                                naturalness=not args.no_naturalness))
     clips = _AudioCache()
     rows: list[dict] = []
     system_s: dict[str, dict] = {}
@@ -749,7 +798,9 @@ def _run(args: argparse.Namespace) -> int:
           f"(seed {args.seed}, {'built' if built else 'reused'} in {corpus_s:.0f} s)")
     print(format_table(aggregates))
     print("sim_* = Resemblyzer cosine vs target train clips / vs source; f0_rmse/f0_med = RMS/"
-          "median pitch error in cents vs source+transpose; (cer) = voices Whisper cannot "
+          "median pitch error in cents vs source+transpose; f0>50c = fraction of frames off by "
+          "> 50 cents; nat = DistillMOS of the output (speech-trained: compare rows), nat_gap = "
+          "target train clips' DistillMOS - output's; (cer) = voices Whisper cannot "
           "understand, not in the mean.")
     metric_s = ", ".join(f"{k} {v:.0f} s" for k, v in scorer.seconds.items())
     print(f"wall {wall:.0f} s (budget {TIME_BUDGET_S} s): corpus {corpus_s:.0f} s, metrics "

@@ -128,6 +128,18 @@ def rmse_vs_imposed(f0_out: np.ndarray, task: dict) -> float | None:
     return float(np.sqrt(np.mean(err ** 2)))
 
 
+def gross_errors(f0_out: np.ndarray, f0_src: np.ndarray, transpose: float,
+                 cents: float = 50.0) -> float | None:
+    """Share of the frames voiced in both tracks where the output is more than ``cents`` off
+    the source + transpose."""
+    n = min(f0_out.shape[0], f0_src.shape[0])
+    both = (f0_out[:n] > 0) & (f0_src[:n] > 0)
+    if both.sum() < 10:
+        return None
+    err = 1200 * np.log2(f0_out[:n][both] / (f0_src[:n][both] * 2.0 ** (transpose / 12)))
+    return float(np.mean(np.abs(err) > cents))
+
+
 def score_all(scorer: Scorer, outputs, tasks, refs):
     from aisinger.io.audio import load
 
@@ -135,7 +147,9 @@ def score_all(scorer: Scorer, outputs, tasks, refs):
     for out, t in zip(outputs, tasks):
         src = load(t["wav"], mono=True)
         r = scorer.score(out, src, refs, t["transpose"], t["lyrics"], t["language"])
-        r["f0_rmse_imposed_cents"] = rmse_vs_imposed(scorer.f0(out), t)
+        f_out = scorer.f0(out)
+        r["f0_rmse_imposed_cents"] = rmse_vs_imposed(f_out, t)
+        r["f0_gross"] = gross_errors(f_out, scorer.f0(src), t["transpose"])
         r.update({k: t[k] for k in ("source_voice", "language", "phrase", "intelligible",
                                     "transpose")})
         rows.append(r)
@@ -143,7 +157,7 @@ def score_all(scorer: Scorer, outputs, tasks, refs):
 
 
 KEYS = ("similarity_target", "similarity_source", "similarity_margin", "f0_rmse_cents",
-        "f0_median_cents", "f0_rmse_imposed_cents", "cer", "dnsmos_ovrl")
+        "f0_median_cents", "f0_rmse_imposed_cents", "f0_gross", "cer", "dnsmos_ovrl")
 
 
 def aggregate(rows, label: str) -> list[dict]:
@@ -207,6 +221,7 @@ def table(aggs: list[dict]) -> str:
     cols = [("sim_tgt", "similarity_target", "{:.3f}"), ("sim_src", "similarity_source", "{:.3f}"),
             ("margin", "similarity_margin", "{:+.3f}"), ("f0_rmse", "f0_rmse_cents", "{:.1f}"),
             ("f0_med", "f0_median_cents", "{:.1f}"), ("f0_imp", "f0_rmse_imposed_cents", "{:.1f}"),
+            ("gross", "f0_gross", "{:.3f}"),
             ("cer", "cer", "{:.3f}"),
             ("ovrl", "dnsmos_ovrl", "{:.2f}")]
     head = ["system", "lang", "clips"] + [c[0] for c in cols] + ["bar"]
@@ -268,6 +283,10 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", default=None, help="TrainConfig.init (default: random init)")
+    ap.add_argument("--model", default="ddsp", choices=("ddsp", "nsf"),
+                    help="voice model family to train (nsf: aisinger.voice.train_nsf)")
+    ap.add_argument("--train-config", default="{}",
+                    help="JSON overrides of the trainer's config (TrainConfig / NsfTrainConfig)")
     ap.add_argument("--out", default=None, help="voice folder (default bench/results/train-voice)")
     ap.add_argument("--reference-rows", action="store_true",
                     help="only score the source and ground-truth rows (no training)")
@@ -318,7 +337,14 @@ def main(argv=None) -> int:
         print(table(source_aggs))
         return 0
     by_lang = {a["language"]: a for a in source_aggs if a["system"] == "source"}
-    cfg = TrainConfig(steps=10 ** 6, init=args.init)
+    overrides = json.loads(args.train_config)
+    if args.model == "nsf":
+        from aisinger.voice.train_nsf import NsfTrainConfig, train_nsf
+
+        cfg = NsfTrainConfig(**{"steps": 10 ** 6, "init": args.init, **overrides})
+        train = train_nsf  # noqa: F811 - same signature as train_ddsp.train
+    else:
+        cfg = TrainConfig(**{"steps": 10 ** 6, "init": args.init, **overrides})
     curve = []
     for mark in marks:
         done = trained_minutes(out)
@@ -333,6 +359,7 @@ def main(argv=None) -> int:
         outputs = [convert(model, *load(t["wav"], mono=True), transpose=t["transpose"], **kw)
                    for t in tasks]
         convert_s = time.perf_counter() - tc
+        audio_s = sum(len(o[0]) / o[1] for o in outputs)
         rows = score_all(scorer, outputs, tasks, refs)
         aggs = aggregate(rows, f"{result.minutes:.1f} min")
         for a in aggs:
@@ -340,15 +367,18 @@ def main(argv=None) -> int:
         curve.append({"mark": mark, "minutes": result.minutes, "step": result.step,
                       "train_loss": result.train_loss, "validation_loss": result.validation_loss,
                       "call_wall_s": train_wall, "convert_s": convert_s,
+                      "convert_rtf": convert_s / audio_s,
                       "load_avg": os.getloadavg()[0], "aggregates": aggs, "rows": rows})
         print(f"\n== {result.minutes:.1f} training minutes, step {result.step}, loss "
               f"{result.train_loss:.3f} (validation {result.validation_loss}), load "
-              f"{os.getloadavg()[0]:.1f}", flush=True)
+              f"{os.getloadavg()[0]:.1f}, convert {convert_s:.1f} s = {convert_s / audio_s:.3f} x "
+              f"real time (incl. features)", flush=True)
         print(table(source_aggs + aggs), flush=True)
         plot(png_path, curve)
         doc = {"version": 1, "target": args.target, "train_clips": len(train_clips),
                "train_minutes_of_data": data_minutes, "sources": sources, "tasks": len(tasks),
                "threads": args.threads, "seed": args.seed, "init": args.init,
+               "model": args.model, "train_config": overrides,
                "retrieval": args.retrieval,
                "bar": {"similarity": BAR_SIMILARITY, "margin": BAR_MARGIN,
                        "f0_rmse_cents": BAR_F0_CENTS, "cer_delta": BAR_CER_DELTA},

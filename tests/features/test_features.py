@@ -335,7 +335,7 @@ def test_cache_hit_miss_and_keys(tmp_path):
     assert fcache.audio_key(x, SR) == key
     assert fcache.config_json(LoudnessConfig()) == fcache.config_json(LoudnessConfig())
     assert fcache.config_json({"b": 1, "a": (1, 2)}) == '{"a":[1,2],"b":1}'
-    assert not list(tmp_path.rglob("*.tmp"))
+    assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob(".aisinger-tmp-*"))
     fcache.cached("loudness", key, cfg, compute, root=tmp_path, enabled=False)
     assert len(calls) == 7
     assert fcache.clear("f0", root=tmp_path) == 1

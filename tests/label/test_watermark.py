@@ -147,7 +147,9 @@ def test_no_false_positive_on_unmarked_audio(song):
     for clip, rate in [(c, SR) for c in clips] + [(example, esr)]:
         r = wm.detect(clip, rate)
         assert not r.present and r.payload is None
-        assert r.score < wm.Z_PAYLOAD
+        # the v3 search looks at ~1 M candidates: a chance z above Z3_PAYLOAD happens (the
+        # CRC then rejects it); a mark without payload needs Z3_MARK_ONLY
+        assert r.score < wm.Z3_MARK_ONLY
 
 
 def test_wrong_key_finds_nothing(marked):
@@ -169,11 +171,13 @@ def test_mono_and_stereo_layouts_are_kept(song):
 
 
 def test_speed_well_under_real_time(song):
-    t0 = time.perf_counter()
+    # CPU time of this process: wall time on the shared 2-core machine measures the load
+    # (the speed target itself, 0.1x with the v3 search, is checked by bench/watermark.py)
+    t0 = time.process_time()
     y = wm.embed(song, SR, PAYLOAD)
     wm.detect(y, SR)
-    rtf = (time.perf_counter() - t0) / SONG_S
-    assert rtf < 0.25, f"embed+detect RTF {rtf:.3f}"  # target 0.05; loose on a shared CPU
+    rtf = (time.process_time() - t0) / SONG_S
+    assert rtf < 0.25, f"embed+detect RTF {rtf:.3f}"
 
 
 def test_tile_statistic_cancels_a_sustained_note_and_gain():
@@ -262,7 +266,7 @@ def test_false_positive_scan_200_clips(tmp_path_factory):
     scores = [wm.detect(c, sr) for c, sr in clips]
     assert len(scores) >= 200
     assert sum(r.present for r in scores) == 0
-    assert max(r.score for r in scores) < wm.Z_PAYLOAD
+    assert max(r.score for r in scores) < wm.Z3_MARK_ONLY
 
 
 def test_long_input_is_marked_in_segments_like_one_piece(monkeypatch):
@@ -271,7 +275,7 @@ def test_long_input_is_marked_in_segments_like_one_piece(monkeypatch):
     reads the payload."""
     rng = np.random.default_rng(5)
     sr = 16000
-    blk = wm.BLOCK_COLS * wm.TILE_HOPS * wm.HOP  # samples at WM_SR
+    blk = wm.V3_BLOCK_COLS * wm.TILE_HOPS * wm.HOP  # samples at WM_SR
     monkeypatch.setattr(wm, "SEGMENT_BLOCKS", 4)  # joints every ~20 s instead of ~82 s
     n = 11 * blk  # > SEGMENT_BLOCKS + 2 blocks: two joints
     env = np.repeat(rng.uniform(0.05, 0.4, n // 1600 + 1), 1600)[:n]

@@ -320,8 +320,8 @@ def test_speak_zh_en_labelled(voice, tmp_path):
     from aisinger.label import detect_file
     from aisinger.pipelines.speak import speak, speech_transpose, tts_text
 
-    assert tts_text("你好", "zh") == "ni3 hao3"
-    assert tts_text("ni3 hao3", "zh") == "ni3 hao3" and tts_text("你好", "yue") == "你好"
+    assert tts_text(" 你好\n世界 ", "zh") == "你好 世界"
+    assert tts_text("你好", "yue") == "你好"
     shift, why = speech_transpose(np.full(100, 110.0), (220.0, 440.0))
     assert shift == pytest.approx(15.0) and "+15.0" in why
     proc = subprocess.run([sys.executable, "-m", "aisinger", "speak", "本内容由人工智能生成",
@@ -390,3 +390,225 @@ def test_retrieval_and_protect_move_metrics_in_the_expected_direction(tmp_path):
     base_tgt, base_src = means(0.0, 0.0)
     assert means(1.0, 0.0)[1] < base_src  # retrieval: less of the source speaker
     assert means(0.0, 0.66)[0] < base_tgt  # protect: more of the source kept
+
+
+def test_speak_reports_its_stages(voice, tmp_path):
+    """Issue #15 item 14: speak reports its stages (the CLI shows them as a progress bar)."""
+    from aisinger.pipelines.speak import speak
+
+    seen = []
+    r = speak("hello there", voice, tmp_path / "hi.wav", progress=lambda s, f: seen.append((s, f)))
+    assert r.out_path.is_file()
+    stages = [s for s, _ in seen]
+    assert stages[:3] == ["text to speech", "pitch", "convert"] and stages[-1] == "done", seen
+    fractions = [f for _, f in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+# ------------------------------------------------------------------- hardening (issue #15)
+
+def _cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "aisinger", *map(str, args)],
+                          capture_output=True, text=True, timeout=600, **kw)
+
+
+def test_cover_refuses_to_write_over_its_input(voice, song, tmp_path):
+    """#15 item 1: the song is one of the --stems paths (or a hard link / symlink of OUT): a
+    one-line error naming both paths, and the input's bytes unchanged."""
+    import os
+    import shutil
+
+    from aisinger.pipelines.cover import CoverOptions, cover
+
+    stems = tmp_path / "o" / "out.wav.stems"
+    stems.mkdir(parents=True)
+    inp = stems / "accompaniment.wav"
+    shutil.copyfile(song["song"], inp)
+    before = inp.read_bytes()
+    proc = _cli("cover", inp, "--voice", voice, "-o", tmp_path / "o" / "out.wav", "--stems")
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("error:"), proc.stderr
+    assert str(inp) in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert inp.read_bytes() == before and not (tmp_path / "o" / "out.wav").exists()
+    # any file inside the stems folder is protected (the folder is replaced whole)
+    other = stems / "mine.wav"
+    shutil.copyfile(song["song"], other)
+    with pytest.raises(AisingerError, match="mine.wav"):
+        cover(other, voice, tmp_path / "o" / "out.wav", CoverOptions(stems=True))
+    # a hard link of the song as OUT, and a symlink to it
+    os.link(song["song"], tmp_path / "hard.wav")
+    with pytest.raises(AisingerError, match="overwrite the input"):
+        cover(song["song"], voice, tmp_path / "hard.wav")
+    (tmp_path / "sym.wav").symlink_to(song["song"])
+    with pytest.raises(AisingerError, match="overwrite the input"):
+        cover(song["song"], voice, tmp_path / "sym.wav")
+    assert audio.load(song["song"])[0].shape == song["mix"].shape
+
+
+def test_cover_one_sample_song_is_a_clear_error(voice, tmp_path):
+    """#15 item 4: a 1-sample song gave a traceback in remix.py; now one line, exit 2."""
+    audio.save(tmp_path / "one.wav", np.zeros(1, np.float32), SR)
+    proc = _cli("cover", tmp_path / "one.wav", "--voice", voice, "-o", tmp_path / "c.wav")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error:") and "at least" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "c.wav").exists()
+
+
+def test_convert_bad_rate_and_train_bad_steps_exit_nonzero(voice, song, tmp_path):
+    """#15 item 6: convert --sr 1 wrote a 1 Hz file and train --steps -5 a NaN voice, both
+    with exit 0."""
+    proc = _cli("convert", song["vocal"], "--voice", voice, "--sr", 1, "-o", tmp_path / "x.wav")
+    assert proc.returncode == 2 and "sample rate" in proc.stderr, proc.stderr
+    assert not (tmp_path / "x.wav").exists()
+    proc = _cli("train", voice.parent / "ds", "--steps", -5, "-o", tmp_path / "v")
+    assert proc.returncode == 2 and "steps" in proc.stderr, proc.stderr
+    assert not (tmp_path / "v" / "model.safetensors").exists()
+
+
+def test_cover_transpose_warns_when_sung_frames_leave_the_range(voice, song, tmp_path):
+    """#15 item 21: --transpose given by the user: the share of sung frames outside the
+    voice's range is reported (the automatic key's measure) and warned about when large."""
+    proc = _cli("cover", song["song"], "--voice", voice, "-o", tmp_path / "c.wav",
+                "--transpose", 24)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning:" in proc.stderr and "outside the voice's range" in proc.stderr
+    assert "automatic key" in proc.stderr
+    assert "fall outside the voice's range" in proc.stdout  # the key line reports the share
+
+
+def test_mp3_cover_true_peak_measured_on_the_written_file(voice, song, tmp_path):
+    """#15 item 18: the MP3 encoder overshoots the limiter's -1 dBTP (a loud song, limited
+    hard: -0.45 dBTP before); the written file is measured and re-encoded quieter."""
+    from aisinger.pipelines.cover import CoverOptions, cover
+
+    audio.save(tmp_path / "loud.wav", song["mix"] * 4.0, SR)  # float WAV: peaks ~ +11 dBFS
+    r = cover(tmp_path / "loud.wav", voice, tmp_path / "loud.mp3", CoverOptions(transpose=0))
+    y, _ = audio.load(tmp_path / "loud.mp3")
+    assert true_peak_dbtp(y) <= -1.0 + 1e-3, true_peak_dbtp(y)
+    assert r.true_peak_dbtp == pytest.approx(true_peak_dbtp(y), abs=0.01)
+
+
+def _aigc_or_absent(path: Path) -> str:
+    """'absent', or 'labelled' after checking the file decodes and carries one valid label."""
+    from aisinger.label.metadata import check_metadata
+
+    if not path.exists():
+        return "absent"
+    y, _ = audio.load(path)
+    assert y.shape[-1] > SR, path
+    chk = check_metadata(path)
+    assert chk.valid and chk.found == 1, (path, chk)
+    return "labelled"
+
+
+def _stems_whole_or_absent(sdir: Path) -> str:
+    if not sdir.exists():
+        return "absent"
+    assert sorted(p.name for p in sdir.iterdir()) == ["accompaniment.wav",
+                                                      "vocals_converted.wav"], sdir
+    assert audio.load(sdir / "accompaniment.wav")[0].shape[-1] > SR
+    assert _aigc_or_absent(sdir / "vocals_converted.wav") == "labelled"
+    return "whole"
+
+
+def _kill9(args: list, watch: list[Path] | None = None, delay: float | None = None) -> bool:
+    """Run ``aisinger ARGS``; kill -9 it the moment a path in ``watch`` appears, or after
+    ``delay`` s.  True when it was killed (False: it finished first)."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "aisinger", *map(str, args)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.monotonic()
+    try:
+        while proc.poll() is None:
+            if (watch and any(p.exists() for p in watch)) or \
+                    (delay is not None and time.monotonic() - t0 >= delay):
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                return True
+            time.sleep(0.0005)
+        return False
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def _litter(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_kill9_output_appears_labelled_or_not_at_all(voice, song, tmp_path):
+    """#15 item 2 / #14 item 1: kill -9 of `aisinger convert` / `cover --stems` the moment OUT
+    (or the stems folder) appears and after random delays: OUT is absent or a valid file with
+    its AIGC label, the stems folder absent or whole; the next run leaves no temp litter.
+    (Before the one labelled writer, OUT was saved and then tagged in a second rename: every
+    kill at OUT's appearance left an unlabelled file.)"""
+    rng = np.random.default_rng(15)
+    out = tmp_path / "conv.mp3"
+    conv = ["convert", song["vocal"], "--voice", voice, "-o", out]
+    assert _kill9(conv, watch=[out]), "convert finished before OUT appeared?"
+    assert _aigc_or_absent(out) == "labelled"
+    for _ in range(2):
+        out.unlink(missing_ok=True)
+        _kill9(conv, delay=float(rng.uniform(1.0, 8.0)))
+        _aigc_or_absent(out)
+
+    cov = tmp_path / "cover"
+    cov.mkdir()
+    out = cov / "c.wav"
+    sdir = cov / "c.wav.stems"
+    args = ["cover", song["song"], "--voice", voice, "-o", out, "--stems"]
+    assert _kill9(args, watch=[sdir])  # the stems folder is published first
+    assert _stems_whole_or_absent(sdir) == "whole" and _aigc_or_absent(out) == "absent"
+    assert _kill9(args, watch=[out])
+    assert _aigc_or_absent(out) == "labelled" and _stems_whole_or_absent(sdir) == "whole"
+    for d in (float(rng.uniform(3.0, 12.0)),):
+        _kill9(args, delay=d)
+        _aigc_or_absent(out)
+        _stems_whole_or_absent(sdir)
+    # the next complete runs clean what the killed ones left in the output folders
+    assert _cli(*args).returncode == 0
+    assert _cli(*conv).returncode == 0
+    assert _litter(cov) == [] and _litter(tmp_path) == [], (_litter(cov), _litter(tmp_path))
+    assert _stems_whole_or_absent(sdir) == "whole" and _aigc_or_absent(out) == "labelled"
+
+
+def test_separated_accompaniment_is_refused_as_instrumental(voice, tmp_path):
+    """#15 item 7: Spleeter's accompaniment stem of the real example song was accepted (its
+    re-separated vocal stem at -24.6 LU passed the -25 LU cut, 1.2 s voiced) and covered.  Now
+    the decision counts sung frames (voiced, audible, prominent in the song): the example
+    song's vocal has seconds of them, its accompaniment none; a fluidsynth-only
+    accompaniment is refused too (test_cover_refuses_instrumental_short_and_bad_voice)."""
+    from aisinger import assets
+    from aisinger.pipelines.cover import cover
+    from aisinger.separation import separate_file
+
+    song = assets.fetch("example-song")
+    stems = separate_file(song, tmp_path / "sep")
+    with pytest.raises(AisingerError, match="no vocals detected"):
+        cover(stems["accompaniment"], voice, tmp_path / "acc_cover.wav")
+    assert not (tmp_path / "acc_cover.wav").exists()
+
+    from aisinger.pipelines.cover import MIN_SUNG_S, frame_levels_db, sung_seconds
+    from aisinger.features import extract
+
+    mix, sr = audio.load(song)
+    vocal = audio.to_mono(audio.load(stems["vocals"])[0])
+    f = extract(vocal, sr, progress=False)
+    sung = sung_seconds(f.f0, f.loudness_db, frame_levels_db(vocal, sr, f.frame_rate),
+                        frame_levels_db(audio.to_mono(mix), sr, f.frame_rate), f.frame_rate)
+    assert sung > 3 * MIN_SUNG_S, sung  # the song itself has plenty of singing
+
+
+def test_speak_output_stays_below_full_scale(voice, tmp_path):
+    """#15 item 18: `speak --lang zh` wrote a float WAV with samples above 1.0 (demo voice);
+    speech now goes through the labelled writer's true-peak ceiling (-1 dBTP) like every
+    other output.  With this tiny voice an octave down the old code measured -0.36 dBTP."""
+    from aisinger.pipelines.speak import SpeakOptions, speak
+
+    r = speak("本内容由人工智能生成，请注意。", voice, tmp_path / "zh.wav", lang="zh",
+              options=SpeakOptions(transpose=-12.0))
+    y, _ = audio.load(r.out_path)
+    assert np.abs(y).max() <= 1.0 and true_peak_dbtp(y) <= -1.0 + 1e-3, true_peak_dbtp(y)
+

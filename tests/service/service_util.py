@@ -59,21 +59,27 @@ def untrained_voice(root: Path, name: str = "tiny", consent_uses=None) -> Path:
                       card={"name": name}, consent=consent)
 
 
-def train_tiny_voice(root: Path, steps: int = 20) -> Path:
-    """A tiny voice really trained for a few steps on two ~10 s flite-slt songs."""
-    import torch
-
+def tiny_dataset(ds: Path) -> Path:
+    """A dataset folder: two ~10 s flite-slt songs (train, validation) and a consent record."""
     from aisinger.io.audio import save
     from aisinger.consent import save_consent, self_consent
-    from aisinger.voice.train_ddsp import TrainConfig, train
 
-    ds = root / "dataset"
     clips = []
     for i, split in enumerate(["train", "validation"]):
         save(ds / "clips" / f"c{i}.wav", sung("flite-slt", i, 12)[0], SR)
         clips.append({"id": f"c{i}", "file": f"clips/c{i}.wav", "split": split})
     (ds / "dataset.json").write_text(json.dumps({"name": "slt", "clips": clips}))
     save_consent(self_consent("Lab SLT"), ds / "consent.json")
+    return ds
+
+
+def train_tiny_voice(root: Path, steps: int = 20) -> Path:
+    """A tiny voice really trained for a few steps on two ~10 s flite-slt songs."""
+    import torch
+
+    from aisinger.voice.train_ddsp import TrainConfig, train
+
+    ds = tiny_dataset(root / "dataset")
     torch.set_num_threads(1)
     cfg = TrainConfig(steps=steps, batch_size=2, segment_s=0.5, learning_rate=3e-3,
                       checkpoint_every=5, validate_every=1000, model=TINY_MODEL)

@@ -623,3 +623,34 @@ def dataclasses_replace(obj, **kw):
     import dataclasses
 
     return dataclasses.replace(obj, **kw)
+
+
+def test_import_refuses_absurd_sizes_before_allocating(tmp_path, consent):
+    """#15 item 5: an RVC .pth whose config asks for filter_channels 4e8 or
+    upsample_initial_channel 3e6 (or sizes the weights do not have) is refused with an error
+    naming the file, before any module of that size is built."""
+    import resource
+
+    from aisinger.voice.community import export_rvc, import_voice
+
+    good = tmp_path / "good.pth"
+    export_rvc(_random_model(_rvc_cfg(256, 40000)), good)
+    doc = torch.load(good, weights_only=True)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for index, value, name in ((4, 400_000_000, "filter_channels"),
+                               (13, 3_000_000, "upsample_initial_channel"),
+                               (4, 8000, "filter_channels")):  # in bounds, not the file's
+        bad = tmp_path / f"bad_{name}_{value}.pth"
+        conf = list(doc["config"])
+        conf[index] = value
+        torch.save({**doc, "config": conf}, bad)
+        with pytest.raises(AisingerError, match=str(bad.name)) as err:
+            import_voice(bad, tmp_path / f"v_{value}", consent)
+        assert name in str(err.value) or "do not match" in str(err.value)
+        assert not (tmp_path / f"v_{value}").exists()
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0 < 300_000  # KB
+    # a generator without its attention weights: the error names the file
+    state = {k: v for k, v in doc["weight"].items() if "emb_rel_k" not in k}
+    torch.save({**doc, "weight": state}, tmp_path / "noattn.pth")
+    with pytest.raises(AisingerError, match="noattn.pth: missing enc_p"):
+        import_voice(tmp_path / "noattn.pth", tmp_path / "v2", consent)

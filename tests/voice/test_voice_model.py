@@ -22,32 +22,19 @@ from aisinger.consent import save_consent, self_consent
 from aisinger.errors import AisingerError
 from aisinger.voice.folder import load_voice
 
-SR = 44100
+from lab_data import SR, make_dataset, sing  # tests/voice/lab_data.py
+
 TINY_MODEL = {"hidden": 64, "layers": 3, "kernel": 3, "n_harmonics": 32, "n_noise_bands": 33}
 
 
 def _sing(voice: str, seed: int, n_notes: int = 12) -> np.ndarray:
-    from aisinger.lab import VOICES, make_melody, render
-    from aisinger.lab.lyrics import make_lyrics
-
-    notes = make_melody(n_notes, seed=seed)
-    syl = list(make_lyrics("en", len(notes), np.random.default_rng(seed)).syllables)
-    return render(syl, notes, VOICES[voice], sr=SR, seed=seed).audio
+    return sing(voice, seed, n_notes)
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     """A dataset folder: clips/*.wav (two ~10 s flite-slt songs) + dataset.json."""
-    from aisinger.io.audio import save
-
-    root = tmp_path_factory.mktemp("slt-dataset")
-    clips = []
-    for i, split in enumerate(["train", "validation"]):
-        save(root / "clips" / f"c{i}.wav", _sing("flite-slt", seed=i), SR)
-        clips.append({"id": f"c{i}", "file": f"clips/c{i}.wav", "split": split})
-    (root / "dataset.json").write_text(json.dumps({"name": "slt", "clips": clips}))
-    save_consent(self_consent("Lab SLT"), root / "consent.json")
-    return root
+    return make_dataset(tmp_path_factory.mktemp("slt-dataset"), n_notes=12)
 
 
 def _config(steps: int, **kw):
@@ -442,3 +429,36 @@ def test_init_from_another_voice(dataset, trained, tmp_path):
     with pytest.raises(AisingerError, match="do not match the model config") as e:
         train(dataset, tmp_path / "other", _config(1, init=str(trained[0]), model={}), seed=0)
     assert "\n" not in str(e.value)
+
+
+def test_progress_shows_time_budget_and_final_validation(dataset, tmp_path, caplog):
+    """Issue #15 item 15: the time budget shown when ``max_minutes`` will stop training, the
+    validation loss only when it is new, the card's "final" validation loss measured at the
+    final step."""
+    import logging
+    import re
+
+    from aisinger.voice.train_ddsp import TrainConfig, train
+
+    ds = dataset
+    torch.set_num_threads(1)
+    # far more steps than the 0.1 min budget allows; validation every 4 steps
+    cfg = TrainConfig(steps=100000, batch_size=1, segment_s=0.25, checkpoint_every=2,
+                      validate_every=4, model=TINY_MODEL)
+    with caplog.at_level(logging.INFO, logger="aisinger"):
+        r = train(ds, tmp_path / "voice", cfg, max_minutes=0.1, seed=0)
+    assert not r.finished and r.step > 4
+    lines = [m for m in caplog.messages if m.startswith("step ")]
+    assert lines, caplog.messages
+    for line in lines:      # e.g. "step 6/100000 · 0:03/0:06 (time budget) · loss 0.1234"
+        assert re.search(r"\d+:\d\d/0:06 \(time budget\)", line), line
+    with_val = [x for x in lines if "validation" in x]
+    n_val = r.step // 4 + (r.step % 4 != 0)           # every 4 steps, and once at the stop
+    assert len(with_val) == n_val, lines                # shown once per validation, no repeats
+    card = json.loads((tmp_path / "voice" / "model_card.json").read_text())
+    assert card["training"]["steps"] == r.step
+    assert card["losses"]["validation_step"] == r.step, card["losses"]
+    assert card["losses"]["validation"] == round(r.validation_loss, 4)
+    # the last validation shown is the one at the final step
+    assert with_val[-1].startswith(f"step {r.step}/"), with_val[-1]
+    assert with_val[-1].endswith(f"validation {r.validation_loss:.4f}"), with_val[-1]

@@ -33,7 +33,7 @@ from aisinger.cli import audio, dataset, evaluate, lab, label, models, produce, 
 from aisinger.errors import EXIT_USER_ERROR, AisingerError  # noqa: E402
 from aisinger.service import cli as service_cli  # noqa: E402
 
-__all__ = ["app", "main"]
+__all__ = ["app", "command", "main"]
 
 log = logging.getLogger("aisinger")
 
@@ -74,16 +74,60 @@ def _main(
                                  help="Print the version and exit."),
 ) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    # aisinger's own INFO lines are the progress a user reads; other libraries' INFO chatter
+    # (matplotlib's "generated new fontManager" mid-training, …) only with -v
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(message)s", stream=sys.stderr)
     log.setLevel(level)
     if quiet:
         os.environ["AISINGER_PROGRESS"] = "0"
 
 
+def _unwrap(text: str | None) -> str | None:
+    """Join the hard line breaks inside each paragraph of a docstring, so that the help
+    formatter wraps whole sentences at the terminal's width instead of keeping the source's
+    line breaks (which showed as lines broken mid-sentence).  Paragraphs starting with ``\b``
+    (click's "keep as is") are kept."""
+    if not text:
+        return text
+    import inspect
+
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(p if p.startswith("\b") else " ".join(p.split()) for p in paragraphs)
+
+
+def _tidy(cmd) -> None:
+    """Help polish applied to every command: flags (options that take no value) show no
+    ``<bool>`` type; docstrings are unwrapped (see :func:`_unwrap`)."""
+    cmd.help = _unwrap(cmd.help)
+    get_help_option = cmd.get_help_option
+
+    def help_option(ctx, _get=get_help_option):
+        opt = _get(ctx)
+        if opt is not None:
+            opt.metavar = ""
+        return opt
+
+    cmd.get_help_option = help_option
+    for param in cmd.params:
+        if getattr(param, "is_flag", False) and not getattr(param, "count", False):
+            param.metavar = ""
+    for sub in getattr(cmd, "commands", {}).values():
+        _tidy(sub)
+
+
+def command():
+    """The click command behind :data:`app`, with :func:`_tidy` applied (what ``aisinger``
+    runs)."""
+    cmd = typer.main.get_command(app)
+    _tidy(cmd)
+    return cmd
+
+
 def main() -> None:
     """Console entry point."""
     try:
-        app()
+        command()(prog_name="aisinger")
     except AisingerError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(EXIT_USER_ERROR)

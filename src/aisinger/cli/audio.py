@@ -10,7 +10,7 @@ import typer
 
 from aisinger import assets, separation
 from aisinger.cli.options import F0Method
-from aisinger.errors import AisingerError
+from aisinger.errors import EXIT_USER_ERROR, AisingerError
 from aisinger.features import FeatureConfig, extract, save_features
 from aisinger.features.pitch import DEFAULT_METHOD, PitchConfig, plot_f0
 from aisinger.io import audio as audio_io
@@ -20,20 +20,33 @@ app = typer.Typer()
 
 @app.command()
 def info(
-    audio_path: Path = typer.Argument(..., help="Audio file (wav/flac/mp3/m4a/ogg/…)."),
+    audio_paths: list[Path] = typer.Argument(..., help="Audio files (wav/flac/mp3/m4a/ogg/…)."),
 ) -> None:
-    """Check an audio file and print its sample rate, channels, duration, peak and RMS level.
+    """Check audio files and print each one's sample rate, channels, duration, peak and RMS
+    level.
 
     Runs every input check aisinger applies (readable, not truncated, no NaN/inf, sample rate
-    8–384 kHz, at most 8 channels, within the duration limit); exits 2 with a one-line error
-    otherwise.
+    8–384 kHz, at most 8 channels, within the duration limit).  A file that fails prints
+    ``error: …`` (one line) and the others are still checked; the exit code is 2 when any
+    file failed.
     """
-    x, sr = audio_io.load(audio_path)
-    peak = float(np.max(np.abs(x)))
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
-    db = lambda v: 20 * np.log10(max(v, 1e-12))  # noqa: E731
-    typer.echo(f"{audio_path}: {sr} Hz, {x.shape[0]} channel(s), {x.shape[1] / sr:.3f} s, "
-               f"peak {db(peak):.1f} dBFS, RMS {db(rms):.1f} dBFS")
+    failed = 0
+    for audio_path in audio_paths:
+        try:
+            x, sr = audio_io.load(audio_path)
+        except AisingerError as err:
+            if len(audio_paths) == 1:
+                raise
+            typer.echo(f"error: {err}", err=True)
+            failed += 1
+            continue
+        peak = float(np.max(np.abs(x)))
+        rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+        db = lambda v: 20 * np.log10(max(v, 1e-12))  # noqa: E731
+        typer.echo(f"{audio_path}: {sr} Hz, {x.shape[0]} channel(s), {x.shape[1] / sr:.3f} s, "
+                   f"peak {db(peak):.1f} dBFS, RMS {db(rms):.1f} dBFS")
+    if failed:
+        raise typer.Exit(EXIT_USER_ERROR)
 
 
 @app.command()
@@ -73,7 +86,8 @@ def features(
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute even if cached."),
 ) -> None:
     """Extract content (Whisper-base encoder), pitch and loudness features at 100 frames/s."""
-    audio_io.check_output_not_input(out, audio_path)
+    npz = out if out.suffix == ".npz" else out.with_suffix(".npz")
+    audio_io.check_outputs_not_inputs([out, npz, npz.with_suffix(".json"), plot], [audio_path])
     result = extract(audio_path, config=FeatureConfig(pitch=PitchConfig(method=f0)),
                      cache=not no_cache)
     save_features(result, out)

@@ -10,6 +10,7 @@ import typer
 
 from aisinger import eval as ev
 from aisinger.cli.options import F0Method
+from aisinger.errors import EXIT_USER_ERROR
 from aisinger.features.pitch import DEFAULT_METHOD
 
 app = typer.Typer()
@@ -36,20 +37,24 @@ def eval_cmd(
                                                             "the real-time factor."),
     metrics: Optional[list[str]] = typer.Option(None, "--metric", help="Only these metrics "
                                                 "(repeatable): similarity, f0, "
-                                                "intelligibility, dnsmos, rtf."),
+                                                "intelligibility, dnsmos, naturalness, rtf."),
     batch: bool = typer.Option(False, "--batch", help="OUTPUT is a folder of cases or an "
                                                       "eval.json/eval.csv manifest."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Measure a conversion: speaker similarity, pitch error, intelligibility, DNSMOS, RTF.
+    """Measure a conversion: speaker similarity, pitch error, intelligibility, DNSMOS,
+    naturalness, RTF.
 
     Similarity is the Resemblyzer cosine to the target references and to the source; pitch is
     the RMSE in cents, correlation and voicing error against source + transpose; CER/WER use
-    Whisper base; DNSMOS gives SIG/BAK/OVRL.
+    Whisper base; DNSMOS gives SIG/BAK/OVRL; naturalness is DistillMOS (1-5) of the output and
+    of the target references, and naturalness_gap = references - output (trained on speech:
+    use it to compare, not as an absolute singing score).
 
     Metrics whose inputs are missing are skipped and say why.  Batch mode reads a folder of
     case sub-folders (output.*, source.*, target/ or target.*, lyrics.txt) or an
     eval.json / eval.csv manifest with fields output, source, target, transpose, lyrics, lang.
+    In batch mode the exit code is 2 when any case failed (the table still lists every case).
     """
     if batch:
         results = ev.evaluate_batch(output, lang=lang, transpose=transpose, metrics=metrics,
@@ -66,3 +71,9 @@ def eval_cmd(
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         typer.echo(ev.format_table(results))
+    if batch:
+        failed = [r for r in results if "error" in r]
+        if failed:
+            typer.echo(f"error: {len(failed)} of {len(results)} cases failed (first: "
+                       f"{failed[0]['output']}: {failed[0]['error']})", err=True)
+            raise typer.Exit(EXIT_USER_ERROR)

@@ -41,7 +41,16 @@ def lab_make(
 
 @app.command("voices")
 def lab_voices() -> None:
-    """List the lab voices (TTS engine, language, gender, intelligible to Whisper)."""
+    """List the lab voices (TTS engine, language, gender, intelligible to Whisper; blends).
+
+    kokoro-* and piper-joe* are the human-like singers (neural speech voices); flite-* and
+    espeak-* are robotic timbres kept for variety."""
     for name, v in VOICES.items():
-        typer.echo(f"{name:<16} {v.engine:<8} {v.language:<4} {v.gender}  "
-                   f"{'intelligible' if v.intelligible else 'timbre only'}")
+        extra = ""
+        if v.kokoro and (len(v.kokoro) > 1 or v.formant != 1.0 or v.pitch_offset):
+            extra = (f"  blend {'+'.join(f'{w:g}*{b}' for b, w in v.kokoro)}"
+                     f", formant x{v.formant:g}, range {v.pitch_offset:+d} st")
+        elif v.formant != 1.0 or v.pitch_offset:
+            extra = f"  formant x{v.formant:g}, range {v.pitch_offset:+d} st"
+        typer.echo(f"{name:<18} {v.engine:<9} {v.language:<4} {v.gender:<6}  "
+                   f"{'intelligible' if v.intelligible else 'timbre only'}{extra}")

@@ -47,7 +47,8 @@ def detect(
     as_json: bool = typer.Option(False, "--json", help="Print JSON (one object per file)."),
 ) -> None:
     """Check files for aisinger's AI-content labels: metadata label (found / valid / bound to
-    the watermark) and watermark (present, payload, confidence).
+    the watermark) and watermark (present, payload, confidence, and the speed / tempo / pitch
+    change it was found under: sped-up, slowed and pitch-shifted copies are searched).
 
     Exit code 0 when every file is labelled, 1 when any is not (2 on errors).
     """

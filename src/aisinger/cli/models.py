@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from aisinger import assets
 from aisinger.cli.options import AssetNames
@@ -16,7 +16,10 @@ app = typer.Typer(help="List, download and verify the pretrained assets (all off
 @app.command("list")
 def models_list() -> None:
     """Show every registered asset: status (cached / local / missing), size, licence, user."""
-    table = Table("name", "status", "MB", "licence", "used by", "offline")
+    table = Table("status", "MB", "licence", "used by", "offline")
+    # names are what `models fetch NAME` takes: never cut, whatever the terminal width
+    width = max(len(n) for n in assets.REGISTRY)
+    table.columns.insert(0, Column("name", no_wrap=True, min_width=width, overflow="ignore"))
     for a in assets.REGISTRY.values():
         size = sum(f.size or 0 for f in a.files) / 1e6
         table.add_row(a.name, assets.status(a.name), f"{size:.1f}" if size else "?", a.licence,
@@ -34,9 +37,19 @@ def models_fetch(names: AssetNames = None) -> None:
 
 @app.command("verify")
 def models_verify(names: AssetNames = None) -> None:
-    """Re-hash the cached assets; exit 1 if any is missing or corrupt."""
+    """Re-hash the cached assets.  Exit 1 only if one is corrupt, or missing and needed (by
+    the main job, or named here); optional assets not fetched yet are listed apart."""
     results = assets.verify(names or None)
-    for r in results:
-        typer.echo(f"{'OK  ' if r.ok else 'FAIL'} {r.name}: {r.message}")
-    if not all(r.ok for r in results):
+    tags = {"ok": "OK     ", "corrupt": "CORRUPT", "missing": "MISSING"}
+    for r in sorted(results, key=lambda r: (r.state == "missing" and not r.needed)):
+        tag = tags[r.state] if r.fault or r.ok else "absent "
+        typer.echo(f"{tag} {r.name}: {r.message}")
+    faults = [r.name for r in results if r.fault]
+    optional = [r.name for r in results if r.state == "missing" and not r.needed]
+    if optional:
+        typer.echo(f"{len(optional)} optional asset(s) not fetched (fetched on first use); "
+                   "that is fine")
+    if faults:
+        typer.echo(f"error: {len(faults)} asset(s) broken or missing: {', '.join(faults)}",
+                   err=True)
         raise typer.Exit(1)

@@ -90,22 +90,26 @@ def cover(
 
 @app.command()
 def speak(
-    text: str = typer.Argument(..., help="The text to read (Chinese characters, pinyin or "
-                                         "English)."),
+    text: str = typer.Argument(..., help="The text to read (Chinese characters, English "
+                                         "or Japanese)."),
     voice: VoiceDir = ...,
     out: OutAudio = ...,
-    lang: str = typer.Option("en", "--lang", help="Language of the text: zh (Mandarin), yue "
-                                                 "(Cantonese) or en."),
+    lang: str = typer.Option("en", "--lang", help="Language of the text: zh (Mandarin, "
+                             "Kokoro), en (piper joe), ja (Kokoro) or yue (Cantonese: still "
+                             "espeak-ng, robotic and hard to understand, until an intelligible "
+                             "offline Cantonese voice exists)."),
     transpose: Optional[float] = typer.Option(None, "--transpose", help="Pitch shift in "
                                               "semitones (default: speech placed in the "
                                               "lower part of the voice's range)."),
     sr: OutRate = None,
     no_label: NoLabel = False,
 ) -> None:
-    """Read a text aloud in a trained voice: offline TTS (flite / espeak-ng) with a natural
-    speech contour, converted into the voice, labelled as AI-generated."""
-    result = run_speak(text, voice, out, lang=lang,
-                       options=SpeakOptions(transpose=transpose, sr=sr, no_label=no_label))
+    """Read a text aloud in a trained voice: offline neural TTS (Kokoro-82M / piper; espeak-ng
+    for Cantonese) with a natural speech contour, converted into the voice, labelled as
+    AI-generated."""
+    with stage_bar("speak") as progress:
+        result = run_speak(text, voice, out, lang=lang, progress=progress,
+                           options=SpeakOptions(transpose=transpose, sr=sr, no_label=no_label))
     typer.echo(f"pitch: {result.reason}")
     typer.echo(f"speech: {out} ({result.seconds:.1f} s){'' if result.label else ' (NOT labelled)'}")
 
@@ -113,21 +117,27 @@ def speak(
 @app.command()
 def demo(
     out_dir: Path = typer.Option(Path("demo"), "-o", "--out", help="Folder for the demo voice "
-                                 "and cover (re-running resumes and reuses what is done)."),
+                                 "and cover. A rerun reuses a finished voice and cover "
+                                 "(seconds) and finishes an interrupted training."),
     train_minutes: float = typer.Option(DEMO_TRAIN_MINUTES, "--train-minutes", help="CPU "
-                                        "minutes of demo-voice training."),
+                                        "minutes of demo-voice training in all; more than a "
+                                        "finished voice had trains it further."),
 ) -> None:
     """The main job on the embedded default: make a demo voice from project-made lab singing
     (training it on the CPU), then cover the real example song with it.
 
     Writes OUT/voice/ (the voice), OUT/cover.mp3 (the labelled cover) and
-    OUT/cover.mp3.stems/.  The demo voice is synthetic (a TTS voice sung to melodies): expect
-    a clear change of timbre and a buzzy, robotic sound.
+    OUT/cover.mp3.stems/.  The demo voice is synthetic (the human-like Kokoro alpha TTS
+    voice sung to melodies, trained for minutes): expect a clear change of timbre and a
+    synthetic sound.
     """
     result = run_demo(out_dir, train_minutes=train_minutes)
     typer.echo(f"key: {result.key_reason}")
+    more = "; reused: --train-minutes N trains longer" if "voice" in result.reused else ""
     typer.echo(f"voice: {result.voice_dir} (step {result.train_step}, "
-               f"{result.train_minutes:.1f} min of training)")
+               f"{result.train_minutes:.1f} min of training{more})")
+    if "cover" in result.reused:
+        typer.echo("cover: reused (made from this voice by an earlier run)")
     for name, path in result.stems.items():
         typer.echo(f"{name}: {path}")
     typer.echo(f"cover: {result.cover}")

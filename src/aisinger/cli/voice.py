@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from aisinger.cli.options import AsJson, ContentEncoder, Seed
+from aisinger.errors import AisingerError
 from aisinger.consent import voice_info
 from aisinger.voice import DEFAULT_FAMILY
 from aisinger.voice import train as run_training
@@ -30,10 +31,12 @@ def train(
                                                 "after this many minutes."),
     seed: Seed = 0,
     model: str = typer.Option(DEFAULT_FAMILY, "--model", help="Model family: ddsp (CPU voice "
-                              "model) or vits (So-VITS-SVC/RVC architecture, for GPUs; see "
-                              "docs/compat.md)."),
+                              "model), nsf (neural source-filter decoder, see "
+                              "docs/voice-model.md) or vits (So-VITS-SVC/RVC architecture, for "
+                              "GPUs; see docs/compat.md)."),
     base: Optional[Path] = typer.Option(None, "--base", help="vits: fine-tune from a community "
-                                        "So-VITS-SVC G_0.pth (config.json beside it)."),
+                                        "So-VITS-SVC G_0.pth (config.json beside it); nsf: a "
+                                        "base.safetensors from scripts/train_base.py (or a voice)."),
     base_d: Optional[Path] = typer.Option(None, "--base-d", help="vits: its D_0.pth."),
     content_encoder: ContentEncoder = None,
 ) -> None:
@@ -46,6 +49,8 @@ def train(
     checkpoint, a loss-curve PNG and validation samples.  Kill it at any time and run the same
     command again to continue.  Experimental: see docs/voice-model.md for what to expect.
     """
+    if steps is not None and steps < 1:  # both families: never a voice from no training
+        raise AisingerError(f"--steps must be >= 1, got {steps}")
     result = run_training(dataset, out_dir, model, steps=steps, max_minutes=max_minutes,
                           seed=seed, base=base, base_d=base_d, content_encoder=content_encoder)
     typer.echo(result.summary())

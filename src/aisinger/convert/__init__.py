@@ -21,7 +21,7 @@ from aisinger.dsp.signal import check_mono
 from aisinger.errors import AisingerError
 from aisinger.features import Features
 from aisinger.features.pitch import DEFAULT_METHOD, METHODS
-from aisinger.io.audio import to_mono
+from aisinger.io.audio import MAX_SR, MIN_SR, to_mono
 from aisinger.voice.folder import Voice
 
 __all__ = ["convert", "feature_config", "DEFAULT_RETRIEVAL", "DEFAULT_PROTECT"]
@@ -35,8 +35,8 @@ def _mono(audio, sr: int) -> np.ndarray:
 def convert(voice: Voice, audio: np.ndarray, sr: int, features: Features | None = None, *,
             transpose: float = 0.0, f0_method: str = DEFAULT_METHOD,
             retrieval: float = DEFAULT_RETRIEVAL, protect: float = DEFAULT_PROTECT,
-            out_sr: int | None = None, content_encoder: str | Path | None = None
-            ) -> tuple[np.ndarray, int]:
+            out_sr: int | None = None, content_encoder: str | Path | None = None,
+            warn_range: bool = True) -> tuple[np.ndarray, int]:
     """Convert sung vocals to ``voice`` (a :class:`~aisinger.voice.folder.Voice`, see
     :func:`~aisinger.voice.folder.load_voice`).
 
@@ -53,6 +53,9 @@ def convert(voice: Voice, audio: np.ndarray, sr: int, features: Features | None 
     (default: the asset registry, see aisinger.features.hubert).  Returns (audio (samples,)
     float32, rate) with samples = round(input samples x rate / sr).  Writes nothing: callers
     save through :mod:`aisinger.label`.  Dispatches on the voice's model family.
+    warn_range: log a warning when more than :data:`aisinger.convert.key.OUT_OF_RANGE_WARN` of
+    the transposed sung frames fall outside the voice's trained range (DDSP voices, whose
+    model card records the range).
     """
     if f0_method not in METHODS:
         raise AisingerError(f"convert: unknown F0 method {f0_method!r} (use one of "
@@ -63,9 +66,12 @@ def convert(voice: Voice, audio: np.ndarray, sr: int, features: Features | None 
         raise AisingerError(f"convert: protect must be in [0, 1], got {protect}")
     if not math.isfinite(transpose):
         raise AisingerError(f"convert: transpose must be a number of semitones, got {transpose}")
+    if out_sr is not None and not MIN_SR <= out_sr <= MAX_SR:
+        raise AisingerError(f"convert: output sample rate {out_sr} Hz is outside "
+                            f"{MIN_SR}-{MAX_SR} Hz")
     x = _mono(audio, sr)
     if voice.family == "vits":
         return convert_vits(voice, x, int(sr), transpose, f0_method, retrieval, out_sr,
                             content_encoder=content_encoder, protect=protect)
     return convert_ddsp(voice, x, int(sr), transpose, f0_method, retrieval, out_sr,
-                        protect=protect, features=features)
+                        protect=protect, features=features, warn_range=warn_range)

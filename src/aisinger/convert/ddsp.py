@@ -14,15 +14,20 @@ exactly; loudness follows the source through the loudness control.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 
 import numpy as np
 
+from aisinger.convert.key import range_warning, voice_range
+from aisinger.convert.nsf import synthesize_nsf
 from aisinger.convert.retrieval import protect_mask, retrieve_content
 from aisinger.errors import AisingerError
 from aisinger.features import Features, extract
 from aisinger.features.pitch import fill_unvoiced
 from aisinger.io.audio import resample
+
+log = logging.getLogger("aisinger")
 
 __all__ = ["convert_ddsp", "feature_config"]
 
@@ -117,7 +122,8 @@ def feature_config(voice, f0_method: str):
 
 def convert_ddsp(voice, audio: np.ndarray, rate: int, transpose: float, f0_method: str,
                  retrieval: float, sr: int | None, protect: float = 0.0,
-                 features: Features | None = None) -> tuple[np.ndarray, int]:
+                 features: Features | None = None, warn_range: bool = True
+                 ) -> tuple[np.ndarray, int]:
     """Convert mono ``audio`` at ``rate`` with a DDSP-family ``voice`` (see the module
     docstring; arguments as :func:`aisinger.convert.convert`, already checked).  ``features``:
     the source's features when the caller has them (extracted with
@@ -125,14 +131,20 @@ def convert_ddsp(voice, audio: np.ndarray, rate: int, transpose: float, f0_metho
     (audio, out_sr) with round(len(audio) · out_sr / rate) samples."""
     feats = features if features is not None else \
         extract(audio, rate, config=feature_config(voice, f0_method))
+    why = range_warning(feats.f0, voice_range(voice.card), transpose) if warn_range else None
+    if why:  # the voice extrapolates outside its trained range
+        log.warning("warning: %s", why)
     keep = protect_mask(feats.f0, feats.loudness_db, protect)
     content = retrieve_content(feats.content, voice.index, retrieval * (1 - keep)) \
         if voice.index is not None else feats.content.astype(np.float32)
     f0, voiced = fill_unvoiced(feats.f0 * 2.0 ** (transpose / 12.0))
-    controls = _controls(voice.model, np.ascontiguousarray(content, dtype=np.float32), f0,
-                         voiced, feats.loudness_db.astype(np.float32))
+    content = np.ascontiguousarray(content, dtype=np.float32)
+    loud = feats.loudness_db.astype(np.float32)
     n_model = math.ceil(audio.shape[0] * voice.sample_rate / rate)
-    y = _synthesize(voice.model, controls, n_model)
+    if voice.family == "nsf":  # neural source-filter voices: same features, own synthesis
+        y = synthesize_nsf(voice.model, content, f0, voiced, loud, n_model)
+    else:
+        y = _synthesize(voice.model, _controls(voice.model, content, f0, voiced, loud), n_model)
     out_sr = int(sr or voice.sample_rate)
     if out_sr != voice.sample_rate:
         y = resample(y, voice.sample_rate, out_sr)

@@ -19,7 +19,8 @@ import numpy as np
 
 from aisinger.errors import AisingerError
 
-__all__ = ["KeyChoice", "choose_transpose", "KEY_MODES", "MAX_SHIFT_SEMITONES"]
+__all__ = ["KeyChoice", "choose_transpose", "KEY_MODES", "MAX_SHIFT_SEMITONES",
+           "out_of_range_share", "range_warning", "OUT_OF_RANGE_WARN"]
 
 KEY_MODES = ("octave", "semitone")
 MAX_SHIFT_SEMITONES = 24
@@ -27,6 +28,10 @@ MAX_SHIFT_SEMITONES = 24
 
 SHIFT_PENALTY = 0.01
 """Cost per semitone of shift (semitones of mean out-of-range distance): breaks ties only."""
+
+OUT_OF_RANGE_WARN = 0.3
+"""A conversion whose transposed sung frames fall outside the voice's trained range for more
+than this share is warned about (the voice extrapolates there: strained, buzzy or breaking)."""
 
 MIN_VOICED_FRAMES = 10
 """Fewer voiced source frames than this: no basis for a choice, keep 0."""
@@ -107,3 +112,32 @@ def choose_transpose(source_f0: np.ndarray, range_hz: tuple[float, float] | None
               f"(unshifted: {before:.0%})")
     return KeyChoice(int(best), round(before, 4), round(after, 4), round(median, 1),
                      (float(range_hz[0]), float(range_hz[1])), reason)
+
+
+def out_of_range_share(source_f0: np.ndarray, range_hz: tuple[float, float] | None,
+                       semitones: float) -> float | None:
+    """Share of voiced ``source_f0`` frames outside ``range_hz`` after shifting by
+    ``semitones`` (the measure :func:`choose_transpose` reports); None without a range or with
+    fewer than ``MIN_VOICED_FRAMES`` voiced frames."""
+    f0 = np.asarray(source_f0, dtype=np.float64)
+    voiced = f0[f0 > 0]
+    if range_hz is None or voiced.size < MIN_VOICED_FRAMES:
+        return None
+    lo, hi = (float(_midi(np.array(x))) for x in range_hz)
+    return _out_share(_midi(voiced) + float(semitones), lo, hi)
+
+
+def range_warning(source_f0: np.ndarray, range_hz: tuple[float, float] | None,
+                  semitones: float) -> str | None:
+    """A one-line warning when more than :data:`OUT_OF_RANGE_WARN` of the sung frames fall
+    outside the voice's range at ``semitones`` (with the automatic key's suggestion), else
+    None."""
+    share = out_of_range_share(source_f0, range_hz, semitones)
+    if share is None or share <= OUT_OF_RANGE_WARN:
+        return None
+    best = choose_transpose(source_f0, range_hz, "octave")
+    hint = (f"; the automatic key (--transpose omitted) would use {best.semitones:+d} "
+            f"({best.out_of_range_after:.0%} outside)" if best.semitones != semitones else "")
+    return (f"transpose {semitones:+g} semitones leaves {share:.0%} of sung frames outside the "
+            f"voice's range {range_hz[0]:.0f}-{range_hz[1]:.0f} Hz: expect strained or broken "
+            f"notes there{hint}")

@@ -14,6 +14,7 @@ files a block at a time.  The same checks apply to every block (zero length, NaN
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +74,7 @@ class BlockReader:
 
     def _read_soundfile(self, start: int, n: int) -> np.ndarray:
         try:
-            with sf.SoundFile(str(self.path)) as f:
+            with sf.SoundFile(os.fsencode(self.path)) as f:
                 f.seek(start)
                 data = f.read(n, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as err:
@@ -112,7 +113,7 @@ def open_source(path: str | Path) -> BlockReader:
     use_sf = path.suffix.lower() in SOUNDFILE_READ_EXTENSIONS or path.suffix == ""
     if use_sf:
         try:
-            sf.info(str(path))
+            sf.info(os.fsencode(path))
         except sf.LibsndfileError:
             use_sf = False  # ffprobe recognised it (info() above), libsndfile does not
     return BlockReader(path, i, use_sf)

@@ -12,6 +12,9 @@ similarity        similarity_target, similarity_source,               source or 
 f0                f0_rmse_cents, f0_corr, vuv_error, f0_voiced_frames  source
 intelligibility   cer, wer (Whisper base vs lyrics / source's text)   lyrics or source
 dnsmos            dnsmos_sig, dnsmos_bak, dnsmos_ovrl, dnsmos_p808    (output only)
+naturalness       naturalness, naturalness_refs, naturalness_gap      (output; refs for gap)
+                  (DistillMOS 1-5, trained on speech: compare, do not
+                  read alone)
 rtf               rtf, processing_seconds                             timing
 ================  ==================================================  =====================
 
@@ -41,7 +44,7 @@ import numpy as np
 from aisinger.errors import AisingerError
 from aisinger.eval.registry import METRICS, Audio, EvalContext, Metric, Timing, get_metric, register
 
-METRIC_MODULES = ("similarity", "f0", "intelligibility", "dnsmos", "rtf")
+METRIC_MODULES = ("similarity", "f0", "intelligibility", "dnsmos", "naturalness", "rtf")
 """Built-in metric modules; importing one registers its metric (this order is the run order)."""
 for _module in METRIC_MODULES:
     importlib.import_module(f"aisinger.eval.{_module}")
@@ -64,7 +67,7 @@ AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", 
 
 REPORT_KEYS = ("similarity_target", "similarity_source", "similarity_margin", "f0_rmse_cents",
                "f0_corr", "vuv_error", "cer", "wer", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl",
-               "dnsmos_p808", "rtf")
+               "dnsmos_p808", "naturalness", "naturalness_refs", "naturalness_gap", "rtf")
 """Keys :func:`to_jsonable` always includes (``null`` when not computed), in display order."""
 
 MANIFEST_NAMES = ("eval.json", "eval.csv")

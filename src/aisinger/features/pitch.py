@@ -125,6 +125,11 @@ class PitchConfig:
     chunk_seconds: float = CHUNK_SECONDS
     device: str = "cpu"
 
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:  # before anything keys on it (cache, thresholds)
+            raise AisingerError(f"pitch method {self.method!r} is unknown; use one of "
+                                f"{', '.join(METHODS)}")
+
     def voicing_threshold(self) -> float:
         """The effective voicing threshold (the method default when ``threshold`` is None)."""
         return DEFAULT_THRESHOLDS[self.method] if self.threshold is None else float(self.threshold)

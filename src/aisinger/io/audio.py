@@ -26,6 +26,7 @@ sample rate outside [8 kHz, 384 kHz], more than 8 channels, or longer than the l
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import struct
@@ -39,6 +40,8 @@ import soxr
 
 from aisinger.errors import AudioError
 from aisinger.io.fileio import atomic_path
+
+log = logging.getLogger("aisinger")
 
 MIN_SR = 8_000
 MAX_SR = 384_000
@@ -133,7 +136,7 @@ def info(path: str | Path) -> AudioInfo:
 
     if path.suffix.lower() in SOUNDFILE_READ_EXTENSIONS or path.suffix == "":
         try:
-            i = sf.info(str(path))
+            i = sf.info(_sf_name(path))
             if _wav_truncated(path):
                 raise AudioError(f"{path}: truncated file (the header declares more audio "
                                  "than the file contains)")
@@ -160,7 +163,7 @@ def check_info(i: AudioInfo, max_seconds: float) -> None:
 
 def _decode_soundfile(path: Path) -> np.ndarray:
     try:
-        data, _ = sf.read(str(path), dtype="float32", always_2d=True)
+        data, _ = sf.read(_sf_name(path), dtype="float32", always_2d=True)
     except sf.LibsndfileError as err:
         msg = str(err).lower()
         if "lost sync" in msg or "unexpected end" in msg or "truncat" in msg:
@@ -209,6 +212,7 @@ def load(path: str | Path, sr: int | None = None, mono: bool = False,
         audio = _decode_ffmpeg(path, i)
     if audio.shape[-1] == 0:
         raise AudioError(f"{path}: zero-length audio (no samples)")
+    _warn_if_short(path, i, audio.shape[-1])
     if not np.isfinite(audio).all():
         raise AudioError(f"{path}: contains NaN or infinite sample values")
     if mono:
@@ -216,6 +220,22 @@ def load(path: str | Path, sr: int | None = None, mono: bool = False,
     if sr is not None and sr != i.sr:
         audio = resample(audio, i.sr, sr)
     return audio, (sr or i.sr)
+
+
+TRUNCATION_WARN_SHARE = 0.02
+"""Decoded audio shorter than the header's length by more than this share (and by more than
+``TRUNCATION_WARN_S``) is reported as truncated: lossy streams (mp3) cut short decode without
+an error, so the header (e.g. the Xing frame count) is the only witness."""
+TRUNCATION_WARN_S = 0.1
+
+
+def _warn_if_short(path: Path, i: AudioInfo, decoded: int) -> None:
+    missing = i.frames - decoded
+    if i.frames > 0 and missing > TRUNCATION_WARN_SHARE * i.frames and \
+            missing > TRUNCATION_WARN_S * i.sr:
+        log.warning("warning: %s looks truncated: its header declares %.2f s but only %.2f s "
+                    "could be decoded (%.2f s, %.0f%% missing); only the decoded part is used",
+                    path, i.duration, decoded / i.sr, missing / i.sr, 100.0 * missing / i.frames)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -270,17 +290,23 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
 # writing
 
 
-def save(path: str | Path, audio: np.ndarray, sr: int, subtype: str | None = None) -> Path:
-    """Write ``audio`` (``(samples,)`` or ``(channels, samples)``) to ``path`` atomically.
+def _sf_name(path: str | Path) -> bytes:
+    """``path`` as bytes for soundfile: it encodes str names strictly, which fails on file
+    names that are not valid UTF-8 (kept by Python as surrogate escapes)."""
+    return os.fsencode(path)
 
-    The format follows the extension (.wav float32, .flac 24-bit, .mp3, .ogg); ``subtype``
-    overrides the sample format (e.g. ``"PCM_16"``).  Parent folders are created.
-    """
+
+def encode(path: str | Path, audio: np.ndarray, sr: int, subtype: str | None = None) -> Path:
+    """Encode ``audio`` into ``path`` in place (not atomic: for a temp path of a writer such
+    as :func:`save` or :func:`aisinger.label.write_labelled`).  Format by extension."""
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in WRITE_EXTENSIONS:
         raise AudioError(f"{path}: cannot write '{ext or 'no extension'}'; use one of "
                          f"{', '.join(WRITE_EXTENSIONS)}")
+    if not MIN_SR <= int(sr) <= MAX_SR:
+        raise AudioError(f"{path}: refusing to write at {sr} Hz; the supported range is "
+                         f"{MIN_SR}–{MAX_SR} Hz")
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 2 and audio.shape[0] > audio.shape[1]:
         raise AudioError(f"{path}: audio of shape {audio.shape} looks like (samples, channels); "
@@ -291,14 +317,70 @@ def save(path: str | Path, audio: np.ndarray, sr: int, subtype: str | None = Non
     data = audio if audio.ndim == 1 else audio.T
     if fmt in ("MP3", "OGG"):
         data = np.clip(data, -1.0, 1.0)  # lossy encoders cannot carry > 0 dBFS
-    with atomic_path(path) as tmp:
-        sf.write(str(tmp), data, sr, format=fmt, subtype=subtype or default_subtype)
+    sf.write(_sf_name(path), data, sr, format=fmt, subtype=subtype or default_subtype)
     return path
+
+
+def save(path: str | Path, audio: np.ndarray, sr: int, subtype: str | None = None) -> Path:
+    """Write ``audio`` (``(samples,)`` or ``(channels, samples)``) to ``path`` atomically.
+
+    The format follows the extension (.wav float32, .flac 24-bit, .mp3, .ogg); ``subtype``
+    overrides the sample format (e.g. ``"PCM_16"``).  Parent folders are created.  The sample
+    rate must be in the range aisinger reads (8–384 kHz).
+    """
+    path = Path(path)
+    if path.suffix.lower() not in WRITE_EXTENSIONS:
+        raise AudioError(f"{path}: cannot write '{path.suffix.lower() or 'no extension'}'; use "
+                         f"one of {', '.join(WRITE_EXTENSIONS)}")
+    with atomic_path(path) as tmp:
+        encode(tmp, audio, sr, subtype)
+    return path
+
+
+def _same(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` name the same file: same resolved path (symlinks followed) or
+    the same inode (hard links, bind mounts)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def check_outputs_not_inputs(outputs, inputs, folders=()) -> None:
+    """Refuse before any work when an output would overwrite an input (inputs are never
+    modified).
+
+    outputs: files that will be written (None entries are skipped); inputs: files that are
+    read (missing ones are ignored); folders: folders that will be replaced whole (an input inside one is refused).
+    Symlinks are resolved and hard links detected.  The error names both paths.
+    """
+    ins = [Path(i) for i in inputs if i is not None and Path(i).exists()]
+    for o in outputs:
+        if o is None:
+            continue
+        o = Path(o)
+        for i in ins:
+            if _same(o, i):
+                raise AudioError(f"{o}: output would overwrite the input {i}; choose another "
+                                 "path")
+    for d in folders:
+        d = Path(d)
+        for i in ins:
+            if _inside(i, d):
+                raise AudioError(f"{d}: output folder would replace the input {i}; choose "
+                                 "another path")
 
 
 def check_output_not_input(output: str | Path, *inputs: str | Path) -> None:
     """Refuse to write an output over one of the inputs (inputs are never modified)."""
-    out = Path(output).resolve()
-    for i in inputs:
-        if Path(i).exists() and Path(i).resolve() == out:
-            raise AudioError(f"{output}: output would overwrite the input file; choose another path")
+    check_outputs_not_inputs([output], inputs)

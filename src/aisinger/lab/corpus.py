@@ -50,12 +50,15 @@ from aisinger.progress import track
 from aisinger.tts.classic import voice_spec
 
 CORPUS_FORMAT = "aisinger-lab-corpus"
-CORPUS_VERSION = 1
-"""Bump when the synthesis changes, so resumed builds redo every clip."""
+CORPUS_VERSION = 2
+"""Bump when the synthesis changes, so resumed builds redo every clip (2: Mandarin lyrics are
+real lines; neural singers sing whole spoken lines)."""
 
-DEFAULT_VOICES = ("flite-slt", "flite-rms", "flite-awb", "flite-kal", "espeak-en-f3",
-                  "espeak-en-m3", "espeak-cmn", "espeak-yue-f4")
-"""Eight clearly different voices: 3 female / 5 male, English, Mandarin and Cantonese."""
+DEFAULT_VOICES = ("kokoro-alpha", "kokoro-kumo", "kokoro-mix-deep", "piper-joe",
+                  "kokoro-nezumi", "kokoro-mix-bright", "flite-rms", "espeak-yue-f4")
+"""Eight clearly different voices, 4 female / 4 male: six human-like singers (Kokoro and piper,
+Mandarin and English, two of them blends with formant/range changes) and two robotic timbres
+kept for variety (flite English, espeak-ng Cantonese)."""
 
 BASE_PHRASES = 12
 """Phrases per language set at ``size=1`` (about a minute of singing per voice)."""
@@ -267,8 +270,19 @@ def _shift_note(note: Note, offset: float) -> Note:
 
 
 def voice_transpose(voice: str) -> int:
-    """Semitones by which ``voice`` transposes the corpus melodies (0 female, -12 male)."""
-    return MALE_TRANSPOSE if voice_spec(voice).gender == "male" else 0
+    """Semitones by which ``voice`` transposes the corpus melodies (0 female, -12 male, plus
+    the voice's own ``pitch_offset``)."""
+    spec = voice_spec(voice)
+    return (MALE_TRANSPOSE if spec.gender == "male" else 0) + spec.pitch_offset
+
+
+def tts_syllables(voice: str, item: dict) -> list[str]:
+    """What the voice's TTS is given per note: Kokoro reads Mandarin Han characters, the
+    espeak-ng Mandarin voices tone-numbered pinyin (``item["tts"]``)."""
+    spec = voice_spec(voice)
+    if spec.engine == "kokoro" and item["language"] == "zh":
+        return list(item["syllables"])
+    return list(item["tts"])
 
 
 def _sings(voice: str, language: str, shared: bool) -> bool:
@@ -320,7 +334,7 @@ def _clip_job(out_dir: str, voice: str, phrase: dict, sr: int) -> dict:
     if (rec := _done(recp, h, [wav, f0p])) is not None:
         return rec
     spec = voice_spec(voice)
-    r = render(list(phrase["tts"]), notes, voice, sr=sr, seed=phrase["expr_seed"],
+    r = render(tts_syllables(voice, phrase), notes, voice, sr=sr, seed=phrase["expr_seed"],
                vibrato_cents=phrase["vibrato_cents"], vibrato_hz=phrase["vibrato_hz"],
                portamento_s=phrase["portamento_s"], language=phrase["language"])
     save(wav, r.audio, sr, subtype=CLIP_SUBTYPE)
@@ -329,7 +343,7 @@ def _clip_job(out_dir: str, voice: str, phrase: dict, sr: int) -> dict:
         "id": f"{voice}/{phrase['id']}", "kind": "phrase", "voice": voice,
         "phrase": phrase["id"], "language": phrase["language"],
         "voice_language": spec.language, "lyrics": list(phrase["syllables"]),
-        "text": phrase["text"], "tts_text": list(phrase["tts"]),
+        "text": phrase["text"], "tts_text": tts_syllables(voice, phrase),
         "notes": _notes_json(notes), "transpose": shift,
         "audio": str(rel.with_suffix(".wav")), "f0": str(rel.with_suffix(".f0.npy")),
         "sr": sr, "n_samples": int(len(r.audio)), "duration_s": round(len(r.audio) / sr, 6),
@@ -359,7 +373,7 @@ def _song_job(out_dir: str, voice: str, song: dict, sr: int, vocal_to_acc_db: fl
     spec = voice_spec(voice)
     ref_notes = [Note(**n) for n in song["notes"]]
     notes = transpose(ref_notes, shift)
-    r = render(list(song["tts"]), notes, voice, sr=sr, seed=song["expr_seed"],
+    r = render(tts_syllables(voice, song), notes, voice, sr=sr, seed=song["expr_seed"],
                vibrato_cents=song["vibrato_cents"], vibrato_hz=song["vibrato_hz"],
                portamento_s=song["portamento_s"], language=song["language"])
     with atomic_path(d / names["midi"]) as tmp_mid:
@@ -375,7 +389,7 @@ def _song_job(out_dir: str, voice: str, song: dict, sr: int, vocal_to_acc_db: fl
     rec = {
         "id": f"{song['id']}/{voice}", "kind": "song", "song": song["id"], "voice": voice,
         "language": song["language"], "voice_language": spec.language,
-        "lyrics": list(song["syllables"]), "text": song["text"], "tts_text": list(song["tts"]),
+        "lyrics": list(song["syllables"]), "text": song["text"], "tts_text": tts_syllables(voice, song),
         "notes": _notes_json(notes), "transpose": shift, "tempo_bpm": song["tempo_bpm"],
         "program": song["program"], "vocal_to_acc_db": vocal_to_acc_db,
         **{k: str(rel / n) for k, n in names.items()},

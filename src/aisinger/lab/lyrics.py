@@ -1,8 +1,10 @@
 """Deterministic lyrics: one syllable per note, in English, Mandarin or Cantonese.
 
-Each language has a bank of single-syllable words that its lab TTS voices pronounce well
-(:data:`ENGLISH`, :data:`MANDARIN` as ``(hanzi, pinyin)``, :data:`CANTONESE` Han characters all
-in espeak-ng's yue dictionary).  :func:`make_lyrics` draws a line of syllables from a bank.
+English and Cantonese have a bank of single-syllable words that the lab TTS voices pronounce
+well (:data:`ENGLISH`, :data:`CANTONESE` Han characters all in espeak-ng's yue dictionary);
+:func:`make_lyrics` draws a line of syllables from a bank.  Mandarin lines are real lines
+(:data:`MANDARIN_LINES`, one character per note, pinyin from pypinyin), so that what Whisper
+transcribes can be compared with meaningful text.
 """
 
 from __future__ import annotations
@@ -36,6 +38,19 @@ MANDARIN = tuple((h, p) for h, p in (
     ("蓝", "lan2"),
 ))
 """Mandarin syllables as (simplified Han character, pinyin with tone digit)."""
+
+MANDARIN_LINES = tuple("""
+春天来了 月亮很圆 天空很蓝 我想回家 花开满山 你在哪里 明天再见 风吹过来 一起唱歌 星星亮了
+我想回家了 今晚月色美 你是我的光 星星在发光 我们一起走 山上开满花 雨下个不停 海风吹过来
+风吹过山岗 明天会更好 我爱这片蓝天 你的笑容真美 春风吹过山岗 我在等你回来 夜里灯火通明
+天上星星很多 我们都是朋友 一起走过春天 花儿开在路边 小鸟飞向远方 我们一起去唱歌 月亮代表我的心
+今天天气真不错 你是我心中的歌 风雨之后见彩虹 小鸟在树上唱歌 我想和你看大海 春天的花开满山
+夜空中最亮的星 我的家在山那边
+""".split())
+"""Meaningful Mandarin lines of 4-7 characters.  Sung Mandarin made of random characters is
+not understood even when every syllable is right (Whisper, like a listener, hears the likelier
+homophones: 海雨来星地 -> 還原來心底), so the lab sings real lines and CER measures what a
+listener would hear."""
 
 CANTONESE = tuple(
     "我你佢愛心天地風雨花月星光夢歌唱春夏秋冬山水海雲家路行飛遠靚好高紅白人來去睇想大年明夜笑情"
@@ -71,14 +86,38 @@ def make_lyrics(language: str, n_syllables: int, rng: np.random.Generator) -> Ly
         raise AisingerError(f"lyrics: unknown language {language!r}; use one of {LANGUAGES}")
     if n_syllables < 1:
         raise AisingerError(f"lyrics: need at least one syllable, got {n_syllables}")
-    bank: list = list(ENGLISH if language == "en" else MANDARIN if language == "zh" else CANTONESE)
+    if language == "zh":
+        return _mandarin_lines(n_syllables, rng)
+    bank: list = list(ENGLISH if language == "en" else CANTONESE)
     picks: list[int] = []
     for _ in range(n_syllables):
         i = int(rng.integers(len(bank)))
         while picks and i == picks[-1]:
             i = int(rng.integers(len(bank)))
         picks.append(i)
-    if language == "zh":
-        return Lyrics(language, tuple(bank[i][0] for i in picks), tuple(bank[i][1] for i in picks))
     syl = tuple(bank[i] for i in picks)
     return Lyrics(language, syl, syl)
+
+
+def _line_lengths(n: int) -> list[int]:
+    """Split ``n`` syllables into line lengths of 4-7 (a shorter ``n`` is one cut line)."""
+    out = []
+    while n > 7:
+        take = 7 if n >= 11 else 4  # leaves 4-7 or more for the next line
+        out.append(take)
+        n -= take
+    return out + [n]
+
+
+def _mandarin_lines(n_syllables: int, rng: np.random.Generator) -> Lyrics:
+    """``n_syllables`` characters made of whole lines of :data:`MANDARIN_LINES` (the last one
+    cut when ``n_syllables`` < 4), with tone-numbered pinyin for espeak-ng."""
+    from pypinyin import Style, lazy_pinyin
+
+    chars: list[str] = []
+    for length in _line_lengths(n_syllables):
+        fitting = [ln for ln in MANDARIN_LINES if len(ln) >= length and
+                   (len(ln) == length or length < 4)]
+        chars += list(fitting[int(rng.integers(len(fitting)))][:length])
+    pinyin = lazy_pinyin("".join(chars), style=Style.TONE3, neutral_tone_with_five=True)
+    return Lyrics("zh", tuple(chars), tuple(pinyin))

@@ -9,7 +9,8 @@ Entry points for the CLI and the stages::
 
     label_file(input, output, voice_id=..., explicit="none") -> Path       # aisinger label
     label_audio(audio, sr, voice_id=..., policy=...) -> (audio, label)      # stages
-    tag_file(path, label)                                                   # after saving
+    write_labelled(audio, sr, out_path, label, ceiling_dbtp=...)            # the one writer
+    tag_file(path, label)                                                   # re-tag a file
     detect_file(path, known_voices=None) -> DetectResult                    # aisinger detect
     policy_for(stage, no_label=False, service=False) -> LabelPolicy         # defaults / opt-out
 """
@@ -28,8 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from aisinger.errors import AisingerError
-from aisinger.io.audio import check_output_not_input, load, save
-from aisinger.io.fileio import atomic_path
+from aisinger.dsp.peak import limit_true_peak, true_peak_dbtp
+from aisinger.io.audio import WRITE_EXTENSIONS, check_output_not_input, encode, load, save
+from aisinger.io.fileio import atomic_path, clean_stale
 from aisinger.label import metadata as md
 from aisinger.label import watermark as wm
 from aisinger.label.cue import CUE_KINDS, add_cue, explicit_cue
@@ -44,6 +46,7 @@ LOSSLESS_OR_NATIVE = (".wav", ".flac", ".mp3", ".ogg")
 """Output formats written by :func:`aisinger.io.audio.save`; .m4a goes through ffmpeg."""
 
 __all__ = ["LabelPolicy", "policy_for", "label_audio", "label_file", "tag_file", "detect_file",
+           "write_labelled", "Written",
            "DetectResult", "AigcLabel", "content_id_for", "explicit_cue", "add_cue"]
 
 
@@ -123,8 +126,11 @@ def label_audio(audio: np.ndarray, sr: int, *, voice_id: str | None = None,
     x = np.asarray(audio, dtype=np.float32)
     if pol.explicit != "none":
         x = add_cue(x, sr, explicit_cue(pol.explicit, pol.lang, sr))
+    if x.shape[-1] < wm.MIN_DETECT_S * sr:  # say so rather than report "labelled" silently
+        log.warning("warning: %.3f s of audio is shorter than the %g s a watermark needs: "
+                    "only the metadata label marks it", x.shape[-1] / sr, wm.MIN_DETECT_S)
     produce_id = produce_id or md.new_produce_id()
-    existing = wm.detect(x, sr, key=pol.key)
+    existing = wm.detect(x, sr, key=pol.key, search=False)  # an unedited earlier mark
     if existing.present and existing.payload is not None:
         log.info("audio already carries a watermark (voice hash %04x, content %04x); kept",
                  existing.voice_hash, existing.content_id)
@@ -165,6 +171,98 @@ def _save_m4a(path: Path, audio: np.ndarray, sr: int) -> None:
             raise AisingerError(f"{path}: ffmpeg could not write AAC ({last[:160]})")
 
 
+@dataclass(frozen=True)
+class Written:
+    """What :func:`write_labelled` wrote: ``path``; ``true_peak_dbtp`` measured on the file as
+    written (decoded again for lossy formats; None when no ceiling was asked for);
+    ``gain_db`` (<= 0) applied to meet the ceiling after the encoder's overshoot."""
+
+    path: Path
+    true_peak_dbtp: float | None = None
+    gain_db: float = 0.0
+
+
+LOSSY_EXTENSIONS = (".mp3", ".ogg", ".m4a")
+"""Formats whose encoder can overshoot the true peak of its input (measured after writing)."""
+LOSSY_MARGIN_DB = 0.1
+"""Extra headroom (dB) when re-encoding a lossy file that overshot the ceiling."""
+LOSSY_TRIES = 4
+"""Encodes tried before a lossy file that still overshoots the ceiling is an error."""
+
+
+def _encode(path: Path, audio: np.ndarray, sr: int, subtype: str | None) -> None:
+    if path.suffix.lower() == ".m4a":
+        _save_m4a(path, audio, sr)
+    else:
+        encode(path, audio, sr, subtype)
+
+
+def write_labelled(audio: np.ndarray, sr: int, out_path: str | Path, label: dict | AigcLabel,
+                   *, subtype: str | None = None, ceiling_dbtp: float | None = None) -> Written:
+    """THE writer of AI audio: encode ``audio``, tag the AIGC ``label`` and publish with one
+    :func:`os.replace`, so ``out_path`` appears labelled or not at all.
+
+    The file is encoded to a temp file in ``out_path``'s folder (name
+    :func:`aisinger.io.fileio.temp_prefix`...), tagged there, checked and renamed into place;
+    temp files left in that folder by killed runs are removed first
+    (:func:`aisinger.io.fileio.clean_stale`).
+
+    Args:
+        audio: ``(samples,)`` or ``(channels, samples)`` float (already watermarked by
+            :func:`label_audio`); a ``(1, samples)`` array is written as mono.
+        label: the ``{"AIGC": {...}}`` dict from :func:`label_audio` (``{}``: written
+            unlabelled, only after an explicit opt-out or for non-AI material such as the
+            separated accompaniment).
+        subtype: sample format override (see :func:`aisinger.io.audio.save`).
+        ceiling_dbtp: true-peak ceiling: the audio is limited to it
+            (:func:`aisinger.dsp.peak.limit_true_peak`, only when above it) and a lossy file
+            (.mp3 .ogg .m4a) is decoded again and re-encoded quieter until the *written* file
+            meets it (encoders overshoot by a few tenths of a dB).
+    Raises:
+        AisingerError: bad extension/rate/samples, or a lossy file that cannot meet the ceiling.
+    """
+    out_path = Path(out_path)
+    ext = out_path.suffix.lower()
+    if ext not in tuple(WRITE_EXTENSIONS) + (".m4a",):
+        raise AisingerError(f"{out_path}: cannot write '{ext or 'no extension'}'; use one of "
+                            f"{', '.join(tuple(WRITE_EXTENSIONS) + ('.m4a',))}")
+    x = np.asarray(audio, dtype=np.float32)
+    if x.ndim == 2 and x.shape[0] == 1:
+        x = x[0]
+    peak, gain_db = None, 0.0
+    if ceiling_dbtp is not None:
+        if true_peak_dbtp(x) > ceiling_dbtp:
+            x, _ = limit_true_peak(x, sr, ceiling_dbtp)
+    if out_path.parent.is_dir():
+        clean_stale(out_path.parent)
+    with atomic_path(out_path) as tmp:
+        _encode(tmp, x, sr, subtype)
+        if ceiling_dbtp is not None:
+            peak = _written_peak(tmp)
+            tries = 1
+            while ext in LOSSY_EXTENSIONS and peak > ceiling_dbtp:
+                if tries >= LOSSY_TRIES:
+                    raise AisingerError(f"{out_path}: the encoder keeps the true peak at "
+                                        f"{peak:+.2f} dBTP, above the {ceiling_dbtp:+.1f} dBTP "
+                                        "ceiling")
+                step = ceiling_dbtp - peak - LOSSY_MARGIN_DB
+                gain_db += step
+                x = x * np.float32(10 ** (step / 20))
+                _encode(tmp, x, sr, subtype)
+                peak, tries = _written_peak(tmp), tries + 1
+            if gain_db:
+                log.info("%s: encoder overshoot: written %.2f dB quieter to stay at or below "
+                         "%+.1f dBTP", out_path, -gain_db, ceiling_dbtp)
+        if label:
+            md.tag_in_place(tmp, _as_label(label))
+    return Written(out_path, None if peak is None else round(peak, 3), round(gain_db, 3))
+
+
+def _written_peak(path: Path) -> float:
+    y, _ = load(path)
+    return true_peak_dbtp(y)
+
+
 def label_file(input_path: str | Path, output_path: str | Path, *, voice_id: str | None = None,
                content_id: int | None = None, explicit: str = "none", lang: str = "en",
                producer: str = DEFAULT_PRODUCER, key: str = wm.DEFAULT_KEY) -> Path:
@@ -187,13 +285,7 @@ def label_file(input_path: str | Path, output_path: str | Path, *, voice_id: str
     policy = replace(LabelPolicy(), explicit=explicit, lang=lang, producer=producer, key=key)
     marked, label = label_audio(audio, sr, voice_id=voice_id, content_id=content_id,
                                 policy=policy)
-
-    with atomic_path(output_path) as tmp:
-        if ext == ".m4a":
-            _save_m4a(tmp, marked, sr)
-        else:
-            save(tmp, marked, sr)
-        md.tag_in_place(tmp, _as_label(label))
+    write_labelled(marked, sr, output_path, label)
     log.info("labelled %s -> %s (%s)", input_path, output_path,
              label["AIGC"]["ProduceID"])
     return output_path

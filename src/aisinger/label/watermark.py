@@ -42,6 +42,14 @@ cancellation).  No code of an existing watermarking tool was read or used.
   decoded too).  A mark is reported when the CRC holds and ``z >= Z_PAYLOAD``, or —
   payload unreadable — when ``z >= Z_MARK_ONLY``.  Thresholds and
   robustness are measured by ``bench/watermark.py`` (see ``docs/labelling.md``).
+* **Version 3** (what :func:`embed` writes) keeps all of the above but lays the bin groups
+  out on a log-frequency scale (``V3_*``: ``max(2 bins, 2 %)`` wide, 12 rows × 8 groups,
+  750–6125 Hz, 108-column blocks), so that a speed change (time and frequency scaled), a
+  tempo change (time) or a pitch shift (frequency) only needs the tile edges moved: the
+  detector searches (time scale, pitch scale) hypotheses on the running sums of one
+  spectrogram (:func:`scale_hypotheses`, :class:`_Searcher`), with thresholds
+  :data:`Z3_PAYLOAD` / :data:`Z3_MARK_ONLY` corrected for the number of candidates.  v2
+  marks are still read (v2 detector, when no v3 mark is found).
 
 Arrays: ``audio`` is ``(samples,)`` or ``(channels, samples)`` float at ``sr`` Hz.
 """
@@ -51,7 +59,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -79,10 +87,10 @@ GROUP_BINS = 2
 """Bins per sign group inside a tile (8 groups per tile, half of them +1)."""
 BLOCK_COLS = 107
 """Tile columns per block (107 × 48 ms = 5.14 s); the block repeats."""
-WATERMARK_VERSION = 2
-"""Version of the tile grid and statistic.  2: 48 ms tiles, log-energy contrast statistic
-(1: 128 ms tiles, energy balance); payload, code and key are unchanged, but marks of one
-version are not read by the other's detector."""
+WATERMARK_VERSION = 3
+"""Version of the mark :func:`embed` writes.  3: log-frequency bin groups (``V3_*``) found by
+a speed / tempo / pitch search; 2: 250 Hz rows of 2-bin groups, no search (still detected);
+1: 128 ms tiles, energy balance (not read).  Payload, code and key are the same in all."""
 PAYLOAD_BITS = 32
 """Payload: 16-bit voice-model hash + 16-bit content ID."""
 VOICE_BITS = 16
@@ -158,6 +166,88 @@ SEGMENT_BLOCKS = 16
 :func:`_marks16`."""
 _JOIN = 2 * N_FFT  # crossfade at segment joints (samples at WM_SR)
 """Extra frames before sample 0 so the first samples are fully covered."""
+
+# ---- version 3 grid (log-frequency groups) and its speed / tempo / pitch search
+V3_BAND_LO_HZ = 750.0
+"""Lowest marked frequency of v3 (Hz)."""
+V3_GROUP_REL = 0.02
+"""v3 bin groups are ``max(2 bins, 2 % of their frequency)`` wide, so every group spans at
+least ~1.6 % in frequency: a frequency-scale error well under that keeps the groups aligned."""
+V3_ROWS = 12
+"""v3 tile rows (8 groups each; 96 groups from 750 Hz to 6125 Hz)."""
+V3_BLOCK_COLS = 108
+"""v3 tile columns per block (5.18 s; 108 = 2²·3³ keeps the detector's FFTs over block
+offsets fast, where v2's prime 107 would need a slow transform)."""
+SPEED_RANGE = (0.8, 1.25)
+"""Playback-speed changes (resampled playback: time and pitch scale together) searched."""
+TEMPO_RANGE = (0.85, 1.15)
+"""Tempo-only changes (time-stretch, pitch kept) searched."""
+PITCH_SEMITONES = 2.0
+"""Pitch shifts (duration kept) searched, ± semitones."""
+SCALE_MARGIN = 0.015
+"""Relative margin added at both ends of every searched range."""
+TIME_STEP = 0.008
+"""Log step of the coarse time-scale hypotheses (a 0.4 % error drifts 20 ms, under half a
+tile, over the 5 s from the window's centre, where the tile grid is anchored)."""
+FREQ_STEP = 0.009
+"""Log step of the coarse pitch hypotheses (a 0.45 % error is under 1/3 of the narrowest
+group)."""
+REFINE_STEPS = 2
+"""Refinement: ±REFINE_STEPS quarter steps in time and pitch around the best hypotheses."""
+REFINE_TOP = 2
+"""Coarse hypotheses (best sync scores, distinct) that are refined."""
+FINE_HOP = 256
+"""Hop (samples at WM_SR, 16 ms) of the detector's spectrogram that the hypotheses resample
+(linear interpolation of its running sums; 8 ms measured the same z at 1.4× the cost)."""
+V3_WINDOW_S = 10.0
+"""v3 searches windows of this many seconds (hop half of it); shorter windows drift less."""
+V3_MIN_DETECT_S = 3.0
+"""Shorter inputs are too short to tell (the mark needs ~3 s to be found with confidence)."""
+Z3_PAYLOAD = 5.5
+"""v3: sync z-score needed (with a valid CRC) to report a mark; higher than v2's because the
+search looks at many more candidates (see :func:`search_candidates`)."""
+Z3_MARK_ONLY = 7.5
+"""v3: sync z-score that reports a mark whose payload cannot be read."""
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """Tile grid of one mark version: bin-group edges (STFT bins at WM_SR / N_FFT), groups per
+    row, tile columns per block; ``bin_group`` maps every band bin to its group."""
+
+    version: int
+    edges: np.ndarray = field(repr=False)
+    groups: int
+    block_cols: int
+    bin_group: np.ndarray = field(repr=False)
+
+    @property
+    def rows(self) -> int:
+        return (len(self.edges) - 1) // self.groups
+
+    @property
+    def lo(self) -> int:
+        return int(self.edges[0])
+
+    @property
+    def hi(self) -> int:
+        return int(self.edges[-1])
+
+
+@lru_cache(maxsize=4)
+def _grid(version: int) -> _Grid:
+    if version == 2:
+        edges = _BIN_LO + GROUP_BINS * np.arange(_N_ROWS * _N_GROUPS + 1)
+        groups, cols = _N_GROUPS, BLOCK_COLS
+    elif version == 3:
+        e = [int(round(V3_BAND_LO_HZ * N_FFT / WM_SR))]
+        while len(e) < V3_ROWS * 8 + 1:
+            e.append(e[-1] + max(2, int(round(V3_GROUP_REL * e[-1]))))
+        edges, groups, cols = np.asarray(e), 8, V3_BLOCK_COLS
+    else:
+        raise AisingerError(f"unknown watermark version {version}")
+    bin_group = np.repeat(np.arange(len(edges) - 1), np.diff(edges))
+    return _Grid(version, edges, groups, cols, bin_group)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -292,15 +382,17 @@ class _Layout:
 
 
 @lru_cache(maxsize=8)
-def _layout(key: str) -> _Layout:
-    seed = int.from_bytes(hashlib.sha256(("aisinger-wm|" + key).encode("utf-8")).digest()[:8],
-                          "big")
+def _layout(key: str, version: int = 2) -> _Layout:
+    """The keyed block pattern of grid ``version`` (v2 and v3 use different seeds)."""
+    g = _grid(version)
+    tag = "aisinger-wm|" if version == 2 else f"aisinger-wm{version}|"
+    seed = int.from_bytes(hashlib.sha256((tag + key).encode("utf-8")).digest()[:8], "big")
     rng = np.random.default_rng(seed)
-    n_tiles = BLOCK_COLS * _N_ROWS
-    half = np.repeat([1.0, -1.0], _N_GROUPS // 2)
+    n_tiles = g.block_cols * g.rows
+    half = np.repeat([1.0, -1.0], g.groups // 2)
     pn = np.stack([rng.permutation(half) for _ in range(n_tiles)])
-    pn = pn.reshape(BLOCK_COLS, _N_ROWS, _N_GROUPS)
-    bit_of_tile = (rng.permutation(n_tiles) % _N_BITS).reshape(BLOCK_COLS, _N_ROWS)
+    pn = pn.reshape(g.block_cols, g.rows, g.groups)
+    bit_of_tile = (rng.permutation(n_tiles) % _N_BITS).reshape(g.block_cols, g.rows)
     order = np.argsort(bit_of_tile.reshape(-1), kind="stable")
     starts = np.searchsorted(bit_of_tile.reshape(-1)[order], np.arange(_N_BITS))
     return _Layout(pn, bit_of_tile, order, starts)
@@ -360,10 +452,14 @@ def _istft(spec: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
 # features shared by embedder and detector
 
 
-def _group_power(spec: np.ndarray) -> np.ndarray:
+def _group_power(spec: np.ndarray, version: int = 2) -> np.ndarray:
     """Power of every bin group in the band: ``(frames, rows, groups)``."""
-    power = np.abs(spec[:, _BIN_LO:_BIN_HI]) ** 2
-    return power.reshape(len(power), _N_ROWS, _N_GROUPS, GROUP_BINS).sum(axis=3)
+    g = _grid(version)
+    power = np.abs(spec[:, g.lo:g.hi]) ** 2
+    if version == 2:
+        return power.reshape(len(power), _N_ROWS, _N_GROUPS, GROUP_BINS).sum(axis=3)
+    gp = np.add.reduceat(power, g.edges[:-1] - g.lo, axis=1)
+    return gp.reshape(len(power), g.rows, g.groups)
 
 
 def _tile_weights(energy: np.ndarray, var: np.ndarray) -> np.ndarray:
@@ -402,23 +498,30 @@ def _tile_values(group_power: np.ndarray, phase: int, with_energy: bool = False)
     """
     n_cols = max(0, (len(group_power) - phase) // TILE_HOPS)
     tiles = group_power[phase: phase + n_cols * TILE_HOPS]
-    tiles = tiles.reshape(n_cols, TILE_HOPS, _N_ROWS, _N_GROUPS).sum(axis=1)
-    total = tiles.sum(axis=2, keepdims=True)
+    tiles = tiles.reshape(n_cols, TILE_HOPS, *group_power.shape[1:]).sum(axis=1)
+    return _tile_stats(tiles, with_energy)
+
+
+def _tile_stats(tiles: np.ndarray, with_energy: bool = False) -> tuple:
+    """:func:`_tile_values` from tile powers ``(..., K, rows, groups)`` (any leading axes)."""
+    n_groups = tiles.shape[-1]
+    n_cols = tiles.shape[-3]
+    total = tiles.sum(axis=-1, keepdims=True)
     floor = EMPTY_TILE_REL * max(float(total.max(initial=0.0)), 1e-30)
     ok = total > floor
-    log_e = np.log(np.maximum(tiles, floor / _N_GROUPS))
+    log_e = np.log(np.maximum(tiles, floor / n_groups))
     ref = log_e.copy()
     if n_cols >= 3:
-        ref[1:-1] = 0.5 * (log_e[:-2] + log_e[2:])
+        ref[..., 1:-1, :, :] = 0.5 * (log_e[..., :-2, :, :] + log_e[..., 2:, :, :])
     if n_cols >= 2:
-        ref[0], ref[-1] = log_e[1], log_e[-2]
+        ref[..., 0, :, :], ref[..., -1, :, :] = log_e[..., 1, :, :], log_e[..., -2, :, :]
     u = log_e - ref
-    u = np.clip(u - u.mean(axis=2, keepdims=True), -LR_CLIP, LR_CLIP)
-    u = np.where(ok, u - u.mean(axis=2, keepdims=True), 0.0)
-    dev = u / _N_GROUPS
-    var = (u ** 2).sum(axis=2) / (_N_GROUPS * (_N_GROUPS - 1))
+    u = np.clip(u - u.mean(axis=-1, keepdims=True), -LR_CLIP, LR_CLIP)
+    u = np.where(ok, u - u.mean(axis=-1, keepdims=True), 0.0)
+    dev = u / n_groups
+    var = (u ** 2).sum(axis=-1) / (n_groups * (n_groups - 1))
     if with_energy:
-        return dev, var, total[:, :, 0]
+        return dev, var, total[..., 0]
     return dev, var
 
 
@@ -426,7 +529,7 @@ def _tile_values(group_power: np.ndarray, phase: int, with_energy: bool = False)
 # embedding
 
 
-def _depth(spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _depth(spec: np.ndarray, version: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Masking estimate: depth per frame and tile row.
 
     The frame's watermark budget (:data:`TARGET_SNR_DB` below its power) is shared between
@@ -439,7 +542,7 @@ def _depth(spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     power = np.abs(spec) ** 2
     total = power.sum(axis=1)
-    rows = power[:, _BIN_LO:_BIN_HI].reshape(len(power), _N_ROWS, ROW_BINS).sum(axis=2)
+    rows = _group_power(spec, version).sum(axis=2)
     budget = 10.0 ** (-TARGET_SNR_DB / 10.0) * total
     mean = np.maximum(rows.mean(axis=1, keepdims=True), 1e-30)
     shape = (np.maximum(rows, 1e-30) / mean) ** -DEPTH_TILT
@@ -468,17 +571,20 @@ def _silence_mask(x: np.ndarray, sr: int) -> np.ndarray:
     return maximum_filter1d(peak, size=size) < SILENCE_LEVEL
 
 
-def _tile_signs(n_cols: int, payload: bytes, key: str) -> tuple[np.ndarray, np.ndarray]:
+def _tile_signs(n_cols: int, payload: bytes, key: str,
+                version: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Bit sign ``(n_cols, rows)`` (±1) and bit-instance id ``(n_cols, rows)`` of file columns."""
-    lay = _layout(key)
+    lay = _layout(key, version)
+    p_cols = _grid(version).block_cols
     code = 2.0 * _codeword(payload) - 1.0
     cols = np.arange(n_cols)
-    bits = lay.bit_of_tile[cols % BLOCK_COLS]  # (n_cols, R)
-    instance = (cols // BLOCK_COLS)[:, None] * _N_BITS + bits
+    bits = lay.bit_of_tile[cols % p_cols]  # (n_cols, R)
+    instance = (cols // p_cols)[:, None] * _N_BITS + bits
     return code[bits], instance
 
 
-def watermark_gain(x16: np.ndarray, payload: bytes, key: str = DEFAULT_KEY) -> np.ndarray:
+def watermark_gain(x16: np.ndarray, payload: bytes, key: str = DEFAULT_KEY,
+                   version: int = 3) -> np.ndarray:
     """Relative STFT change ``(frames, N_FFT//2+1)`` that marks ``x16`` (``(n,)`` at WM_SR).
 
     The mark of a channel ``c`` is ``ISTFT(gain · STFT(x_c))``; computing ``gain`` once on the
@@ -489,40 +595,40 @@ def watermark_gain(x16: np.ndarray, payload: bytes, key: str = DEFAULT_KEY) -> n
     (host-interference cancellation, as in improved spread spectrum), within the per-frame
     power budget.
     """
-    lay = _layout(key)
+    lay, g = _layout(key, version), _grid(version)
     spec, starts = _stft(x16)
     n_frames = len(spec)
-    a0, budget = _depth(spec)
+    a0, budget = _depth(spec, version)
     cols = (np.arange(n_frames) - _PAD_FRAMES) // TILE_HOPS  # -1 for the padding frames
     n_cols = int(cols.max()) + 2
-    signs, instance = _tile_signs(n_cols, payload, key)  # file column c+1 ↔ index c+1
+    signs, instance = _tile_signs(n_cols, payload, key, version)  # column c+1 ↔ index c+1
     signs = np.roll(signs, 1, axis=0)  # index 0 = column -1 (periodic pattern)
-    signs[0] = (2.0 * _codeword(payload) - 1.0)[lay.bit_of_tile[BLOCK_COLS - 1]]
-    pn_cols = lay.pn[cols % BLOCK_COLS]  # (frames, R, G)
-    boost = np.ones((n_cols, _N_ROWS))  # per tile depth multiplier (index = column + 1)
-    band_power = np.abs(spec[:, _BIN_LO:_BIN_HI]) ** 2
+    signs[0] = (2.0 * _codeword(payload) - 1.0)[lay.bit_of_tile[g.block_cols - 1]]
+    pn_cols = lay.pn[cols % g.block_cols]  # (frames, R, G)
+    boost = np.ones((n_cols, g.rows))  # per tile depth multiplier (index = column + 1)
+    band_power = np.abs(spec[:, g.lo:g.hi]) ** 2
     n_whole = (n_frames - _PAD_FRAMES) // TILE_HOPS
     for it in range(ISS_ITERATIONS + 1):
         tile_a = np.minimum(a0 * boost[cols + 1], A_TILE_MAX)  # (frames, R)
         chip = (tile_a * signs[cols + 1])[:, :, None] * pn_cols  # (frames, R, G)
-        gain = np.repeat(chip.reshape(n_frames, -1), GROUP_BINS, axis=1)
+        gain = chip.reshape(n_frames, -1)[:, g.bin_group]
         mark_power = (gain ** 2 * band_power).sum(axis=1)
         cap = np.sqrt(np.minimum(1.0, budget / np.maximum(mark_power, 1e-30)))
         gain *= cap[:, None]
         full = np.zeros(spec.shape, dtype=np.float32)
-        full[:, _BIN_LO:_BIN_HI] = gain
+        full[:, g.lo:g.hi] = gain
         if it == ISS_ITERATIONS or n_whole < 1:
             return full
         mark = _istft(spec * full, starts, len(x16))
-        dev, _ = _tile_values(_group_power(_stft(x16 + mark)[0]), _PAD_FRAMES)
+        dev, _ = _tile_values(_group_power(_stft(x16 + mark)[0], version), _PAD_FRAMES)
         k = dev.shape[0]
-        feat = (dev * lay.pn[np.arange(k) % BLOCK_COLS]).sum(axis=2) * signs[1:k + 1]
+        feat = (dev * lay.pn[np.arange(k) % g.block_cols]).sum(axis=2) * signs[1:k + 1]
         inst = instance[:k].reshape(-1)
         per_inst = np.bincount(inst, feat.reshape(-1), minlength=inst.max() + 1)
         n_inst = np.bincount(inst, minlength=inst.max() + 1)
         mean = per_inst / np.maximum(n_inst, 1)
         factor = np.clip(ISS_TARGET / np.maximum(mean[inst], 1e-3), ISS_STEP_MIN, ISS_STEP_MAX)
-        boost[1:k + 1] = np.clip(boost[1:k + 1] * factor.reshape(k, _N_ROWS),
+        boost[1:k + 1] = np.clip(boost[1:k + 1] * factor.reshape(k, g.rows),
                                  BOOST_MIN, BOOST_MAX)
     return full
 
@@ -542,7 +648,7 @@ def watermark_signal(x16: np.ndarray, gain: np.ndarray) -> np.ndarray:
     return _istft(delta * cap[:, None], starts, len(x16))
 
 
-def _marks16(x16: np.ndarray, payload: bytes, key: str) -> np.ndarray:
+def _marks16(x16: np.ndarray, payload: bytes, key: str, version: int = 3) -> np.ndarray:
     """The marks ``(C, n)`` of the channels ``x16`` ``(C, n)`` at WM_SR.
 
     Inputs longer than ``SEGMENT_BLOCKS + 2`` blocks are marked segment by segment so that
@@ -552,10 +658,10 @@ def _marks16(x16: np.ndarray, payload: bytes, key: str) -> np.ndarray:
     joined with a ``_JOIN``-sample linear crossfade.
     """
     n = x16.shape[1]
-    blk = BLOCK_COLS * TILE_HOPS * HOP
+    blk = _grid(version).block_cols * TILE_HOPS * HOP
     core = SEGMENT_BLOCKS * blk
     if n <= core + 2 * blk:
-        gain = watermark_gain(x16.mean(axis=0), payload, key)
+        gain = watermark_gain(x16.mean(axis=0), payload, key, version)
         return np.stack([watermark_signal(x16[c], gain) for c in range(x16.shape[0])])
     out = np.zeros_like(x16, dtype=np.float32)
     half = _JOIN // 2
@@ -563,7 +669,7 @@ def _marks16(x16: np.ndarray, payload: bytes, key: str) -> np.ndarray:
     for a in range(0, n, core):
         lo, hi = max(0, a - blk), min(n, a + core + blk)
         seg = x16[:, lo:hi]
-        gain = watermark_gain(seg.mean(axis=0), payload, key)
+        gain = watermark_gain(seg.mean(axis=0), payload, key, version)
         keep_lo, keep_hi = (a - half if a > 0 else 0), min(n, a + core + half)
         weight = np.ones(keep_hi - keep_lo, dtype=np.float32)
         if a > 0:
@@ -576,7 +682,8 @@ def _marks16(x16: np.ndarray, payload: bytes, key: str) -> np.ndarray:
     return out
 
 
-def embed(audio: np.ndarray, sr: int, payload: bytes | int, key: str = DEFAULT_KEY) -> np.ndarray:
+def embed(audio: np.ndarray, sr: int, payload: bytes | int, key: str = DEFAULT_KEY,
+          version: int = WATERMARK_VERSION) -> np.ndarray:
     """Add the watermark carrying ``payload`` (32 bits) to ``audio``.
 
     Args:
@@ -584,6 +691,7 @@ def embed(audio: np.ndarray, sr: int, payload: bytes | int, key: str = DEFAULT_K
         sr: sample rate (Hz).
         payload: 4 bytes (see :func:`payload_for`) or an int < 2**32.
         key: pattern key; detection needs the same key.
+        version: mark version (3, the default; 2 only to reproduce old marks in tests).
     Returns:
         The marked audio, same shape, float32.  Digital silence stays bit-exact.
     """
@@ -596,7 +704,7 @@ def embed(audio: np.ndarray, sr: int, payload: bytes | int, key: str = DEFAULT_K
     x2 = x[None, :] if x.ndim == 1 else x
     silent = _silence_mask(x2, sr)
     out = x2.copy()
-    marks16 = _marks16(resample(x2, sr, WM_SR), data, key)
+    marks16 = _marks16(resample(x2, sr, WM_SR), data, key, version)
     for c in range(x2.shape[0]):
         w = resample(marks16[c], WM_SR, sr)
         n = min(len(w), x2.shape[1])
@@ -644,12 +752,29 @@ class WatermarkResult:
     offset_s: float
     seconds: float
     raw_payload: bytes | None = None
+    version: int | None = None
+    time_scale: float = 1.0
+    pitch_scale: float = 1.0
+    edit: str = "none"
+    reason: str | None = None
+
+    @property
+    def speed_factor(self) -> float:
+        """Playback-rate/tempo factor of the audio against the original (1.1 = 10 % faster)."""
+        return 1.0 / self.time_scale
+
+    @property
+    def pitch_semitones(self) -> float:
+        return 12.0 * math.log2(self.pitch_scale)
 
     def to_dict(self) -> dict:
         """JSON-friendly dict (payload as hex; the raw guess is left out)."""
         d = dict(self.__dict__)
         d.pop("raw_payload")
         d["payload"] = self.payload.hex() if self.payload is not None else None
+        d["speed_factor"] = round(self.speed_factor, 4)
+        d["pitch_semitones"] = round(self.pitch_semitones, 2)
+        d["time_scale"], d["pitch_scale"] = round(self.time_scale, 4), round(self.pitch_scale, 4)
         return d
 
 
@@ -701,6 +826,21 @@ def _decode_at(soft: np.ndarray, var: np.ndarray) -> tuple:
     return info, payload, crc == _crc16(payload), coded, observed
 
 
+def _decide(decoded: tuple, score: float, z_payload: float,
+            z_mark_only: float) -> tuple[bool, bool, int | None]:
+    """``(present, payload good, coded bit errors)`` of a decoded candidate with sync
+    z-score ``score``: present when the CRC holds at ``z_payload`` or, payload unreadable,
+    at ``z_mark_only``."""
+    info, _payload, crc_ok, coded, observed = decoded
+    present = (crc_ok and score >= z_payload) or score >= z_mark_only
+    good = crc_ok and present
+    bit_errors = None
+    if good:
+        recoded = conv_encode(info) * 2 - 1
+        bit_errors = int(((np.sign(coded) != recoded) & observed).sum())
+    return bool(present), bool(good), bit_errors
+
+
 def _detect16(x16: np.ndarray, key: str, time_origin: float = 0.0) -> WatermarkResult:
     seconds = len(x16) / WM_SR
     empty = WatermarkResult(False, None, None, None, 0.0, 0.0, False, None, 0, 0.0, seconds)
@@ -726,46 +866,279 @@ def _detect16(x16: np.ndarray, key: str, time_origin: float = 0.0) -> WatermarkR
             phase, offset = cand
             info, payload, crc_ok, coded, observed = c_info, c_payload, c_ok, c_coded, c_obs
     score = float(z[phase, offset])
-    present = (crc_ok and score >= Z_PAYLOAD) or score >= Z_MARK_ONLY
-    good = crc_ok and present
-    bit_errors = None
-    if good:
-        recoded = conv_encode(info) * 2 - 1
-        bit_errors = int(((np.sign(coded) != recoded) & observed).sum())
+    present, good, bit_errors = _decide((info, payload, crc_ok, coded, observed), score,
+                                        Z_PAYLOAD, Z_MARK_ONLY)
     # block column 0 sits at folded column (-offset mod P), tiles start at frame `phase`
     first_col = (-offset) % BLOCK_COLS
     offset_s = time_origin + ((phase - _PAD_FRAMES + first_col * TILE_HOPS) * HOP) / WM_SR
     vh, cid = split_payload(payload) if good else (None, None)
     return WatermarkResult(bool(present), payload if good else None, vh, cid, score, confidence,
                            bool(crc_ok), bit_errors, int(observed.sum()), float(offset_s),
-                           seconds, payload)
+                           seconds, payload, version=2 if present else None)
 
 
-def detect(audio: np.ndarray, sr: int, key: str = DEFAULT_KEY) -> WatermarkResult:
-    """Look for the watermark in ``audio`` (any crop of ≥ ~5 s of a marked file).
+# ----------------------------------------------------------------------------------------------
+# version 3 detection: search over speed / tempo / pitch hypotheses
+
+
+@lru_cache(maxsize=2)
+def scale_hypotheses() -> tuple[np.ndarray, tuple[str, ...]]:
+    """The coarse hypotheses ``(H, 2)`` of ``(time_scale, pitch_scale)`` and their kinds.
+
+    ``time_scale`` = duration of the analysed audio / original duration; ``pitch_scale`` =
+    frequency in the analysed audio / original frequency.  Three lines: speed changes (time
+    ``1/s``, pitch ``s``), tempo-only changes (time ``1/t``, pitch 1) and pitch-only shifts
+    (time 1, pitch ``p``), each a log-spaced grid through 1 (the unedited mark).
+    """
+    def grid(lo: float, hi: float, step: float) -> np.ndarray:
+        a, b = math.log(lo) - SCALE_MARGIN, math.log(hi) + SCALE_MARGIN
+        k = np.arange(math.floor(a / step), math.ceil(b / step) + 1)
+        return np.exp(k * step)
+
+    speed = grid(*SPEED_RANGE, TIME_STEP)
+    tempo = grid(*TEMPO_RANGE, TIME_STEP)
+    p = 2.0 ** (PITCH_SEMITONES / 12.0)
+    pitch = grid(1.0 / p, p, FREQ_STEP)
+    hyps = [(1.0, 1.0)] + [(1 / s, s) for s in speed if abs(math.log(s)) > 1e-9]
+    kinds = ["none"] + ["speed"] * (len(hyps) - 1)
+    hyps += [(1 / t, 1.0) for t in tempo if abs(math.log(t)) > 1e-9]
+    kinds += ["tempo"] * (len(hyps) - len(kinds))
+    hyps += [(1.0, f) for f in pitch if abs(math.log(f)) > 1e-9]
+    kinds += ["pitch"] * (len(hyps) - len(kinds))
+    return np.asarray(hyps), tuple(kinds)
+
+
+def search_candidates() -> int:
+    """Number of sync candidates the v3 search can look at per window (for the false-alarm
+    bound): every coarse hypothesis may be refined on a (2·REFINE_STEPS+1)² quarter-step
+    grid, × TILE_HOPS phases × block offsets."""
+    n = len(scale_hypotheses()[0]) * (2 * REFINE_STEPS + 1) ** 2
+    return n * TILE_HOPS * V3_BLOCK_COLS
+
+
+@lru_cache(maxsize=8)
+def _sync_ffts(key: str) -> tuple[np.ndarray, np.ndarray]:
+    """FFTs over block columns of the sync pattern ``pn·[sync]`` and of the sync mask."""
+    lay = _layout(key, 3)
+    sync = (lay.bit_of_tile < SYNC_BITS).astype(np.float64)  # (P, R)
+    return (scipy.fft.rfft(lay.pn * sync[:, :, None], axis=0), scipy.fft.rfft(sync, axis=0))
+
+
+def _fine_power(x16: np.ndarray) -> np.ndarray:
+    """Power spectrogram ``(F, N_FFT//2+1)`` with frame ``j`` centred at sample ``j·FINE_HOP``."""
+    n_frames = len(x16) // FINE_HOP + 1
+    xp = np.pad(x16.astype(np.float32), (N_FFT // 2, N_FFT // 2 + FINE_HOP))
+    frames = np.lib.stride_tricks.sliding_window_view(xp, N_FFT)[::FINE_HOP][:n_frames]
+    spec = scipy.fft.rfft(frames * _window(), axis=1)
+    return (spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2)
+
+
+def _interp_rows(cum: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Linear interpolation of ``cum`` along axis 0 at fractional indices ``pos`` (any shape)."""
+    pos = np.clip(pos, 0.0, len(cum) - 1.0)
+    i0 = np.minimum(pos.astype(np.int64), len(cum) - 2)
+    f = (pos - i0)[..., None]
+    return cum[i0] * (1.0 - f) + cum[i0 + 1] * f
+
+
+class _Searcher:
+    """The v3 detector's view of one window: group powers under any (time, pitch) scale."""
+
+    def __init__(self, x16: np.ndarray, key: str):
+        self.g, self.lay, self.key = _grid(3), _layout(key, 3), key
+        self.n = len(x16)
+        power = _fine_power(x16)
+        # cumulative over bins, bins first so that gathering edges copies whole rows
+        self.cf = np.concatenate([np.zeros((1, len(power))), np.cumsum(power.T, axis=0)])
+        self._ct: dict[float, np.ndarray] = {}
+
+    def _cum_time(self, pitch: float) -> np.ndarray:
+        """Cumulative (over frames) group powers ``(F+1, groups)`` for a pitch scale."""
+        ct = self._ct.get(pitch)
+        if ct is None:
+            # group [e_lo, e_hi) covers bin coordinates [e - 1/2) ; cf[k] integrates to k - 1/2
+            pos = (self.g.edges - 0.5) * pitch + 0.5
+            gp = np.diff(_interp_rows(self.cf, pos), axis=0).T  # (F, groups)
+            ct = np.concatenate([np.zeros((1, gp.shape[1])), np.cumsum(gp, axis=0)])
+            if len(self._ct) > 64:
+                self._ct.clear()
+            self._ct[pitch] = ct
+        return ct
+
+    def tiles(self, time: float, pitch: float) -> tuple[np.ndarray, np.ndarray]:
+        """Tile powers ``(TILE_HOPS, K, rows, groups)`` for the three sub-tile phases, and the
+        start sample of every tile ``(TILE_HOPS, K)``; the tile grid is centred on the window
+        so that a time-scale error drifts least."""
+        tile = TILE_HOPS * HOP * time  # samples of one tile in the analysed audio
+        k = max(1, int((self.n - tile) // tile))
+        start = 0.5 * (self.n - (k + 1) * tile)
+        bounds = start + tile * (np.arange(TILE_HOPS)[:, None] / TILE_HOPS +
+                                 np.arange(k + 1)[None, :])  # (phases, K+1) samples
+        c = _interp_rows(self._cum_time(pitch), bounds / FINE_HOP + 0.5)
+        tiles = np.diff(c, axis=1).reshape(TILE_HOPS, k, self.g.rows, self.g.groups)
+        return np.maximum(tiles, 0.0).astype(np.float32), bounds[:, :-1]
+
+    def folded(self, time: float, pitch: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Weighted tile values folded modulo the block: ``(phases, P, R, G)``, their
+        variances ``(phases, P, R)`` and the tile start samples."""
+        tiles, starts = self.tiles(time, pitch)
+        dev, var, energy = _tile_stats(tiles, with_energy=True)
+        if energy.shape[1] >= 4:
+            floor = np.percentile(energy, NOISE_FLOOR_PCT, axis=1, keepdims=True)
+            rho = np.clip(1.0 - floor / np.maximum(energy, 1e-30), 0.0, 1.0)
+            w = rho / np.sqrt(np.maximum(var, VAR_FLOOR))
+            cap = WEIGHT_CAP * np.maximum(np.median(w, axis=(1, 2), keepdims=True), 1e-12)
+            w = np.minimum(w, cap)
+        else:
+            w = np.ones_like(energy)
+        p_cols = self.g.block_cols
+        k = dev.shape[1]
+        m = -(-k // p_cols)
+        pad = ((0, 0), (0, m * p_cols - k), (0, 0))
+        fd = np.pad(dev * w[..., None], pad + ((0, 0),))
+        fv = np.pad(var * w * w, pad)
+        fd = fd.reshape(TILE_HOPS, m, p_cols, *fd.shape[2:]).sum(axis=1)
+        fv = fv.reshape(TILE_HOPS, m, p_cols, fv.shape[-1]).sum(axis=1)
+        return fd, fv, starts
+
+    def sync_z(self, time: float, pitch: float) -> np.ndarray:
+        """Sync z-score ``(phases, offsets)`` of one hypothesis (circular correlation by FFT)."""
+        fd, fv, _ = self.folded(time, pitch)
+        pat, mask = _sync_ffts(self.key)
+        p_cols = self.g.block_cols
+        a = scipy.fft.rfft(fd, axis=1)
+        score = scipy.fft.irfft((np.conj(a) * pat).sum(axis=(2, 3)), n=p_cols, axis=1)
+        b = scipy.fft.rfft(fv, axis=1)
+        var = scipy.fft.irfft((np.conj(b) * mask).sum(axis=2), n=p_cols, axis=1)
+        ok = var > 1e-9 * max(float(var.max(initial=0.0)), 1e-30)
+        return np.where(ok, score / np.sqrt(np.where(ok, var, 1.0)), 0.0)
+
+    def bits_at(self, time: float, pitch: float, phase: int, offset: int) -> tuple:
+        """Soft bit sums and variances ``(N_BITS,)`` of one candidate, and its block start
+        (sample of the window where block column 0 begins)."""
+        fd, fv, starts = self.folded(time, pitch)
+        fd_o = np.roll(fd[phase], offset, axis=0)  # block column p ↔ folded (p - o) mod P
+        fv_o = np.roll(fv[phase], offset, axis=0)
+        feat = (fd_o * self.lay.pn).sum(axis=2)
+        soft = _per_bit(feat.reshape(1, -1), self.lay)[0]
+        var = _per_bit(fv_o.reshape(1, -1), self.lay)[0]
+        first = (-offset) % self.g.block_cols
+        block_start = float(starts[phase][first]) if first < starts.shape[1] else 0.0
+        return soft, var, block_start
+
+
+def _edit_name(time: float, pitch: float) -> str:
+    lt, lp = math.log(time), math.log(pitch)
+    tol = TIME_STEP / 2
+    if abs(lt) < tol and abs(lp) < tol:
+        return "none"
+    if abs(lp) < tol:
+        return "tempo"
+    if abs(lt) < tol:
+        return "pitch"
+    if abs(lt + lp) < 2 * tol:
+        return "speed"
+    return "time+pitch"
+
+
+def _detect3(x16: np.ndarray, key: str, time_origin: float = 0.0,
+             search: bool = True) -> WatermarkResult:
+    """Search one window for a v3 mark under every speed / tempo / pitch hypothesis (only
+    the unedited one with ``search=False``)."""
+    seconds = len(x16) / WM_SR
+    empty = WatermarkResult(False, None, None, None, 0.0, 0.0, False, None, 0, 0.0, seconds)
+    s = _Searcher(x16, key)
+    hyps = scale_hypotheses()[0] if search else np.ones((1, 2))
+    zs = np.stack([s.sync_z(t, f) for t, f in hyps])  # (H, phases, offsets)
+    if not np.any(zs):
+        return empty
+    all_h, all_z = hyps, zs
+    if search:
+        top = np.argsort(zs.reshape(len(zs), -1).max(axis=1))[::-1][:REFINE_TOP]
+        quarter = np.arange(-REFINE_STEPS, REFINE_STEPS + 1) / 4.0
+        refined = [(hyps[h][0] * math.exp(a * TIME_STEP), hyps[h][1] * math.exp(b * FREQ_STEP))
+                   for h in top for a in quarter for b in quarter if a or b]
+        zr = np.stack([s.sync_z(t, f) for t, f in refined])
+        all_h = np.concatenate([hyps, np.asarray(refined)])
+        all_z = np.concatenate([zs, zr])
+    order = np.argsort(all_z, axis=None)[::-1][:max(1, DECODE_CANDIDATES)]
+    ranked = [np.unravel_index(int(i), all_z.shape) for i in order]
+    n_cand = search_candidates()
+    best_z = float(all_z[ranked[0]])
+    chosen, decoded = ranked[0], None
+    for i, cand in enumerate(ranked):
+        if i and (decoded[2] or all_z[cand] < Z3_PAYLOAD):
+            break
+        hi, phase, offset = (int(v) for v in cand)
+        t, f = all_h[hi]
+        soft, var, block_start = s.bits_at(t, f, phase, offset)
+        res = _decode_at(soft, var)
+        if i == 0 or res[2]:
+            chosen, decoded, start = cand, res, block_start
+    _info, payload, crc_ok, _coded, observed = decoded
+    score = float(all_z[chosen])
+    present, good, bit_errors = _decide(decoded, score, Z3_PAYLOAD, Z3_MARK_ONLY)
+    t, f = (float(v) for v in all_h[chosen[0]])
+    confidence = max(0.0, 1.0 - min(1.0, n_cand * _norm_sf(best_z)))
+    vh, cid = split_payload(payload) if good else (None, None)
+    return WatermarkResult(bool(present), payload if good else None, vh, cid, score, confidence,
+                           bool(crc_ok), bit_errors, int(observed.sum()),
+                           float(time_origin + start / WM_SR), seconds, payload,
+                           version=3 if present else None, time_scale=t, pitch_scale=f,
+                           edit=_edit_name(t, f) if present else "none")
+
+
+def _windows(n: int, window_s: float) -> list[tuple[int, int]]:
+    win = int(window_s * WM_SR)
+    if n <= int(1.5 * win):
+        return [(0, n)]
+    return [(a, min(n, a + win)) for a in range(0, n - win // 2, win // 2)]
+
+
+def detect(audio: np.ndarray, sr: int, key: str = DEFAULT_KEY,
+           versions: tuple[int, ...] = (3, 2), search: bool = True) -> WatermarkResult:
+    """Look for the watermark in ``audio`` (any crop of ≥ ~5 s of a marked file, also after a
+    speed, tempo or pitch change within the searched ranges).
 
     Args:
         audio: ``(samples,)`` or ``(channels, samples)`` float at ``sr`` Hz.
         sr: sample rate (Hz).
         key: the key used at embedding.
+        versions: mark versions looked for, in order (v3 with the scale search, then v2).
+        search: search speed / tempo / pitch changes (``False``: unedited v3 marks only, ~50×
+            cheaper; used before labelling to find an existing mark).
     Returns:
-        A :class:`WatermarkResult`; for inputs longer than :data:`WINDOW_S` the windows are
-        searched in turn and the first detection (or the best score) is returned.
+        A :class:`WatermarkResult`; inputs longer than 1.5 windows (v3: :data:`V3_WINDOW_S`,
+        v2: :data:`WINDOW_S`) are searched window by window and the first detection (or the
+        best score) is returned.  Too short (< :data:`V3_MIN_DETECT_S`) or silent input gives
+        ``present=False`` with ``reason`` ``"too short"`` / ``"silent"``.
     """
     x = to_mono(np.asarray(audio, dtype=np.float32))
     if x.size == 0:
         raise AisingerError("cannot look for a watermark in empty audio")
     if not np.isfinite(x).all():
         raise AisingerError("cannot look for a watermark in audio with NaN/inf samples")
+    seconds = x.size / sr
+    empty = WatermarkResult(False, None, None, None, 0.0, 0.0, False, None, 0, 0.0, seconds)
+    if seconds < V3_MIN_DETECT_S:
+        return replace(empty, reason="too short")
+    if float(np.abs(x).max()) < SILENCE_LEVEL:
+        return replace(empty, reason="silent")
     x16 = resample(x, sr, WM_SR)
-    win = int(WINDOW_S * WM_SR)
-    if len(x16) <= int(1.5 * win):
-        return _detect16(x16, key)
     best = None
-    for start in range(0, len(x16) - win // 2, win // 2):
-        res = _detect16(x16[start: start + win], key, start / WM_SR)
-        if res.present:
-            return res
-        if best is None or res.score > best.score:
-            best = res
-    return best
+    for version in versions:
+        if version == 3:
+            runs = ((lambda y, o: _detect3(y, key, o, search), a, b)
+                    for a, b in _windows(len(x16), V3_WINDOW_S))
+        elif version == 2:
+            runs = ((lambda y, o: _detect16(y, key, o), a, b)
+                    for a, b in _windows(len(x16), WINDOW_S))
+        else:
+            raise AisingerError(f"cannot detect watermark version {version}")
+        for fn, a, b in runs:
+            res = fn(x16[a:b], a / WM_SR)
+            if res.present:
+                return replace(res, seconds=seconds)
+            if best is None or res.score > best.score:
+                best = res
+    return replace(best, seconds=seconds)

@@ -52,6 +52,54 @@ def f0_to_coarse(f0: torch.Tensor) -> torch.Tensor:
     return torch.round(scaled).clamp(1, F0_BINS - 1).long()
 
 
+SIZE_BOUNDS = {
+    "content_dim": (1, 4096), "inter_channels": (1, 4096), "hidden_channels": (1, 4096),
+    "filter_channels": (1, 16384), "n_heads": (1, 64), "n_layers": (1, 64),
+    "kernel_size": (1, 63), "window_size": (0, 1024), "n_flows": (1, 32),
+    "flow_layers": (1, 64), "gin_channels": (0, 4096), "n_speakers": (1, 100_000),
+    "spec_channels": (1, 16385)}
+"""Accepted range of every size of a :class:`VitsConfig` (published So-VITS-SVC/RVC models
+use 192-768 channels, 6 layers, 4 flows; the bounds are ~10x that): checked before any module
+is built, so a file asking for 4e8 channels is refused instead of exhausting memory."""
+DECODER_BOUNDS = {
+    "in_channels": (1, 4096), "upsample_initial_channel": (1, 4096), "upsample_rates": (1, 64),
+    "upsample_kernel_sizes": (1, 256), "resblock_kernel_sizes": (1, 63),
+    "resblock_dilation_sizes": (1, 64), "sample_rate": (8000, 384_000), "harmonics": (0, 64),
+    "gin_channels": (0, 4096)}
+"""Accepted range of every size of the decoder (:class:`~aisinger.nn.nsf_hifigan.NsfConfig`);
+tuples are checked element by element and may have at most ``MAX_STAGES`` entries."""
+MAX_STAGES = 8
+
+
+def _check_bound(name: str, value, lo: int, hi: int) -> None:
+    values = value if isinstance(value, (tuple, list)) else (value,)
+    if isinstance(value, (tuple, list)) and not 1 <= len(value) <= MAX_STAGES:
+        raise ValueError(f"{name} has {len(value)} entries; 1..{MAX_STAGES} are supported")
+    for v in values:
+        if isinstance(v, (tuple, list)):
+            _check_bound(name, v, lo, hi)
+        elif isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise ValueError(f"{name}={v!r} is outside the supported range {lo}..{hi}")
+
+
+def check_sizes(cfg: VitsConfig) -> None:
+    """Raise ValueError naming the first size of ``cfg`` outside :data:`SIZE_BOUNDS` /
+    :data:`DECODER_BOUNDS` (or inconsistent with another), before anything is allocated."""
+    for name, (lo, hi) in SIZE_BOUNDS.items():
+        _check_bound(name, getattr(cfg, name), lo, hi)
+    for name, (lo, hi) in DECODER_BOUNDS.items():
+        _check_bound(f"decoder.{name}", getattr(cfg.decoder, name), lo, hi)
+    d = cfg.decoder
+    if len(d.upsample_rates) != len(d.upsample_kernel_sizes):
+        raise ValueError(f"{len(d.upsample_rates)} upsample_rates but "
+                         f"{len(d.upsample_kernel_sizes)} upsample_kernel_sizes")
+    if len(d.resblock_kernel_sizes) != len(d.resblock_dilation_sizes):
+        raise ValueError("resblock_kernel_sizes and resblock_dilation_sizes differ in length")
+    if cfg.hidden_channels % cfg.n_heads:
+        raise ValueError(f"hidden_channels={cfg.hidden_channels} is not a multiple of "
+                         f"n_heads={cfg.n_heads}")
+
+
 @dataclass(frozen=True)
 class VitsConfig:
     """Shape of an :class:`SvcGenerator`.
@@ -421,6 +469,7 @@ class SvcGenerator(nn.Module):
 
     def __init__(self, cfg: VitsConfig, dropout: float = 0.0):
         super().__init__()
+        check_sizes(cfg)
         if cfg.family not in FAMILIES:
             raise ValueError(f"unknown model family {cfg.family!r}")
         if cfg.decoder.in_channels != cfg.inter_channels:

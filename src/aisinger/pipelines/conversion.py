@@ -12,9 +12,11 @@ from pathlib import Path
 
 from aisinger.consent import check_voice
 from aisinger.convert import DEFAULT_PROTECT, DEFAULT_RETRIEVAL, convert
+from aisinger.dsp.peak import TRUE_PEAK_CEILING_DBTP
+from aisinger.errors import AisingerError
 from aisinger.features.pitch import DEFAULT_METHOD
 from aisinger.io import audio as audio_io
-from aisinger.label import label_audio, policy_for, tag_file
+from aisinger.label import label_audio, policy_for, write_labelled
 from aisinger.voice.folder import load_voice
 
 __all__ = ["ConvertOptions", "ConvertResult", "convert_file"]
@@ -51,6 +53,9 @@ def convert_file(vocals: str | Path, voice_dir: str | Path, out_path: str | Path
     (labelled as AI-generated unless ``options.no_label``).  The input is never modified."""
     vocals, voice_dir, out_path = Path(vocals), Path(voice_dir), Path(out_path)
     audio_io.check_output_not_input(out_path, vocals)
+    if options.sr is not None and not audio_io.MIN_SR <= options.sr <= audio_io.MAX_SR:
+        raise AisingerError(f"--sr {options.sr}: the output sample rate must be "
+                            f"{audio_io.MIN_SR}-{audio_io.MAX_SR} Hz")
     check_voice(voice_dir, "convert")
     policy = policy_for("convert", no_label=options.no_label)
     voice = load_voice(voice_dir)
@@ -59,6 +64,5 @@ def convert_file(vocals: str | Path, voice_dir: str | Path, out_path: str | Path
                       retrieval=options.retrieval, protect=options.protect, out_sr=options.sr,
                       content_encoder=options.content_encoder)
     y, label = label_audio(y, rate, voice_id=voice_dir.resolve().name, policy=policy)
-    audio_io.save(out_path, y, rate)
-    tag_file(out_path, label)
+    write_labelled(y, rate, out_path, label, ceiling_dbtp=TRUE_PEAK_CEILING_DBTP)
     return ConvertResult(out_path, rate, round(y.shape[-1] / rate, 3), label)

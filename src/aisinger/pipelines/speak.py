@@ -4,11 +4,13 @@ A frequent request of the 2023 AI-cover users: "能否训练出音色后，让�
 (once the timbre is trained, can it read a text aloud?).  Offline TTS makes the words with a
 natural speech contour, and the voice model re-sings them:
 
-    text ─ TTS (flite for English; espeak-ng for Mandarin, via pinyin, and Cantonese)
-         ─ features.extract ─ pitch placement ─ convert.convert ─ label ─ file
+    text ─ TTS (aisinger.tts: Kokoro-82M for Mandarin and Japanese, piper joe for English,
+         espeak-ng for Cantonese) ─ features.extract ─ pitch placement ─ convert.convert
+         ─ label ─ file
 
-* Mandarin Han characters are turned into tone-numbered pinyin (pypinyin) because the packaged
-  espeak-ng Mandarin dictionary lacks most characters; pinyin input is passed through.
+* Mandarin, English and Japanese speech is intelligible (Whisper base CER 0 on test sentences,
+  see docs/lab.md).  Cantonese stays on espeak-ng (robotic, not intelligible to Whisper) until
+  an intelligible offline Cantonese voice exists.
 * Pitch: speech sits lower than singing, so the speech contour is moved (kept in shape, not
   flattened) so that its median lands ``SPEECH_RANGE_POSITION`` of the way up the voice's
   trained range (in semitones); ``transpose`` overrides.
@@ -18,7 +20,6 @@ natural speech contour, and the voice model re-sings them:
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,32 +28,33 @@ import numpy as np
 from aisinger.consent import check_voice
 from aisinger.convert import DEFAULT_PROTECT, DEFAULT_RETRIEVAL, convert, feature_config
 from aisinger.convert.key import voice_range
+from aisinger.dsp.peak import TRUE_PEAK_CEILING_DBTP
 from aisinger.errors import AisingerError
 from aisinger.features import extract
 from aisinger.features.pitch import DEFAULT_METHOD
 from aisinger.io import audio as audio_io
-from aisinger.label import label_audio, policy_for, tag_file
-from aisinger.tts.classic import speak as tts
+from aisinger.label import label_audio, policy_for, write_labelled
+from aisinger.tts import synthesize
 from aisinger.voice.folder import load_voice
 
 __all__ = ["speak", "SpeakOptions", "SpeakResult", "tts_text", "speech_transpose", "LANGS",
            "TTS_VOICES", "MAX_TEXT_CHARS"]
 
-LANGS = ("en", "zh", "yue")
-TTS_VOICES = {"en": "flite-slt", "zh": "espeak-cmn-f2", "yue": "espeak-yue-f4"}
-"""Lab TTS voice per language (aisinger.tts.classic.VOICES); its timbre is replaced by the voice."""
+LANGS = ("en", "zh", "ja", "yue")
+TTS_VOICES = {"en": "piper-joe", "zh": "kokoro-alpha", "ja": "kokoro-alpha", "yue": "espeak-yue"}
+"""Speaker per language (:data:`aisinger.tts.SPEAKERS`); its timbre is replaced by the voice."""
 MAX_TEXT_CHARS = 2000
 """Longest text accepted (one TTS call; longer texts: split them)."""
 SPEECH_RANGE_POSITION = 0.25
 """Where the speech median is put in the voice's trained range (0 = bottom, 1 = top)."""
-_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 @dataclass
 class SpeakOptions:
     """transpose: semitones (None: place the speech in the voice's range); retrieval/protect:
     as in :func:`aisinger.convert.convert`; sr: output rate (None: the voice's); tts_voice:
-    override the lab TTS voice; explicit_label / no_label: as in cover."""
+    override the speaker (a name of :data:`aisinger.tts.SPEAKERS`); explicit_label / no_label:
+    as in cover."""
 
     transpose: float | None = None
     retrieval: float = DEFAULT_RETRIEVAL
@@ -74,14 +76,9 @@ class SpeakResult:
 
 
 def tts_text(text: str, lang: str) -> str:
-    """The text handed to the TTS engine: Mandarin Han characters become tone-numbered pinyin
-    (``"你好"`` → ``"ni3 hao3"``); everything else is passed through."""
-    if lang == "zh" and _HAN.search(text):
-        from pypinyin import Style, lazy_pinyin
-
-        # neutral tone -> 5, which espeak-ng's pinyin reader understands
-        return " ".join(lazy_pinyin(text, style=Style.TONE3, neutral_tone_with_five=True))
-    return text
+    """The text handed to the TTS engine: whitespace collapsed (Kokoro reads Mandarin Han
+    characters itself; the pinyin step for espeak-ng is no longer needed)."""
+    return " ".join(str(text).split())
 
 
 def speech_transpose(f0: np.ndarray, range_hz: tuple[float, float] | None) -> tuple[float, str]:
@@ -99,12 +96,14 @@ def speech_transpose(f0: np.ndarray, range_hz: tuple[float, float] | None) -> tu
 
 
 def speak(text: str, voice_dir: str | Path, out_path: str | Path, lang: str = "en",
-          options: SpeakOptions = SpeakOptions()) -> SpeakResult:
+          options: SpeakOptions = SpeakOptions(), progress=None) -> SpeakResult:
     """Read ``text`` aloud in the voice ``voice_dir`` and write a labelled file ``out_path``.
 
-    lang: ``"en"``, ``"zh"`` (Mandarin) or ``"yue"`` (Cantonese).  The voice's consent record
-    must permit ``speak``.
+    lang: ``"en"``, ``"zh"`` (Mandarin), ``"ja"`` or ``"yue"`` (Cantonese, espeak-ng).  The
+    voice's consent record must permit ``speak``.  ``progress(stage, fraction)`` is called as
+    the stages start (the callback :func:`aisinger.progress.stage_bar` yields).
     """
+    report = progress or (lambda stage, fraction: None)
     if lang not in LANGS:
         raise AisingerError(f"speak: unknown language {lang!r}; use one of {', '.join(LANGS)}")
     text = " ".join(str(text).split())
@@ -120,11 +119,13 @@ def speak(text: str, voice_dir: str | Path, out_path: str | Path, lang: str = "e
     voice = load_voice(voice_dir)
     check_voice(voice_dir, "speak")
     policy = policy_for("speak", no_label=options.no_label, explicit=options.explicit_label,
-                        lang="zh" if lang in ("zh", "yue") else "en")
+                        lang="zh" if lang in ("zh", "yue") else "en")  # ja: English label
 
+    report("text to speech", 0.05)
     spoken = tts_text(text, lang)
     tts_sr = 22050
-    speech = tts(spoken, options.tts_voice or TTS_VOICES[lang], sr=tts_sr, language=lang)
+    speech, _ = synthesize(spoken, lang, options.tts_voice or TTS_VOICES[lang], sr=tts_sr)
+    report("pitch", 0.25)
     feats = None
     if options.transpose is None:
         feats = extract(speech, tts_sr, config=feature_config(voice, DEFAULT_METHOD),
@@ -133,13 +134,16 @@ def speak(text: str, voice_dir: str | Path, out_path: str | Path, lang: str = "e
     else:
         transpose = float(options.transpose)
         reason = f"transpose {transpose:+g} semitones given by the user"
+    report("convert", 0.4)
     y, rate = convert(voice, speech, tts_sr, feats, transpose=transpose,
                       f0_method=DEFAULT_METHOD, retrieval=options.retrieval,
-                      protect=options.protect, out_sr=options.sr)
+                      protect=options.protect, out_sr=options.sr,
+                      warn_range=False)  # speech sits low on purpose (SPEECH_RANGE_POSITION)
     label: dict = {}
+    report("label", 0.85)
     if policy.enabled:
         y, label = label_audio(y, rate, voice_id=voice_dir.resolve().name, policy=policy)
-    audio_io.save(out_path, y, rate)
-    if label:
-        tag_file(out_path, label)
+    # one labelled writer, limited to the true-peak ceiling (TTS + conversion can exceed 1.0)
+    write_labelled(y, rate, out_path, label, ceiling_dbtp=TRUE_PEAK_CEILING_DBTP)
+    report("done", 1.0)
     return SpeakResult(out_path, transpose, reason, spoken, round(y.shape[-1] / rate, 3), label)

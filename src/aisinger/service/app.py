@@ -46,16 +46,24 @@ def _reap_once(ctx: ServiceContext) -> None:
     for jid in dead:
         log.error("job %s: failed, worker lost %d times", jid, cfg.max_attempts)
     now = time.time()
-    pending = None
-    for jid, enqueued_at in store.to_enqueue(now - cfg.requeue_after_s):
-        if enqueued_at is not None:
-            if pending is None:
-                pending = ctx.queue.pending_ids()
-            if jid in pending:
-                store.mark_enqueued(jid)  # still waiting in the engine: fine
-                continue
-            log.warning("job %s: its queue message is gone; sent again", jid)
+    stale = store.to_enqueue(now - cfg.requeue_after_s)
+    if not stale:
+        return
+    # A message wakes a worker, which claims the oldest queued job (whatever the message
+    # names), so what matters is that there are as many messages as queued jobs.
+    missing = None
+    for jid, enqueued_at in stale:
+        if enqueued_at is None:
+            ctx.enqueue(jid)
+            continue
+        if missing is None:
+            missing = store.queued_count() - ctx.queue.pending_count()
+        if missing <= 0:
+            store.mark_enqueued(jid)  # enough messages are waiting in the engine: fine
+            continue
+        log.warning("job %s: a queue message is gone; sent again", jid)
         ctx.enqueue(jid)
+        missing -= 1
 
 
 def create_app(config: ServiceConfig, queue=None) -> FastAPI:
@@ -100,7 +108,7 @@ def create_app(config: ServiceConfig, queue=None) -> FastAPI:
 
     @app.exception_handler(AisingerError)
     async def _aisinger_error(request: Request, exc: AisingerError):
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        return JSONResponse({"detail": ctx.public(str(exc))}, status_code=400)
 
     for module in (general, songs, voices, jobs, worker, ui):
         app.include_router(module.router)

@@ -17,7 +17,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from aisinger.service.config import ServiceConfig
-from aisinger.service.media import UploadError
+from aisinger.service.media import UploadError, scrub_paths
 from aisinger.service.queue import JobQueue
 from aisinger.service.store import Principal, Store, new_id
 
@@ -42,6 +42,12 @@ class ServiceContext:
         with self.enqueue_lock:
             self.queue.enqueue(job_id)
         self.store.mark_enqueued(job_id)
+
+    def public(self, message: str, names: Optional[dict] = None) -> str:
+        """A message without this server's file paths (users see names, not folders)."""
+        cfg = self.cfg
+        roots = {cfg.data_dir, cfg.data_dir.resolve(), cfg.voices_dir, cfg.voices_dir.resolve()}
+        return scrub_paths(message, names or {}, tuple(roots))
 
     def song_or_404(self, song_id: str) -> dict:
         s = self.store.get_song(song_id) if len(song_id) <= 64 else None

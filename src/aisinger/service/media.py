@@ -9,15 +9,21 @@ into a folder with a server-generated name.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
+import lzma
 import re
 import shutil
 import subprocess
 import tarfile
+import time
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
+
+import numpy as np
 
 from aisinger.consent import check_scope, load_consent
 from aisinger.errors import AisingerError, AudioError
@@ -36,6 +42,14 @@ MEDIA_TYPES = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg",
 CONSENT_AUDIO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}\.(wav|flac|mp3|ogg|m4a)$")
 VOICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 MAX_ARCHIVE_MEMBERS = 64
+MIN_SONG_SECONDS = 1.0
+"""Shorter uploads are refused: nothing to cover (a 1-sample song used to crash the job)."""
+MAX_ARCHIVE_SECONDS = 60.0
+"""Wall-clock bound on unpacking one voice archive (a hostile archive is cheap to send)."""
+DAMAGED = (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib.error,
+           lzma.LZMAError, ValueError, NotImplementedError, RuntimeError)
+"""What the zip/tar/gzip/bz2/xz readers raise for a damaged, truncated or unsupported
+archive (bad CRC, cut-off stream, broken central directory, encrypted member, …)."""
 
 
 class UploadError(AisingerError):
@@ -92,14 +106,71 @@ def sniff_song(tmp: Path, max_seconds: float, name: str = "upload") -> tuple[str
     if i.duration > max_seconds:
         raise UploadError(f"{name}: {i.duration:.0f} s long; the limit is {max_seconds:.0f} s",
                           413)
-    return ext, i
+    frames = _decode_check(tmp, i.channels, name)
+    seconds = frames / i.sr
+    # a header (WAV size, MP3 Xing/VBRI frame count) can promise more than the file holds
+    if i.duration - seconds > max(0.25, 0.02 * i.duration):
+        raise UploadError(f"{name}: truncated file: the header declares {i.duration:.1f} s, "
+                          f"the file holds {seconds:.1f} s of audio", 415)
+    if seconds < MIN_SONG_SECONDS:
+        raise UploadError(f"{name}: {seconds:.3f} s of audio is too short to cover (at least "
+                          f"{MIN_SONG_SECONDS:.0f} s)", 415)
+    return ext, dataclasses.replace(i, frames=frames)
+
+
+def _decode_check(path: Path, channels: int, name: str) -> int:
+    """Decode the whole file once (ffmpeg, streamed: memory stays small) as the CLI's loader
+    would: refuse undecodable data and NaN/inf samples.  Returns the true frame count."""
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-f", "f32le",
+           "-acodec", "pcm_f32le", "-ac", str(channels), "-"]
+    import tempfile
+
+    n = 0
+    finite = True
+    # stderr to a file, not a pipe: a hostile file can make ffmpeg print an error per frame,
+    # and a full stderr pipe would stall it while we wait on stdout
+    with tempfile.TemporaryFile() as errf:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errf)
+        try:
+            while block := proc.stdout.read(1 << 20):
+                usable = len(block) - len(block) % 4
+                finite = finite and bool(np.isfinite(np.frombuffer(block[:usable], "<f4")).all())
+                n += usable // 4
+            rc = proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        errf.seek(0)
+        err = errf.read(1 << 16).decode(errors="replace").strip()
+    if rc != 0:
+        last = (err.splitlines() or ["?"])[-1][:160].replace(str(path), "file")
+        raise UploadError(f"{name}: cannot decode the audio ({last})", 415)
+    if not finite:
+        raise UploadError(f"{name}: contains NaN or infinite sample values", 415)
+    return n // max(1, channels)
 
 
 def clean_title(title: str | None, fallback: str) -> str:
-    """A display title (never a path): printable, at most 120 characters."""
+    """A display title: printable, at most 120 characters.  It is never used as a path (files
+    get server-generated names), so "AC/DC - Back in Black" is kept as it is."""
     t = "".join(c for c in (title or "") if c.isprintable()).strip()
-    t = PurePosixPath(t.replace("\\", "/")).name if t else ""
     return (t or fallback)[:120]
+
+
+def scrub_paths(message: str, names: dict, roots: tuple = ()) -> str:
+    """A message fit for users: the server's or worker's file paths replaced.
+
+    ``names`` maps a path to what it is called for the user (``{song_tmp: "the song"}``);
+    anything else under one of ``roots`` (a worker's cache, the temp folder) keeps only its
+    file name.  Longest paths first, so a file inside a named folder gets its own name."""
+    for path, label in sorted(((str(k), v) for k, v in names.items()), key=lambda kv:
+                              -len(kv[0])):
+        message = message.replace(path, label)
+    for root in sorted({str(r) for r in roots if str(r) not in ("", "/")}, key=len,
+                       reverse=True):
+        message = re.sub(re.escape(root.rstrip("/")) + r"/(?:[^\s'\":,()]*/)?", "", message)
+    return message
 
 
 # ------------------------------------------------------------------------------------ voices
@@ -145,8 +216,9 @@ def describe_voice(voice_dir: Path, use_scope: str) -> dict:
         for use in ("cover", "serve"):
             check_scope(record, f"{use}:{use_scope}")
         out["usable"] = True
-    except AisingerError as err:
-        out["problem"] = str(err)
+    except AisingerError as err:  # shown to every user: the server's folders left out
+        out["problem"] = scrub_paths(str(err), {voice_dir: f"voice {voice_dir.name}",
+                                                voice_dir.resolve(): f"voice {voice_dir.name}"})
     return out
 
 
@@ -158,9 +230,13 @@ def list_voices(voices_dir: Path, use_scope: str) -> list[dict]:
             and (p / VOICE_CONFIG).is_file()]
 
 
-def _members(archive: Path):
+def _members(archive: Path, max_stream_bytes: int):
     """Yield ``(name, kind, size, opener)`` for a tar or zip archive (recognised by content);
-    kind is ``"file"``, ``"dir"`` or ``"other"`` (links, devices, …)."""
+    kind is ``"file"``, ``"dir"`` or ``"other"`` (links, devices, …).
+
+    A compressed tar is one stream: reaching a member means decompressing every member before
+    it, skipped or not, so the stream position (which counts them all) is bounded by
+    ``max_stream_bytes``.  Zip members are read only when opened."""
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
             for zi in zf.infolist():
@@ -174,23 +250,45 @@ def _members(archive: Path):
         raise UploadError("voice archive: not a tar or zip archive", 415) from None
     with tf:
         for ti in tf:
+            if ti.offset_data + ti.size > max_stream_bytes:
+                raise UploadError(f"voice archive: more than {max_stream_bytes // 2**20} MiB "
+                                  "to decompress (skipped members count too)", 413)
             kind = "file" if ti.isreg() else ("dir" if ti.isdir() else "other")
             yield ti.name, kind, ti.size, (lambda ti=ti: tf.extractfile(ti))
 
 
-def extract_voice(archive: Path, dest: Path, max_bytes: int) -> Path:
+def extract_voice(archive: Path, dest: Path, max_bytes: int,
+                  max_seconds: float = MAX_ARCHIVE_SECONDS) -> Path:
     """Unpack a voice folder archive into ``dest`` (created; server-generated name).
 
     Accepted: a tar (optionally gz/bz2/xz) or zip of one voice folder, files at the top level
     or inside one folder.  Links, devices, absolute paths and ``..`` are refused; only the
-    voice file names are written.  Raises :class:`UploadError`.
+    voice file names are written.  The work is bounded: at most ``max_bytes`` decompressed
+    (for a compressed tar, members that are skipped count too) and ``max_seconds``.  A
+    damaged archive (bad CRC, truncated, broken directory) is a 400 with a one-line reason.
+    Raises :class:`UploadError`.
     """
+    try:
+        return _extract_voice(archive, dest, max_bytes, time.monotonic() + max_seconds)
+    except DAMAGED as exc:
+        if isinstance(exc, UploadError):  # AisingerError is not in DAMAGED; kept for clarity
+            raise
+        why = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise UploadError(f"voice archive: damaged or truncated ({why})", 400) from None
+
+
+def _extract_voice(archive: Path, dest: Path, max_bytes: int, deadline: float) -> Path:
     import tempfile
+
+    def in_time() -> None:
+        if time.monotonic() > deadline:
+            raise UploadError("voice archive: took too long to unpack", 413)
 
     staged: dict[str, Path] = {}
     total = n = 0
     with tempfile.TemporaryDirectory(prefix=".voice-", dir=dest.parent) as stage:
-        for name, kind, size, opener in _members(archive):
+        for name, kind, size, opener in _members(archive, max_bytes):
+            in_time()
             n += 1
             if n > MAX_ARCHIVE_MEMBERS:
                 raise UploadError(f"voice archive: more than {MAX_ARCHIVE_MEMBERS} members", 413)
@@ -217,10 +315,14 @@ def extract_voice(archive: Path, dest: Path, max_bytes: int) -> Path:
             written = 0
             with opener() as src, open(target, "wb") as out:
                 while block := src.read(1 << 20):
+                    in_time()
                     written += len(block)
                     if written > size:
                         raise UploadError(f"voice archive: {base} is larger than declared")
                     out.write(block)
+            if written != size:
+                raise UploadError(f"voice archive: {base} is shorter than declared "
+                                  "(truncated archive)")
             staged[base] = target
         if VOICE_CONFIG not in staged or VOICE_MODEL not in staged:
             raise UploadError("voice archive: no voice folder inside (config.json and "

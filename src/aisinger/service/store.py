@@ -4,7 +4,8 @@ The jobs table is the single source of truth for a job's state; the queue engine
 job IDs to workers (at least once).  Every state change is one transaction guarded by the
 state it expects, so duplicate deliveries and lost workers cannot finish a job twice:
 
-* ``queued``  → ``running``   :meth:`Store.claim` (new lease, attempt + 1)
+* ``queued``  → ``running``   :meth:`Store.claim_next` (oldest first; new lease,
+  attempt + 1)
 * ``running`` → ``done``      :meth:`Store.finish` (only with the current lease)
 * ``running`` → ``queued``    :meth:`Store.requeue_expired` (lease expired: worker lost)
 * ``running`` → ``failed``    :meth:`Store.fail` / attempts used up
@@ -250,6 +251,28 @@ class Store:
             if n == 0:
                 return None
             return db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+
+    def claim_next(self, worker: str, lease_s: float) -> dict | None:
+        """The oldest queued job (lowest ``seq``) → running with a new lease; None when no job
+        is queued.  Workers claim in submission order whatever message woke them, so the
+        queue position shown (rank by ``seq``) is the true order, and a job requeued after
+        its worker was lost keeps its place instead of going behind the queue engine's
+        newer messages."""
+        lease, now = secrets.token_hex(16), time.time()
+        with self._tx() as db:
+            row = db.execute("SELECT id FROM jobs WHERE state='queued' ORDER BY seq LIMIT 1"
+                             ).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE jobs SET state='running', lease=?, lease_until=?, worker=?, "
+                       "attempts=attempts+1, started=?, stage='claimed', progress=0 "
+                       "WHERE id=?", (lease, now + lease_s, worker[:120], now, row["id"]))
+            return db.execute("SELECT * FROM jobs WHERE id=?", (row["id"],)).fetchone()
+
+    def queued_count(self) -> int:
+        with self._conn() as db:
+            return db.execute("SELECT COUNT(*) AS n FROM jobs WHERE state='queued'"
+                              ).fetchone()["n"]
 
     def heartbeat(self, job_id: str, lease: str, lease_s: float, stage: str | None,
                   progress: float | None) -> bool:

@@ -1,10 +1,11 @@
 """A worker process: job IDs from the queue engine, jobs claimed from the server over HTTP.
 
-For each message the worker claims the job (``POST /api/worker/jobs/{id}/claim``); the
-server answers with a *lease* only if the job is queued (or its last lease expired), so a
-duplicate message does nothing.  While the job runs, a heartbeat thread sends progress and
-extends the lease; if the server says the lease is gone (job deleted, or given to another
-worker after this one was presumed dead) the job stops at the next progress call.  The
+For each message the worker claims the oldest queued job (``POST /api/worker/claim``): the
+server answers with a *lease*, or 409 when nothing is queued, so a duplicate message does
+nothing, and jobs run in submission order (a job requeued after its worker was lost keeps its
+place, whichever message is delivered first).  While the job runs, a heartbeat thread sends
+progress and extends the lease; if the server says the lease is gone (job deleted, or given to
+another worker after this one was presumed dead) the job stops at the next progress call.  The
 result is uploaded with the lease; the server places it under a name derived from the job
 ID and marks the job done in one transaction.  Killed with -9, a worker just stops sending
 heartbeats; the server's reaper queues the job again when the lease expires.
@@ -28,9 +29,10 @@ import traceback
 from pathlib import Path
 
 from aisinger.errors import AisingerError
+from aisinger.io.fileio import clean_stale, temp_prefix
 from aisinger.layout import VOICE_CONFIG
 from aisinger.service.jobs import JOB_FUNCTIONS
-from aisinger.service.media import VOICE_ID, extract_voice
+from aisinger.service.media import VOICE_ID, extract_voice, scrub_paths
 from aisinger.service.queue import JobQueue
 
 log = logging.getLogger("aisinger.service.worker")
@@ -105,6 +107,7 @@ class Worker:
         self.cache = Path(cache_dir)
         (self.cache / "voices").mkdir(parents=True, exist_ok=True)
         (self.cache / "work").mkdir(parents=True, exist_ok=True)
+        clean_stale(self.cache / "work")  # work folders of killed workers (kill -9)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
 
     # -------------------------------------------------------------------------- downloads
@@ -127,7 +130,8 @@ class Worker:
         if (target / VOICE_CONFIG).is_file():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        clean_stale(target.parent)
+        with tempfile.TemporaryDirectory(prefix=temp_prefix(), dir=target.parent) as tmp:
             arc = self._download(f"/api/worker/voices/{vid}/archive", Path(tmp) / "v.tar")
             staged = extract_voice(arc, Path(tmp) / vid, max_bytes=4 << 30)
             try:
@@ -138,40 +142,54 @@ class Worker:
 
     # ------------------------------------------------------------------------------- jobs
 
-    def handle(self, job_id: str) -> None:
-        """Claim, run and deliver one job (a no-op if the job is not claimable)."""
-        r = self.client.post(f"/api/worker/jobs/{job_id}/claim", json={"worker": self.name})
+    def handle(self, message: str) -> None:
+        """A queue message arrived: claim the oldest queued job (jobs run in submission order,
+        whichever message woke the worker), run it and deliver it; a no-op when nothing is
+        queued (a duplicate message)."""
+        r = self.client.post("/api/worker/claim", json={"worker": self.name})
         if r.status_code in (404, 409):
-            log.info("job %s not claimable (%s)", job_id, r.status_code)
+            log.info("message %s: no job to claim (%s)", message, r.status_code)
             return
         r.raise_for_status()
         claim = r.json()
-        lease = claim["lease"]
+        job_id, lease = claim["id"], claim["lease"]
         log.info("job %s claimed (attempt %s)", job_id, claim["attempts"])
         hb = _Heartbeat(self.client, job_id, lease, every_s=max(0.5, claim["lease_s"] / 4))
-        with tempfile.TemporaryDirectory(dir=self.cache / "work") as tmp:
+        with tempfile.TemporaryDirectory(prefix=temp_prefix(), dir=self.cache / "work") as tmp:
+            song = Path(tmp) / f"song{claim['song']['ext']}"
+            out = Path(tmp) / f"{job_id}.{claim['format']}"
+            names = {song: "the song", out: "the result"}
             try:
-                song = self._download(f"/api/worker/songs/{claim['song']['id']}",
-                                      Path(tmp) / f"song{claim['song']['ext']}")
+                self._download(f"/api/worker/songs/{claim['song']['id']}", song)
                 voice = self.voice_dir(claim["voice"])
-                out = Path(tmp) / f"{job_id}.{claim['format']}"
+                names[voice] = f"voice {claim['voice']['id']}"
                 fn = JOB_FUNCTIONS[claim["job_kind"]]
                 info = fn(song, voice, out, claim["options"], hb.progress)
             except JobLost:
                 log.info("job %s: lease lost; stopped", job_id)
                 return
             except AisingerError as err:
-                self._fail(job_id, lease, str(err), retry=False)
+                log.info("job %s failed: %s", job_id, err)
+                self._fail(job_id, lease, self._public(str(err), names), retry=False)
                 return
             except Exception as exc:  # noqa: BLE001 - a bug or a resource problem: retry
                 log.error("job %s crashed:\n%s", job_id, traceback.format_exc())
-                self._fail(job_id, lease, f"{type(exc).__name__}: {exc}", retry=True)
+                self._fail(job_id, lease, self._public(f"{type(exc).__name__}: {exc}", names),
+                           retry=True)
                 return
             finally:
                 hb.stop()
             if hb.lost:
                 return
             self._deliver(job_id, lease, out, info)
+
+    def _public(self, message: str, names: dict) -> str:
+        """What users may see of an error: this machine's paths (the job's temp folder, the
+        cache, the temp dir) replaced by what they are (full text stays in the worker log)."""
+        roots = (self.cache.resolve(), self.cache, Path(tempfile.gettempdir()).resolve(),
+                 tempfile.gettempdir())
+        return scrub_paths(message, {**{p.resolve(): v for p, v in names.items()}, **names},
+                           roots)
 
     def _fail(self, job_id: str, lease: str, message: str, retry: bool) -> None:
         try:

@@ -7,10 +7,14 @@ and voice give bit-identical samples.
 ``VOICES`` maps a lab voice name (``flite-slt``, ``espeak-cmn``, ...) to a :class:`VoiceSpec`.
 Text for the Mandarin voices is pinyin with tone digits (``"ni3 hao3"``); Cantonese voices read
 Han characters (``"你好"``); see :mod:`aisinger.lab.lyrics`.
+
+The human-like singers (``kokoro-*``, ``piper-joe*``) speak through :mod:`aisinger.tts`
+(Kokoro-82M and piper VITS, deterministic); Kokoro Mandarin voices read Han characters.
 """
 
 from __future__ import annotations
 
+import functools
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +24,7 @@ import soxr
 
 from aisinger.errors import AisingerError
 from aisinger.io.programs import run_to_wav
+from aisinger.tts import kokoro, piper
 
 TTS_TIMEOUT_S = 60
 """Wall-clock limit for one TTS call (seconds)."""
@@ -41,6 +46,11 @@ class VoiceSpec:
             voices are not intelligible to Whisper; they are used for timbre only).
         foreign_voice: engine voice used instead of ``voice`` for text in another language
             (e.g. English lyrics for the pinyin-reading Mandarin voice); ``None``: ``voice``.
+        kokoro: for ``engine="kokoro"``: the blend of Kokoro style tables
+            (``((base voice, weight), ...)``, see :mod:`aisinger.tts.kokoro`).
+        formant: spectral-envelope scale applied when singing (> 1: shorter vocal tract,
+            brighter; < 1: darker); makes new timbres from one speech voice.
+        pitch_offset: semitones added to the gender transpose (a singer's own range).
     """
 
     name: str
@@ -52,6 +62,9 @@ class VoiceSpec:
     speed: int | None = None
     intelligible: bool = True
     foreign_voice: str | None = None
+    kokoro: tuple[tuple[str, float], ...] | None = None
+    formant: float = 1.0
+    pitch_offset: int = 0
 
     def engine_voice(self, language: str | None = None) -> str:
         """The engine voice argument for text in ``language`` (``None``: the voice's own)."""
@@ -83,6 +96,26 @@ VOICES: dict[str, VoiceSpec] = {
                   intelligible=False),
         VoiceSpec("espeak-yue-f4", "espeak-ng", "yue+f4", "yue", "female", pitch=60, speed=150,
                   intelligible=False),
+        # Human-like singers (issue 13): neural speech voices through aisinger.tts.  Kokoro
+        # reads Mandarin (Han characters) and English; piper joe English only.  Blends of
+        # Kokoro style tables plus a formant scale and a range offset make further singers.
+        VoiceSpec("kokoro-alpha", "kokoro", "jf_alpha", "zh", "female",
+                  kokoro=(("jf_alpha", 1.0),)),
+        VoiceSpec("kokoro-gongitsune", "kokoro", "jf_gongitsune", "zh", "female",
+                  kokoro=(("jf_gongitsune", 1.0),)),
+        VoiceSpec("kokoro-kumo", "kokoro", "jm_kumo", "zh", "male", kokoro=(("jm_kumo", 1.0),)),
+        VoiceSpec("kokoro-nezumi", "kokoro", "jf_nezumi", "en", "female",
+                  kokoro=(("jf_nezumi", 1.0),)),
+        VoiceSpec("kokoro-tebukuro", "kokoro", "jf_tebukuro", "en", "female",
+                  kokoro=(("jf_tebukuro", 1.0),)),
+        VoiceSpec("piper-joe", "piper", "en_US-joe-medium", "en", "male"),
+        VoiceSpec("kokoro-mix-deep", "kokoro", "jm_kumo+jf_alpha", "zh", "male",
+                  kokoro=(("jm_kumo", 0.7), ("jf_alpha", 0.3)), formant=0.9, pitch_offset=-2),
+        VoiceSpec("kokoro-mix-bright", "kokoro", "jf_nezumi+jf_gongitsune", "en", "female",
+                  kokoro=(("jf_nezumi", 0.5), ("jf_gongitsune", 0.5)), formant=1.1,
+                  pitch_offset=2),
+        VoiceSpec("piper-joe-dark", "piper", "en_US-joe-medium", "en", "male", formant=0.88,
+                  pitch_offset=-3),
     )
 }
 """Lab voices by name."""
@@ -135,10 +168,29 @@ def speak_native(text: str, voice: str | VoiceSpec, language: str | None = None
     spec = voice_spec(voice)
     if not text.strip():
         raise AisingerError(f"lab voice {spec.name!r}: empty text to speak")
+    if spec.engine in ("kokoro", "piper"):
+        return _speak_neural(text, spec, language)
     audio, sr = run_to_wav(lambda out: _command(spec, text, out, language),
                            timeout_s=TTS_TIMEOUT_S,
                            what=f"speaking {text!r} with voice {spec.voice!r}")
     return np.ascontiguousarray(audio.mean(axis=0)), sr
+
+
+def _speak_neural(text: str, spec: VoiceSpec, language: str | None) -> tuple[np.ndarray, int]:
+    """Kokoro / piper through :mod:`aisinger.tts` (cached per process: syllables repeat)."""
+    return _neural_cached(text, spec.engine, spec.kokoro, language or spec.language)
+
+
+@functools.lru_cache(maxsize=4096)
+def _neural_cached(text: str, engine: str, mix, language: str) -> tuple[np.ndarray, int]:
+    if engine == "kokoro":
+        audio, sr = kokoro.synthesize(text, language, kokoro.KokoroVoice(mix))
+    else:
+        if language != "en":
+            raise AisingerError(f"piper joe speaks English, not {language!r}")
+        audio, sr = piper.synthesize(text)
+    audio.setflags(write=False)
+    return audio, sr
 
 
 def speak(text: str, voice: str | VoiceSpec, sr: int = 22050, language: str | None = None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aisinger.errors import AisingerError
 from aisinger.voice.folder import FAMILIES, Voice, load_voice
-from aisinger.voice import train_ddsp, train_vits
+from aisinger.voice import train_ddsp, train_nsf, train_vits
 
 __all__ = ["Voice", "load_voice", "train", "FAMILIES", "DEFAULT_FAMILY"]
 
@@ -30,6 +30,8 @@ def train(dataset_dir: str | Path, out_dir: str | Path, family: str = DEFAULT_FA
     """Train (or resume / fine-tune) a voice of model ``family`` on a dataset folder.
 
     ddsp: :func:`aisinger.voice.train_ddsp.train` (resumable; ``max_minutes`` pauses it);
+    nsf: :func:`aisinger.voice.train_nsf.train_nsf` (resumable; ``base``: an nsf base file
+    from scripts/train_base.py or an nsf voice to start from);
     vits: :func:`aisinger.voice.train_vits.train_vits` (``base``/``base_d``: a community
     G_0.pth/D_0.pth to fine-tune; ``content_encoder``: HuBERT/ContentVec weights).  ``steps``:
     None keeps the family's default.  Returns the family's result; its ``summary()`` is the
@@ -46,6 +48,10 @@ def train(dataset_dir: str | Path, out_dir: str | Path, family: str = DEFAULT_FA
             train_vits.VitsTrainConfig(steps=steps)
         return train_vits.train_vits(dataset_dir, out_dir, vcfg, base=base, base_d=base_d,
                           content_encoder=content_encoder, seed=seed)
+    if family == "nsf":  # neural source-filter decoder; base: a base.safetensors or a voice
+        ncfg = train_nsf.NsfTrainConfig(**({} if steps is None else {"steps": steps}),
+                              **({} if base is None else {"init": str(base)}))
+        return train_nsf.train_nsf(dataset_dir, out_dir, ncfg, max_minutes=max_minutes, seed=seed)
     config = train_ddsp.TrainConfig()
     if steps is not None:
         config = dataclasses.replace(config, steps=steps)

@@ -87,10 +87,10 @@ def _flow_shape(state: dict, path: Path) -> tuple[int, int]:
     return len(idx), layers
 
 
-def _window(state: dict, prefix: str) -> int:
+def _window(state: dict, prefix: str, path: Path) -> int:
     key = f"{prefix}.attn_layers.0.emb_rel_k"
     if key not in state:
-        raise AisingerError(f"missing {key}")
+        raise AisingerError(f"{path}: missing {key}; not a complete So-VITS/RVC generator")
     return (int(state[key].shape[1]) - 1) // 2
 
 
@@ -138,7 +138,7 @@ def sovits_config(cfg_doc: dict, state: dict, cfg_path: Path):
             inter_channels=int(m["inter_channels"]), hidden_channels=int(m["hidden_channels"]),
             filter_channels=int(m["filter_channels"]), n_heads=int(m["n_heads"]),
             n_layers=int(m["n_layers"]), kernel_size=int(m["kernel_size"]),
-            window_size=_window(state, "enc_p.enc_"), n_flows=n_flows,
+            window_size=_window(state, "enc_p.enc_", cfg_path), n_flows=n_flows,
             flow_layers=int(m.get("n_flow_layer", flow_layers)),
             gin_channels=int(m["gin_channels"]), n_speakers=int(m["n_speakers"]),
             use_f0=True, vol_embedding=bool(m.get("vol_embedding", False)),
@@ -181,7 +181,7 @@ def rvc_config(doc: dict, state: dict, path: Path):
             family="rvc", content_dim=content_dim, inter_channels=int(inter),
             hidden_channels=int(hidden), filter_channels=int(filt), n_heads=int(heads),
             n_layers=int(layers), kernel_size=int(kernel),
-            window_size=_window(state, "enc_p.encoder"), n_flows=n_flows,
+            window_size=_window(state, "enc_p.encoder", path), n_flows=n_flows,
             flow_layers=flow_layers, gin_channels=int(gin), n_speakers=int(spk),
             use_f0=use_f0, spec_channels=int(spec), decoder=dec)
     except AisingerError:
@@ -197,17 +197,23 @@ def build_checked(cfg, state: dict, path: Path, config_name: str):
     """
     import torch
 
-    from aisinger.nn.vits import SvcGenerator, fold_weight_norm
+    from aisinger.nn.vits import SvcGenerator, check_sizes, fold_weight_norm
 
+    # every size is checked against bounds, then the model is built on the "meta" device (no
+    # memory) and its shapes compared with the file's own tensors; only a model the file's
+    # weights fill exactly is allocated
     try:
-        model = SvcGenerator(cfg)
+        check_sizes(cfg)
+        with torch.device("meta"):
+            skeleton = SvcGenerator(cfg)
         state = fold_weight_norm({k: v for k, v in state.items() if not k.startswith("enc_q.")})
     except ValueError as exc:
-        raise AisingerError(f"{path}: {exc}") from None
-
-    why = state_mismatch(model, state, config_name)
+        raise AisingerError(f"{path}: {config_name}: {exc}") from None
+    why = state_mismatch(skeleton, state, config_name)
+    del skeleton
     if why:
         raise AisingerError(f"{path}: weights do not match {config_name} ({why})")
+    model = SvcGenerator(cfg)
     model.load_state_dict({k: v.to(torch.float32) for k, v in state.items()})
     return model.eval()
 

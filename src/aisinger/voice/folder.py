@@ -3,7 +3,7 @@
 Layout of ``VOICE/``::
 
     model.safetensors   model weights (float32)
-    config.json         {"format": "aisinger-voice", "version": 2, "family": "ddsp",
+    config.json         {"format": "aisinger-voice", "version": 2, "family": "ddsp" | "nsf",
                          "model": DdspConfig, "features": FeatureConfig, "files": {...}}
                         or, for imported community models (see aisinger.voice.community),
                         {"format", "version": 2, "family": "vits", "model": VitsConfig,
@@ -40,13 +40,14 @@ __all__ = ["Voice", "save_voice", "load_voice", "write_model_card", "model_card_
 VOICE_FORMAT = "aisinger-voice"
 VOICE_VERSION = 2
 READABLE_VERSIONS = (1, 2)
-FAMILIES = ("ddsp", "vits")
+FAMILIES = ("ddsp", "vits", "nsf")
 
 
 @dataclass
 class Voice:
-    """A loaded voice: ``family`` ("ddsp" or "vits"), ``model`` (an
-    :class:`aisinger.nn.ddsp.Decoder` or :class:`aisinger.nn.vits.SvcGenerator` in eval mode),
+    """A loaded voice: ``family`` ("ddsp", "nsf" or "vits"), ``model`` (an
+    :class:`aisinger.nn.ddsp.Decoder`, :class:`aisinger.nn.nsf_voice.NsfVoice` or
+    :class:`aisinger.nn.vits.SvcGenerator` in eval mode),
     ``model_config`` (DdspConfig / VitsConfig), ``features`` (FeatureConfig; for vits the
     defaults, used only by analysis around conversion),
     ``card`` (dict), ``index`` ((N, D) float32 content frames for retrieval, or None),
@@ -111,7 +112,8 @@ def save_voice(voice_dir: str | Path, model, features_config, card: dict | None 
     files = {"model": VOICE_MODEL}
     _save_index_and_consent(out, files, index, consent)
     write_json(out / VOICE_CONFIG, {"format": VOICE_FORMAT, "version": VOICE_VERSION,
-                                   "family": "ddsp", "model": model.cfg.to_dict(),
+                                   "family": getattr(model, "voice_family", "ddsp"),
+                                   "model": model.cfg.to_dict(),
                                    "features": features_config.to_dict(), "files": files})
     if card is not None:
         write_model_card(out, card)
@@ -224,14 +226,20 @@ def load_voice(voice_dir: str | Path) -> Voice:
     if family == "vits":
         return _load_vits(root, doc)
     try:
-        model_cfg = DdspConfig.from_dict(doc["model"])
+        if family == "nsf":  # neural source-filter voices (aisinger.nn.nsf_voice)
+            from aisinger.nn.nsf_voice import NsfVoice, NsfVoiceConfig
+
+            model_cfg = NsfVoiceConfig.from_dict(doc["model"])
+            model = NsfVoice(model_cfg)
+        else:
+            model_cfg = DdspConfig.from_dict(doc["model"])
+            model = build_decoder(model_cfg)
         features = FeatureConfig.from_dict(doc["features"])
-        model = build_decoder(model_cfg)
     except (KeyError, TypeError, ValueError) as exc:
         raise AisingerError(f"{cfg_path}: bad model config ({str(exc)[:120]})") from None
     index, card = _load_weights(root, doc, model, model_cfg.content_dim)
     return Voice(path=root, model=model, model_config=model_cfg, features=features, card=card,
-                 index=index)
+                 index=index, family=family)
 
 
 def _load_weights(root: Path, doc: dict, model, content_dim: int

@@ -20,6 +20,7 @@ at the end), ``training/loss.png``, ``training/samples/step_NNNNNN.wav`` (valida
 
 from __future__ import annotations
 
+import math
 import json
 import logging
 import time
@@ -38,7 +39,7 @@ from aisinger.layout import CONSENT_FILE, DATASET_JSON, TRAINING_DIR, VOICE_MODE
 from aisinger.progress import track
 from aisinger.voice.folder import save_voice
 
-__all__ = ["TrainConfig", "TrainResult", "train", "load_clips",
+__all__ = ["TrainConfig", "TrainResult", "train", "load_clips", "prepare_dataset",
            "CHECKPOINT_FILE"]
 
 log = logging.getLogger("aisinger.voice.train_ddsp")
@@ -77,6 +78,16 @@ class TrainConfig:
     fft_sizes: tuple[int, ...] = (2048, 512, 128)
     model: dict = field(default_factory=dict)
     init: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "checkpoint_every", "validate_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise AisingerError(f"train: {name} must be a whole number >= 1, got {v!r}")
+        for name in ("segment_s", "learning_rate"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise AisingerError(f"train: {name} must be a number > 0, got {v!r}")
 
     def to_dict(self) -> dict:
         """JSON-able dict."""
@@ -375,6 +386,27 @@ def _build_index(clips: list[_Clip], seed: int) -> np.ndarray:
     return frames
 
 
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}:{s:02d}"
+
+
+def _progress_line(state: dict, target_steps: int, elapsed_s: float,
+                   max_minutes: float | None, new_validation: bool) -> str:
+    """One training progress line: ``step 985/3000 · 3:12/4:00 (time budget) · loss 0.1234``,
+    plus ``· validation 0.2345`` when a validation was just run (not repeated after)."""
+    parts = [f"step {state['step']}/{target_steps}"]
+    if max_minutes is not None:
+        parts.append(f"{_clock(elapsed_s)}/{_clock(max_minutes * 60)} (time budget)")
+    else:
+        parts.append(f"{_clock(elapsed_s)}")
+    recent = [x[1] for x in state["history"][-LOSS_SMOOTH_STEPS:]]
+    parts.append(f"loss {float(np.mean(recent)) if recent else float('nan'):.4f}")
+    if new_validation and state["val_history"]:
+        parts.append(f"validation {state['val_history'][-1][1]:.4f}")
+    return " · ".join(parts)
+
+
 def _write_voice(out: Path, model, features_cfg, name, state, train_clips, val_clips,
                  consent, seed, n_params) -> None:
     hist = state["history"]
@@ -392,7 +424,9 @@ def _write_voice(out: Path, model, features_cfg, name, state, train_clips, val_c
                  "validation_minutes": round(sum(c.f0.shape[0] for c in val_clips) / 100 / 60,
                                              2)},
         "losses": {"train": round(float(np.mean(recent)), 4) if recent else None,
-                   "validation": round(val, 4) if val is not None else None},
+                   "validation": round(val, 4) if val is not None else None,
+                   "validation_step": state["val_history"][-1][0] if state["val_history"]
+                   else None},
         "consent": "consent.json copied from the dataset" if consent else None,
     }
     model.eval()
@@ -412,25 +446,17 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig = Tr
 
     from aisinger.nn.ddsp import DdspConfig, build_decoder, multi_resolution_stft_loss
 
+    if max_minutes is not None and not (math.isfinite(max_minutes) and max_minutes > 0):
+        raise AisingerError(f"train: max_minutes must be a number > 0, got {max_minutes}")
     try:
         model_cfg = DdspConfig.from_dict(dict(config.model))
     except (TypeError, ValueError) as exc:
         raise AisingerError(f"train: bad model config ({exc})") from None
     features_cfg = FeatureConfig(pitch=PitchConfig(method=config.pitch_method))
-    name, train_paths, val_paths, consent = load_clips(dataset_dir)
+    name, train_clips, val_clips, consent = prepare_dataset(dataset_dir, features_cfg, model_cfg)
     out = Path(out_dir)
     work = out / TRAINING_DIR
     ckpt = work / CHECKPOINT_FILE
-
-    _check_lengths(train_paths + val_paths[:VALIDATION_CLIPS])
-    train_clips = [_prepare_clip(p, features_cfg, model_cfg)
-                   for p in track(train_paths, description="features (train)")]
-    val_clips = [_prepare_clip(p, features_cfg, model_cfg) for p in val_paths[:VALIDATION_CLIPS]]
-    voiced_s = sum(float(c.voiced.sum()) for c in train_clips) / model_cfg.frame_rate
-    if voiced_s < MIN_VOICED_SECONDS:
-        raise AisingerError(f"{dataset_dir}: the training clips hold {voiced_s:.1f} s of voiced "
-                            f"singing (at least {MIN_VOICED_SECONDS:.0f} s needed): silence or "
-                            f"noise only?")
 
     torch.manual_seed(seed)
     model = build_decoder(model_cfg)
@@ -452,24 +478,37 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig = Tr
     model.train()
 
     frames = int(round(config.segment_s * model_cfg.frame_rate))
+    import matplotlib  # loss plots: a first-ever import builds the font cache; not on the clock
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
     start = time.monotonic()
     last_time = start
     step0 = state["step"]
     steps = range(step0, config.steps)
 
+    shown_validations = len(state["val_history"])
+
     def checkpoint() -> None:
-        nonlocal last_time
+        nonlocal last_time, shown_validations
         now = time.monotonic()
         state["seconds"] += now - last_time
         last_time = now
         _save_checkpoint(ckpt, model, optimizer, state)
-        recent = [x[1] for x in state["history"][-LOSS_SMOOTH_STEPS:]]
-        val = state["val_history"][-1][1] if state["val_history"] else None
-        log.info("step %d/%d  loss %.4f%s  (%.1f min)", state["step"], config.steps,
-                 float(np.mean(recent)) if recent else float("nan"),
-                 f"  validation {val:.4f}" if val is not None else "", state["seconds"] / 60)
+        log.info(_progress_line(state, config.steps, time.monotonic() - start, max_minutes,
+                                len(state["val_history"]) > shown_validations))
+        shown_validations = len(state["val_history"])
 
-    for step in track(steps, total=len(steps), description=f"training {name}"):
+    def validate() -> None:
+        done = state["step"]
+        vloss, audio = _validation_loss(model, val_clips, model_cfg, config.fft_sizes, seed)
+        state["val_history"].append([done, round(vloss, 5)])
+        save_audio(work / SAMPLES_DIR / f"step_{done:06d}.wav", audio, model_cfg.sample_rate)
+        _plot_losses(work / LOSS_PNG, state["history"], state["val_history"])
+
+    budget = (f" (stops at the {_clock(max_minutes * 60)} time budget)"
+              if max_minutes is not None else "")
+    for step in track(steps, total=len(steps), description=f"training {name}{budget}"):
         if max_minutes is not None and time.monotonic() - start > max_minutes * 60:
             break
         torch.manual_seed(_step_seed(seed, step))
@@ -478,6 +517,10 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig = Tr
         y = model(batch["content"], batch["f0"], batch["voiced"], batch["loudness"],
                   n_samples=frames * model_cfg.hop)
         loss = multi_resolution_stft_loss(y, batch["audio"], tuple(config.fft_sizes))
+        if not torch.isfinite(loss):  # never write a voice from diverged weights
+            raise AisingerError(f"{dataset_dir}: training diverged (loss {loss.item()} at step "
+                                f"{step + 1}); the last checkpoint is kept: lower the learning "
+                                "rate or check the clips")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -485,16 +528,15 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig = Tr
         state["history"].append([step + 1, round(loss.detach().item(), 5)])
         done = state["step"]
         if done % config.validate_every == 0 or done == config.steps:
-            vloss, audio = _validation_loss(model, val_clips, model_cfg, config.fft_sizes, seed)
-            state["val_history"].append([done, round(vloss, 5)])
-            save_audio(work / SAMPLES_DIR / f"step_{done:06d}.wav", audio,
-                       model_cfg.sample_rate)
-            _plot_losses(work / LOSS_PNG, state["history"], state["val_history"])
+            validate()
             checkpoint()
             _write_voice(out, model, features_cfg, name, state, train_clips, val_clips,
                          consent, seed, n_params)
         elif done % config.checkpoint_every == 0:
             checkpoint()
+    if state["step"] != step0 and val_clips and \
+            (not state["val_history"] or state["val_history"][-1][0] != state["step"]):
+        validate()  # stopped between validations (time budget): the card's loss is this one
     checkpoint()
     if not (out / VOICE_MODEL).exists() or state["step"] != step0:
         _plot_losses(work / LOSS_PNG, state["history"], state["val_history"])
@@ -505,3 +547,20 @@ def train(dataset_dir: str | Path, out_dir: str | Path, config: TrainConfig = Tr
                        train_loss=float(np.mean(recent)) if recent else float("nan"),
                        validation_loss=state["val_history"][-1][1] if state["val_history"]
                        else None, minutes=state["seconds"] / 60)
+
+
+def prepare_dataset(dataset_dir, features_cfg, model_cfg):
+    """(name, train clips, validation clips, consent) of a dataset folder, with the same
+    checks for every family (consent, clip lengths, enough voiced singing)."""
+
+    name, train_paths, val_paths, consent = load_clips(dataset_dir)
+    _check_lengths(train_paths + val_paths[:VALIDATION_CLIPS])
+    train_clips = [_prepare_clip(p, features_cfg, model_cfg)
+                   for p in track(train_paths, description="features (train)")]
+    val_clips = [_prepare_clip(p, features_cfg, model_cfg) for p in val_paths[:VALIDATION_CLIPS]]
+    voiced_s = sum(float(c.voiced.sum()) for c in train_clips) / model_cfg.frame_rate
+    if voiced_s < MIN_VOICED_SECONDS:
+        raise AisingerError(f"{dataset_dir}: the training clips hold {voiced_s:.1f} s of voiced "
+                            f"singing (at least {MIN_VOICED_SECONDS:.0f} s needed): silence or "
+                            f"noise only?")
+    return name, train_clips, val_clips, consent

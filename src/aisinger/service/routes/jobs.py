@@ -28,7 +28,8 @@ def submit(body: JobIn, p: Principal = Depends(user),
         record = check_voice(vdir, f"cover:{CONSENT_SCOPE}")
         check_scope(record, f"serve:{CONSENT_SCOPE}")
     except AisingerError as err:
-        raise HTTPException(403, f"voice {body.voice_id}: {err}") from None
+        why = ctx.public(str(err), {vdir: "voice", vdir.resolve(): "voice"})
+        raise HTTPException(403, f"voice {body.voice_id}: {why}") from None
     opts = body.options.model_dump(exclude_none=True)
     j = ctx.store.add_job(body.song_id, body.voice_id, p.name, opts, body.format)
     try:

@@ -32,7 +32,8 @@ def _install(ctx: ServiceContext, staged: Path) -> dict:
         check_voice(staged, CONSENT_SCOPE)
     except AisingerError as err:
         shutil.rmtree(staged, ignore_errors=True)
-        raise UploadError(str(err), 400) from None
+        raise UploadError(ctx.public(str(err), {staged: "voice", staged.resolve(): "voice"}),
+                          400) from None
     final = ctx.cfg.voices_dir / f"v{new_id()[:12]}"
     os.replace(staged, final)
     return next(v for v in list_voices(ctx.cfg.voices_dir, CONSENT_SCOPE)

@@ -31,6 +31,29 @@ def claim(job_id: str, body: ClaimIn, p: Principal = Depends(worker),
     j = store.claim(job_id, body.worker, cfg.lease_s) if len(job_id) <= 64 else None
     if j is None:
         raise HTTPException(409, "job is not claimable")
+    return _claimed(ctx, j)
+
+
+@router.post("/claim")
+def claim_next(body: ClaimIn, p: Principal = Depends(worker),
+               ctx: ServiceContext = Depends(context)) -> dict:
+    """Take the oldest queued job (what a queue message means: work is waiting): 200 with a
+    lease, or 409 when nothing is queued (a duplicate message)."""
+    while True:
+        j = ctx.store.claim_next(body.worker, ctx.cfg.lease_s)
+        if j is None:
+            raise HTTPException(409, "no job is queued")
+        try:
+            return _claimed(ctx, j)
+        except HTTPException:
+            continue  # its song or voice is gone (job failed): take the next one
+
+
+def _claimed(ctx: ServiceContext, j: dict) -> dict:
+    """The claim answer for the job ``j`` just claimed (fails it, 409, when its song or
+    voice is gone)."""
+    cfg, store = ctx.cfg, ctx.store
+    job_id = j["id"]
     s = store.get_song(j["song_id"])
     try:
         vdir = resolve_voice(cfg.voices_dir, j["voice_id"])

@@ -1,0 +1,201 @@
+"""The nsf voice model (neural source-filter decoder) and its base model.
+
+Tiny models, a few steps: shapes, determinism, a fixed-seed output, train -> resume ->
+convert, base-model hash and config checks.  The dataset is the lab voice flite-slt singing
+(as in test_voice_model.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from aisinger.errors import AisingerError
+
+from lab_data import SR, make_dataset, sing  # tests/voice/lab_data.py
+
+TINY = {"hidden": 32, "layers": 2, "kernel": 3, "latent": 32, "upsample_initial_channel": 32,
+        "harmonics": 4}
+TINY_ISTFT = {**TINY, "generator": "istft", "istft_n_fft": 480}
+
+
+def _sing(voice: str, seed: int, n_notes: int = 6) -> np.ndarray:
+    return sing(voice, seed, n_notes)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("nsf-dataset"), n_notes=6)
+
+
+def _config(steps: int, **kw):
+    from aisinger.voice.train_nsf import NsfTrainConfig
+
+    base = dict(steps=steps, batch_size=2, segment_s=0.3, checkpoint_every=3,
+                validate_every=1000, model=TINY, disc_width=0.0625, adversarial_from=4)
+    base.update(kw)
+    return NsfTrainConfig(**base)
+
+
+def _frames(t: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    content = torch.randn(1, t, 512, generator=g)
+    f0 = torch.full((1, t), 220.0)
+    voiced = torch.ones(1, t)
+    voiced[:, t // 2:t // 2 + 5] = 0
+    loud = torch.full((1, t), -20.0)
+    return content, f0, voiced, loud
+
+
+@pytest.mark.parametrize("model", [TINY, TINY_ISTFT])
+def test_shapes_determinism_and_fixed_seed_output(model):
+    from aisinger.nn.nsf_voice import NsfVoice, NsfVoiceConfig
+
+    torch.manual_seed(0)
+    m = NsfVoice(NsfVoiceConfig.from_dict(model)).eval()
+    x = _frames(30)
+    with torch.no_grad():
+        y = m(*x)
+        y2 = m(*x)
+        gen = torch.Generator().manual_seed(1)
+        y3 = m(*x, generator=gen)
+    assert y.shape == (1, 30 * 240) and torch.isfinite(y).all()
+    assert torch.equal(y, y2)  # no generator: deterministic
+    assert not torch.equal(y, y3)  # the generator adds source noise
+    # same seed, same weights, same output (a change to the model code shows up here)
+    torch.manual_seed(0)
+    m2 = NsfVoice(NsfVoiceConfig.from_dict(model)).eval()
+    with torch.no_grad():
+        assert torch.equal(m2(*x), y)
+    assert float(y.abs().max()) > 0
+
+
+def test_config_checks():
+    from aisinger.nn.nsf_voice import NsfVoiceConfig
+
+    with pytest.raises(ValueError, match="multiply to"):
+        NsfVoiceConfig.from_dict({"sample_rate": 32000})
+    cfg = NsfVoiceConfig.from_dict({"sample_rate": 32000, "upsample_rates": [5, 4, 4, 2, 2],
+                                    "upsample_kernel_sizes": [11, 8, 8, 4, 4]})
+    assert cfg.hop == 320
+    with pytest.raises(ValueError, match="unknown model config keys"):
+        NsfVoiceConfig.from_dict({"nope": 1})
+    with pytest.raises(ValueError, match="must be even"):
+        NsfVoiceConfig.from_dict({"upsample_kernel_sizes": [10, 8, 7, 4, 4]})
+
+
+def test_chunked_synthesis_matches_whole(monkeypatch):
+    """Chunks with context margins + crossfades ≈ one pass over the whole signal."""
+    from aisinger.convert.nsf import synthesize_nsf
+    from aisinger.nn.nsf_voice import NsfVoice, NsfVoiceConfig
+
+    torch.manual_seed(0)
+    m = NsfVoice(NsfVoiceConfig.from_dict(TINY)).eval()
+    c, f0, v, loud = (a[0].numpy() for a in _frames(300))
+    f0 = (200 + 50 * np.sin(np.arange(300) / 20)).astype(np.float32)
+    whole = synthesize_nsf(m, c, f0, v, loud, 300 * 240, chunk_frames=10_000)
+    chunked = synthesize_nsf(m, c, f0, v, loud, 300 * 240, chunk_frames=70)
+    assert whole.shape == chunked.shape == (300 * 240,)
+    err = np.sqrt(np.mean((whole - chunked) ** 2)) / np.sqrt(np.mean(whole ** 2))
+    assert err < 0.05, err  # only the source noise differs in the overlaps
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory):
+    from aisinger.voice.train_nsf import train_nsf
+
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("nsf-voice") / "slt"
+    return out, train_nsf(dataset, out, _config(6), seed=0)
+
+
+def _weights(voice_dir: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(voice_dir / "model.safetensors"))
+
+
+def test_train_resume_convert_round_trip(dataset, trained, tmp_path):
+    from aisinger.convert import convert
+    from aisinger.voice.train_nsf import train_nsf
+    from aisinger.voice import load_voice
+
+    voice_dir, result = trained
+    assert result.step == 6 and result.finished
+    voice = load_voice(voice_dir)
+    assert voice.family == "nsf" and voice.sample_rate == 24000
+    assert json.loads((voice_dir / "config.json").read_text())["family"] == "nsf"
+    # stop at 3, resume to 6: identical to the straight run (adversarial from step 4)
+    out = tmp_path / "resumed"
+    assert train_nsf(dataset, out, _config(3), seed=0).step == 3
+    assert train_nsf(dataset, out, _config(6), seed=0).step == 6
+    a, b = _weights(voice_dir), _weights(out)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(AisingerError, match="another seed, model config or initialisation"):
+        train_nsf(dataset, out, _config(7), seed=1)
+    src = _sing("flite-rms", seed=7, n_notes=4)
+    y, sr = convert(voice, src, SR, transpose=12)
+    assert sr == 24000 and y.shape[0] == round(src.shape[0] * sr / SR) and np.isfinite(y).all()
+
+
+def test_base_file_hash_and_config_checks(dataset, trained, tmp_path, monkeypatch):
+    import aisinger.voice.base_model as bm
+    from aisinger.io.fileio import sha256_file
+    from aisinger.nn.nsf_voice import NsfVoiceConfig
+    from aisinger.voice.train_nsf import build_training_model, train_nsf
+
+    cfg = NsfVoiceConfig.from_dict(TINY)
+    torch.manual_seed(3)
+    model = build_training_model(cfg, 0.0625)
+    base = bm.save_base(tmp_path / "base.safetensors", model, cfg, 0.0625, {"test": True})
+    digest = sha256_file(base)
+    # a base file as init: fine-tuning starts from its weights
+    out = tmp_path / "ft"
+    train_nsf(dataset, out, _config(1, init=str(base), adversarial_from=-1), seed=0)
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["training"]["init"].endswith(f"sha256:{digest[:16]}")
+    # the committed base ("base"): missing and tampered files name the file and the hash
+    monkeypatch.setattr(bm, "committed_base", lambda: (tmp_path / "gone.safetensors", digest))
+    with pytest.raises(AisingerError, match=f"gone.safetensors: base model missing "
+                                            f"\\(expected sha256 {digest}\\)"):
+        train_nsf(dataset, tmp_path / "a", _config(1, init="base"), seed=0)
+    bad = tmp_path / "tampered.safetensors"
+    bad.write_bytes(base.read_bytes()[:-1] + b"\0")
+    monkeypatch.setattr(bm, "committed_base", lambda: (bad, digest))
+    with pytest.raises(AisingerError, match=f"tampered.safetensors: base model does not match "
+                                            f"its pinned hash \\(expected sha256 {digest}"):
+        train_nsf(dataset, tmp_path / "b", _config(1, init="base"), seed=0)
+    # a base trained with another model config
+    with pytest.raises(AisingerError, match="base model config does not match this training "
+                                            "\\(hidden: base 32 vs 48"):
+        train_nsf(dataset, tmp_path / "c", _config(1, init=str(base), model={**TINY, "hidden": 48}),
+                  seed=0)
+
+
+def test_no_committed_base_is_a_clear_error(dataset, tmp_path):
+    from aisinger import assets
+    from aisinger.voice.base_model import BASE_ASSET
+    from aisinger.voice.train_nsf import train_nsf
+
+    if BASE_ASSET in assets.REGISTRY:
+        pytest.skip("a base is committed")
+    with pytest.raises(AisingerError, match="no nsf base model is committed"):
+        train_nsf(dataset, tmp_path / "v", _config(1, init="base"), seed=0)
+
+
+def test_augment_shifts_pitch():
+    from aisinger.voice.base_recipe import augment_clip
+    from aisinger.features import PitchConfig, estimate_f0
+
+    x = _sing("flite-slt", seed=3, n_notes=4)
+    y = augment_clip(x, SR, 4.0)
+    assert y.shape == x.shape and np.isfinite(y).all()
+    fx = estimate_f0(x, SR, PitchConfig(method="dsp"))
+    fy = estimate_f0(y, SR, PitchConfig(method="dsp"))
+    both = (fx > 0) & (fy > 0)
+    assert both.sum() > 50
+    assert abs(np.median(1200 * np.log2(fy[both] / fx[both])) - 400) < 50
