@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import socket
-import tarfile
 import tempfile
 import threading
 import time
