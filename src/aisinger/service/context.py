@@ -71,6 +71,14 @@ class ServiceContext:
             raise HTTPException(404, f"job {job_id[:64]}: no such job")
         return j
 
+    @staticmethod
+    def require_owner(record: dict, p: Principal, who: str, what: str) -> None:
+        """403 unless ``p`` owns ``record`` (a song or job row) or is an admin."""
+        if record["owner"] != p.name and not p.is_admin:
+            from fastapi import HTTPException
+
+            raise HTTPException(403, f"only the {who} or an admin can delete {what}")
+
     def job_out(self, j: dict) -> dict:
         """A job as the API shows it."""
         song = self.store.get_song(j["song_id"])

@@ -74,8 +74,7 @@ def router() -> "APIRouter":
                    ctx: ServiceContext = Depends(deps.context)) -> dict:
         """Cancel (queued/running) or delete (finished) a job and its result."""
         j = ctx.job_or_404(job_id)
-        if j["owner"] != p.name and not p.is_admin:
-            raise HTTPException(403, "only the requester or an admin can delete a job")
+        ctx.require_owner(j, p, "requester", "a job")
         ctx.store.delete_job(job_id)
         if j["result"]:
             (ctx.cfg.data_dir / "results" / j["result"]).unlink(missing_ok=True)

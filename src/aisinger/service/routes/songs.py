@@ -67,8 +67,7 @@ def router() -> "APIRouter":
     def delete_song(song_id: str, p: Principal = Depends(deps.user),
                     ctx: ServiceContext = Depends(deps.context)) -> dict:
         s = ctx.song_or_404(song_id)
-        if s["owner"] != p.name and not p.is_admin:
-            raise HTTPException(403, "only the uploader or an admin can delete a song")
+        ctx.require_owner(s, p, "uploader", "a song")
         busy = [j for j in ctx.store.list_jobs(states=("queued", "running"))
                 if j["song_id"] == song_id]
         if busy:
