@@ -36,6 +36,7 @@ from aisinger.nn.nsf_hifigan import NsfConfig, NsfHifigan, harmonic_excitation
 __all__ = ["NsfVoiceConfig", "NsfVoice", "GENERATORS"]
 
 GENERATORS = ("hifigan", "istft")
+ISTFT_EXCITATIONS = ("phase", "spectrum")
 ISTFT_LOGMAG_BIAS = -6.0  # initial log magnitude of the istft head (quiet start)
 ISTFT_LOGMAG_MAX = 6.0  # clamp of the predicted log magnitudes (no overflow in exp)
 
@@ -50,7 +51,10 @@ class NsfVoiceConfig:
     the frame network (as in :class:`~aisinger.nn.ddsp.DdspConfig`); latent: its output
     channels; upsample_*: NSF-HiFiGAN stages (product of the rates = hop; every stage's
     remaining rate must be even or 1); resblock*: its residual blocks; harmonics: sines in the
-    source; istft_n_fft: FFT size of the istft head (hop = frame hop).
+    source; istft_n_fft: FFT size of the istft head (hop = frame hop); istft_excitation: what
+    the istft head filters: "phase" (the source's STFT phase at unit magnitude: the head draws
+    every bin's magnitude) or "spectrum" (the source's complex STFT: harmonic peaks and the
+    noise between them come from the source, the head predicts a filter gain per bin).
     """
 
     generator: str = "istft"
@@ -70,6 +74,7 @@ class NsfVoiceConfig:
     resblock_dilation_sizes: tuple = ((1, 3), (1, 3))
     harmonics: int = 8
     istft_n_fft: int = 960
+    istft_excitation: str = "phase"
 
     @property
     def hop(self) -> int:
@@ -126,6 +131,9 @@ class NsfVoiceConfig:
                     raise ValueError(f"upsample stage {i}: remaining rate {rest} must be even")
             if self.upsample_initial_channel // 2 ** len(rates) < 1:
                 raise ValueError("upsample_initial_channel too small for the number of stages")
+        elif self.istft_excitation not in ISTFT_EXCITATIONS:
+            raise ValueError(f"unknown istft_excitation {self.istft_excitation!r} (known: "
+                             f"{ISTFT_EXCITATIONS})")
         elif self.istft_n_fft < 2 * self.hop:
             raise ValueError(f"istft_n_fft {self.istft_n_fft} must be >= 2 * hop {self.hop}")
 
@@ -156,6 +164,7 @@ class IstftHead(nn.Module):
     def __init__(self, cfg: NsfVoiceConfig):
         super().__init__()
         self.n_fft, self.hop = cfg.istft_n_fft, cfg.hop
+        self.keep_source_magnitude = cfg.istft_excitation == "spectrum"
         bins = cfg.istft_n_fft // 2 + 1
         self.mag = nn.Conv1d(cfg.latent, bins, 3, padding=1)
         self.phase = nn.Conv1d(cfg.latent, bins, 3, padding=1)
@@ -173,7 +182,7 @@ class IstftHead(nn.Module):
                           return_complex=True)[:, :, :t + 1]  # (B, bins, T + 1)
         lat = torch.cat([latent, latent[:, :, -1:]], dim=2)  # frame edges: T + 1 STFT frames
         mag = torch.exp(self.mag(lat).clamp(max=ISTFT_LOGMAG_MAX))
-        unit = spec / spec.abs().clamp_min(1e-6)
+        unit = spec if self.keep_source_magnitude else spec / spec.abs().clamp_min(1e-6)
         rot = torch.polar(torch.ones_like(mag), self.phase(lat))
         return torch.istft(mag * unit * rot, self.n_fft, self.hop, window=self.window,
                            center=True, length=n)
