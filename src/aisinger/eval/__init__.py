@@ -15,6 +15,9 @@ dnsmos            dnsmos_sig, dnsmos_bak, dnsmos_ovrl, dnsmos_p808    (output on
 naturalness       naturalness, naturalness_refs, naturalness_gap      (output; refs for gap)
                   (DistillMOS 1-5, trained on speech: compare, do not
                   read alone)
+spectrum          spectrum_max_abs_db (largest per-octave-band        target refs
+                  difference of the long-term spectra, dB; per-band
+                  table in info["spectrum"])
 rtf               rtf, processing_seconds                             timing
 ================  ==================================================  =====================
 
@@ -44,7 +47,8 @@ import numpy as np
 from aisinger.errors import AisingerError
 from aisinger.eval.registry import METRICS, Audio, EvalContext, Metric, Timing, get_metric, register
 
-METRIC_MODULES = ("similarity", "f0", "intelligibility", "dnsmos", "naturalness", "rtf")
+METRIC_MODULES = ("similarity", "f0", "intelligibility", "dnsmos", "naturalness", "spectrum",
+                  "rtf")
 """Built-in metric modules; importing one registers its metric (this order is the run order)."""
 for _module in METRIC_MODULES:
     importlib.import_module(f"aisinger.eval.{_module}")
@@ -67,7 +71,8 @@ AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", 
 
 REPORT_KEYS = ("similarity_target", "similarity_source", "similarity_margin", "f0_rmse_cents",
                "f0_corr", "vuv_error", "cer", "wer", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl",
-               "dnsmos_p808", "naturalness", "naturalness_refs", "naturalness_gap", "rtf")
+               "dnsmos_p808", "naturalness", "naturalness_refs", "naturalness_gap",
+               "spectrum_max_abs_db", "rtf")
 """Keys :func:`to_jsonable` always includes (``null`` when not computed), in display order."""
 
 MANIFEST_NAMES = ("eval.json", "eval.csv")
