@@ -49,7 +49,7 @@ from aisinger.eval.registry import Audio, EvalContext, register
 from aisinger.io.audio import load, to_mono
 
 __all__ = ["BAND_CENTRES_HZ", "SpectrumDifference", "band_edges", "bands_for_rate",
-           "band_weights", "band_fractions", "long_term_spectrum_db", "spectrum_difference"]
+           "band_weights", "band_fractions", "compare_fractions", "spectrum_difference"]
 
 BAND_CENTRES_HZ = tuple(125.0 * 2.0 ** k for k in range(8))  # 125 Hz ... 16 kHz
 """Octave band centres (nominal, exact powers of two times 125 Hz)."""
@@ -178,13 +178,6 @@ def band_fractions(audio: np.ndarray, sr: int, bands: tuple[float, ...] | None =
     return energy / total
 
 
-def long_term_spectrum_db(clips: list[Audio], bands: tuple[float, ...]) -> np.ndarray:
-    """dB (relative to the total energy in ``bands``) per band of one clip or the mean band
-    fractions of several clips (each clip weighs the same)."""
-    fractions = np.mean([band_fractions(a, sr, bands) for a, sr in clips], axis=0)
-    return 10.0 * np.log10(np.maximum(fractions, POWER_EPS))
-
-
 @dataclass(frozen=True)
 class SpectrumDifference:
     """Result of :func:`spectrum_difference`.
@@ -237,8 +230,21 @@ def spectrum_difference(output: Any, refs: Any, sr: int | None = None,
         raise AisingerError("spectrum: no reference clips given")
     rate = min([out[1]] + [r[1] for r in ref_clips] + ([max_rate] if max_rate else []))
     bands = bands_for_rate(rate)
-    out_db = long_term_spectrum_db([out], bands)
-    ref_db = long_term_spectrum_db(ref_clips, bands)
+    return compare_fractions(bands, [band_fractions(*out, bands)],
+                             [band_fractions(a, r, bands) for a, r in ref_clips])
+
+
+def compare_fractions(bands: tuple[float, ...], output: list[np.ndarray],
+                      refs: list[np.ndarray]) -> SpectrumDifference:
+    """The :class:`SpectrumDifference` of band fractions already computed with
+    :func:`band_fractions` on ``bands`` (for callers that memoise per clip): ``output`` and
+    ``refs`` are lists of per-clip fractions; each side is the mean of its clips' fractions
+    (several outputs: the long-term spectrum of all of them, e.g. every conversion to one
+    voice)."""
+    if not output or not refs:
+        raise AisingerError("spectrum: nothing to compare (no output or no reference clips)")
+    out_db = 10.0 * np.log10(np.maximum(np.mean(output, axis=0), POWER_EPS))
+    ref_db = 10.0 * np.log10(np.maximum(np.mean(refs, axis=0), POWER_EPS))
     delta = out_db - ref_db
     return SpectrumDifference(tuple(bands), tuple(map(float, out_db)), tuple(map(float, ref_db)),
                               tuple(map(float, delta)), float(np.max(np.abs(delta))))
