@@ -184,6 +184,8 @@ def main(argv=None) -> int:
                 per_clip.append({"clip": c["id"], "target": target, "segments": len(pred),
                                  "to_source": n_src, "to_target": n_tgt})
         for kind, (s, t, o, n) in counts.items():
+            if n == 0:  # e.g. no voice of another language in the corpus
+                continue
             retrieval_rows.append({"retrieval": ratio, "protect": protect, "targets": kind,
                                    "segments": n, "to_source": s / n, "to_target": t / n,
                                    "to_other": o / n})

@@ -507,9 +507,15 @@ class Scorer:
                 row["naturalness_refs"] = float(np.mean([self.naturalness(r) for r in target_refs]))
                 row["naturalness_gap"] = row["naturalness_refs"] - row["naturalness"]
         if self.config.spectrum and target_refs:
-            diff = self.spectrum(output, target_refs)
-            row["spectrum_max_abs_db"] = diff.max_abs_db
-            row["spectrum"] = diff.as_dict()
+            from aisinger.errors import AisingerError
+
+            try:
+                diff = self.spectrum(output, target_refs)
+                row["spectrum_max_abs_db"] = diff.max_abs_db
+                row["spectrum"] = diff.as_dict()
+            except AisingerError as err:  # e.g. a silent output: undefined, not a crash
+                row["spectrum_max_abs_db"] = float("nan")
+                notes.append(str(err))
         row["notes"] = notes
         return row
 

@@ -113,6 +113,10 @@ def test_paths_and_metric_registry(tmp_path):
     assert set(r["info"]["spectrum"]["delta_db"]) == {"125", "250", "500", "1000", "2000", "4000"}
     r = evaluate(tmp_path / "out.wav", metrics=["spectrum"])
     assert "spectrum" in r["skipped"] and "spectrum_max_abs_db" not in r
+    # a silent output: undefined (NaN) with a note, the other metrics still run
+    r = evaluate((np.zeros(sr, np.float32), sr), target_refs=tmp_path / "refs",
+                 metrics=["spectrum"])
+    assert np.isnan(r["spectrum_max_abs_db"]) and any("silent" in n for n in r["notes"])
 
 
 def test_bad_inputs():

@@ -32,7 +32,8 @@ references' per octave band up to the model's Nyquist".  This module measures ex
 Public entry for scripts: :func:`spectrum_difference` (arrays, ``(audio, sr)`` pairs or
 paths).  As a registered metric (name ``spectrum``, needs target references) it returns
 ``spectrum_max_abs_db`` and writes the per-band table (:meth:`SpectrumDifference.as_dict`) to
-``ctx.info["spectrum"]``.
+``ctx.info["spectrum"]``; a silent output gives NaN and a note (:func:`spectrum_difference`
+raises AisingerError).
 """
 
 from __future__ import annotations
@@ -260,7 +261,11 @@ class SpectrumMetric:
         return None if ctx.target_refs else "needs target reference clips"
 
     def compute(self, ctx: EvalContext) -> dict[str, float]:
-        diff = spectrum_difference(ctx.output, list(ctx.target_refs))
+        try:
+            diff = spectrum_difference(ctx.output, list(ctx.target_refs))
+        except AisingerError as err:  # a silent output or reference: undefined, noted
+            ctx.notes.append(str(err))
+            return {"spectrum_max_abs_db": float("nan")}
         ctx.info["spectrum"] = diff.as_dict()
         return {"spectrum_max_abs_db": diff.max_abs_db}
 
