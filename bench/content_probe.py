@@ -53,15 +53,16 @@ ACTIVE_RANGE_DB = 30.0  # active frames: level within 30 dB of the clip's loudes
 INDEX_MAX_FRAMES = 8000  # as aisinger.voice.train_ddsp (voice index size)
 
 
-def load_clips(manifest: dict, corpus: Path) -> list[dict]:
-    """Features of every clip: content (T, 512), log-mel (T, 80), f0, loudness, active."""
+def load_clips(manifest: dict, corpus: Path, voices: list[str]) -> list[dict]:
+    """Features of every clip of ``voices``: content (T, 512), log-mel (T, 80), f0, loudness, active."""
     from aisinger.features import extract
     from aisinger.features.whisper import SAMPLE_RATE, log_mel_spectrogram
     from aisinger.io.audio import load, resample
     from aisinger.progress import track
 
     clips = []
-    for c in track(manifest["clips"], total=len(manifest["clips"]), description="features"):
+    wanted = [c for c in manifest["clips"] if c["voice"] in voices]
+    for c in track(wanted, total=len(wanted), description="features"):
         path = corpus / c["audio"]
         feats = extract(path, progress=False)
         audio, sr = load(path, mono=True)
@@ -111,6 +112,22 @@ def run_probe(train: list[dict], test: list[dict], key: str, segment: int):
     return probe(x, y, g, xt, yt, test_clips=ct)
 
 
+def _table(rows: list[dict], columns: list[tuple]) -> str:
+    """Plain-text table: ``columns`` = (header, key | "{format}" | fn(row), "<" or ">")."""
+    def cell(r: dict, spec) -> str:
+        if callable(spec):
+            return spec(r)
+        return spec.format(**r) if "{" in spec else str(r[spec])
+
+    cells = [[h for h, _, _ in columns]] + [[cell(r, spec) for _, spec, _ in columns]
+                                            for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = [" ".join(c.ljust(w) if a == "<" else c.rjust(w)
+                      for c, w, (_, _, a) in zip(row, widths, columns)) for row in cells]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     from aisinger.convert.retrieval import DEFAULT_PROTECT
 
@@ -136,7 +153,7 @@ def main(argv=None) -> int:
     manifest, built, _ = ensure_corpus(args.corpus, voices, args.seed, n_phrases=DEFAULT_PHRASES,
                                        n_shared=DEFAULT_SHARED)
     segment = max(1, round(args.segment * 100))
-    clips = [c for c in load_clips(manifest, args.corpus) if c["voice"] in voices
+    clips = [c for c in load_clips(manifest, args.corpus, voices) if c["voice"] in voices
              and c["language"] == manifest["voices"][c["voice"]]["language"]]
     t_feat = time.perf_counter() - t0
     train = [c for c in clips if c["split"] == "train"]
@@ -196,24 +213,18 @@ def main(argv=None) -> int:
           f"{len(train)} train / {len(test)} test clips, {'built' if built else 'reused'}); "
           f"segments {args.segment} s of active frames (within {ACTIVE_RANGE_DB:.0f} dB of "
           f"the clip's peak)")
-    head = f"{'feature':<24} {'voices':<6} {'classes':>7} {'chance':>6} {'seg_acc':>7} " \
-           f"{'clip_acc':>8} {'train':>5} {'test':>4} {'l2':>6}"
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        print(f"{r['feature']:<24} {r['voices']:<6} {len(r['classes']):>7} {r['chance']:>6.3f} "
-              f"{r['accuracy']:>7.3f} {r['clip_accuracy']:>8.3f} {r['n_train']:>5} "
-              f"{r['n_test']:>4} {r['l2']:>6g}")
-    print("\nretrieval toward another voice's index (8-voice content probe, chance 0.125): "
-          "share of segments classified as ...")
-    head = f"{'retrieval':>9} {'protect':>7} {'targets':<8} {'segments':>8} {'->source':>8} " \
-           f"{'->target':>8} {'->other':>8}"
-    print(head)
-    print("-" * len(head))
-    for r in retrieval_rows:
-        print(f"{r['retrieval']:>9.2f} {r['protect']:>7.2f} {r['targets']:<8} "
-              f"{r['segments']:>8} {r['to_source']:>8.3f} {r['to_target']:>8.3f} "
-              f"{r['to_other']:>8.3f}")
+    print(_table(rows, [("feature", "feature", "<"), ("voices", "voices", "<"),
+                        ("classes", lambda r: str(len(r["classes"])), ">"),
+                        ("chance", "{chance:.3f}", ">"), ("seg_acc", "{accuracy:.3f}", ">"),
+                        ("clip_acc", "{clip_accuracy:.3f}", ">"), ("train", "{n_train}", ">"),
+                        ("test", "{n_test}", ">"), ("l2", "{l2:g}", ">")]))
+    print(f"\nretrieval toward another voice's index ({len(voices)}-voice content probe, "
+          f"chance {1 / len(voices):.3f}): share of segments classified as ...")
+    print(_table(retrieval_rows, [
+        ("retrieval", "{retrieval:.2f}", ">"), ("protect", "{protect:.2f}", ">"),
+        ("targets", "targets", "<"), ("segments", "{segments}", ">"),
+        ("->source", "{to_source:.3f}", ">"), ("->target", "{to_target:.3f}", ">"),
+        ("->other", "{to_other:.3f}", ">")]))
     print(f"\n(targets: same = the other voices of the source's language, cross = the other "
           f"language's voices)\nwall {wall:.0f} s (features {t_feat:.0f} s); load "
           f"{load0[0]:.1f} → {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")

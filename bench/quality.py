@@ -459,7 +459,8 @@ class Scorer:
         return self._nat[key]
 
     def band_fractions(self, clip: Audio, bands: tuple[float, ...]) -> np.ndarray:
-        """Octave-band energy fractions of ``clip`` (:func:`aisinger.eval.spectrum.band_fractions`)."""
+        """Octave-band energy fractions of ``clip`` on ``bands``
+        (:func:`aisinger.eval.spectrum.band_fractions`)."""
         from aisinger.eval.spectrum import band_fractions
 
         key = (audio_key(*clip), tuple(bands))
@@ -875,8 +876,9 @@ def _run(args: argparse.Namespace) -> int:
     print("sim_* = Resemblyzer cosine vs target train clips / vs source; f0_rmse/f0_med = RMS/"
           "median pitch error in cents vs source+transpose; f0>50c = fraction of frames off by "
           "> 50 cents; nat = DistillMOS of the output (speech-trained: compare rows), nat_gap = "
-          "target train clips' DistillMOS - output's; spec_d = largest |difference| (dB) over octave "
-          "bands of the output's long-term spectrum vs the target train clips', mean over clips; "
+          "target train clips' DistillMOS - output's; spec_d = largest |difference| (dB) over "
+          "octave bands of the output's long-term spectrum vs the target train clips', mean over "
+          "clips; "
           "spec_pool = the same for all of a target's outputs pooled, mean over targets; (cer) "
           "= voices Whisper cannot understand, not in the mean.")
     metric_s = ", ".join(f"{k} {v:.0f} s" for k, v in scorer.seconds.items())

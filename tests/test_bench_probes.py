@@ -29,8 +29,8 @@ TINY = {"hidden": 32, "layers": 2, "kernel": 3, "latent": 32, "upsample_initial_
 
 
 def _bench(script: str, *args: str, timeout: int = 1500) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-           "AISINGER_PROGRESS": "0"}
+    env = {**os.environ, "AISINGER_PROGRESS": "0",
+           "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run([sys.executable, str(ROOT / "bench" / script), *args],
                           capture_output=True, text=True, timeout=timeout, env=env)
 

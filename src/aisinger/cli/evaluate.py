@@ -37,7 +37,8 @@ def eval_cmd(
                                                             "the real-time factor."),
     metrics: Optional[list[str]] = typer.Option(None, "--metric", help="Only these metrics "
                                                 "(repeatable): similarity, f0, "
-                                                "intelligibility, dnsmos, naturalness, rtf."),
+                                                "intelligibility, dnsmos, naturalness, "
+                                                "spectrum, rtf."),
     batch: bool = typer.Option(False, "--batch", help="OUTPUT is a folder of cases or an "
                                                       "eval.json/eval.csv manifest."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),

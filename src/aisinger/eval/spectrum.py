@@ -46,8 +46,7 @@ from typing import Any
 import numpy as np
 
 from aisinger.errors import AisingerError
-from aisinger.eval.registry import Audio, EvalContext, register
-from aisinger.io.audio import load, to_mono
+from aisinger.eval.registry import EvalContext, as_audio, register
 
 __all__ = ["BAND_CENTRES_HZ", "SpectrumDifference", "band_edges", "bands_for_rate",
            "band_weights", "band_fractions", "compare_fractions", "spectrum_difference"]
@@ -80,30 +79,6 @@ def bands_for_rate(sr: int) -> tuple[float, ...]:
         raise AisingerError(f"spectrum: a sample rate of {sr} Hz is too low for octave bands "
                             f"from {BAND_CENTRES_HZ[0]:.0f} Hz")
     return bands
-
-
-def _as_audio(x: Any, sr: int | None, what: str) -> Audio:
-    """A path, an ``(audio, sr)`` pair or an array (with ``sr``) as mono float32 + rate."""
-    if isinstance(x, (str, Path)):
-        if not Path(x).is_file():
-            raise AisingerError(f"{x}: {what} file not found")
-        audio, rate = load(x, mono=True)
-    elif isinstance(x, tuple) and len(x) == 2:
-        audio, rate = x
-    elif isinstance(x, np.ndarray):
-        if sr is None:
-            raise AisingerError(f"spectrum: the {what} array needs its sample rate (sr=)")
-        audio, rate = x, sr
-    else:
-        raise AisingerError(f"spectrum: {what}: expected a path, an (audio, sr) pair or an "
-                            f"array, got {type(x).__name__}")
-    audio = np.asarray(audio, dtype=np.float32)
-    if audio.ndim == 2:
-        audio = to_mono(audio)
-    if audio.ndim != 1 or audio.size == 0 or not np.isfinite(audio).all():
-        raise AisingerError(f"spectrum: {what} must be non-empty, finite, mono or "
-                            "(channels, samples) audio")
-    return audio, int(rate)
 
 
 def _frames(x: np.ndarray, n_fft: int, hop: int, a: int, b: int) -> np.ndarray:
@@ -222,11 +197,11 @@ def spectrum_difference(output: Any, refs: Any, sr: int | None = None,
         a :class:`SpectrumDifference` over the complete octave bands below the lowest
         Nyquist frequency among output, references and ``max_rate``.
     """
-    out = _as_audio(output, sr, "output")
+    out = as_audio(output, sr, "spectrum: output")[0]
     if isinstance(refs, (str, Path, np.ndarray)) or (isinstance(refs, tuple) and len(refs) == 2
                                                      and isinstance(refs[0], np.ndarray)):
         refs = [refs]
-    ref_clips = [_as_audio(r, sr, "reference") for r in refs]
+    ref_clips = [as_audio(r, sr, "spectrum: reference")[0] for r in refs]
     if not ref_clips:
         raise AisingerError("spectrum: no reference clips given")
     rate = min([out[1]] + [r[1] for r in ref_clips] + ([max_rate] if max_rate else []))
