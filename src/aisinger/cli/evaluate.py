@@ -9,8 +9,9 @@ from typing import Optional
 import typer
 
 from aisinger import eval as ev
-from aisinger.cli.options import F0Method
+from aisinger.cli.options import F0Method, choices, library_default
 from aisinger.errors import EXIT_USER_ERROR
+from aisinger.eval.intelligibility import LANGUAGES
 from aisinger.features.pitch import DEFAULT_METHOD
 
 app = typer.Typer()
@@ -24,21 +25,21 @@ def eval_cmd(
                                                                  "was converted from."),
     target_ref: Optional[Path] = typer.Option(None, "--target-ref", help="Reference clip(s) of "
                                               "the target voice: a file or a folder."),
-    transpose: float = typer.Option(0.0, "--transpose", help="Semitones applied in conversion "
+    transpose: float = typer.Option(library_default(ev.evaluate, "transpose"), "--transpose",
+                                    help="Semitones applied in conversion "
                                                              "(F0 error is measured against "
                                                              "source + transpose)."),
     lyrics: Optional[str] = typer.Option(None, "--lyrics", help="Sung text; without it CER is "
                                          "measured against Whisper's transcription of the "
                                          "source."),
-    lang: str = typer.Option("en", "--lang", help="Language for transcription: zh, yue, en, ja."),
+    lang: str = typer.Option(library_default(ev.evaluate, "lang"), "--lang",
+                             help=f"Language for transcription: {choices(LANGUAGES)}."),
     f0_method: F0Method = DEFAULT_METHOD,
     processing_seconds: Optional[float] = typer.Option(None, "--processing-seconds",
                                                        help="Time the conversion took; gives "
                                                             "the real-time factor."),
     metrics: Optional[list[str]] = typer.Option(None, "--metric", help="Only these metrics "
-                                                "(repeatable): similarity, f0, "
-                                                "intelligibility, dnsmos, naturalness, "
-                                                "spectrum, rtf."),
+                                                f"(repeatable): {', '.join(ev.METRICS)}."),
     batch: bool = typer.Option(False, "--batch", help="OUTPUT is a folder of cases or an "
                                                       "eval.json/eval.csv manifest."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from aisinger.cli.options import Seed
+from aisinger.cli.options import Seed, library_default
 from aisinger.lab import VOICES, make_corpus
 
 app = typer.Typer(help="Make synthetic lab audio (TTS voices sung to melodies with WORLD, "
@@ -23,9 +23,11 @@ def lab_make(
     voices: Optional[list[str]] = typer.Option(None, "--voice", help="Lab voices to include "
                                                "(repeatable; default: the standard set). See "
                                                "'aisinger lab voices'."),
-    size: float = typer.Option(1.0, "--size", help="Scale of the corpus: 1 ≈ 1 minute of "
-                                                   "singing per voice, 10 ≈ 10 minutes."),
-    workers: int = typer.Option(2, "--workers", help="Parallel processes."),
+    size: float = typer.Option(library_default(make_corpus, "size"), "--size",
+                               help="Scale of the corpus: 1 ≈ 1 minute of singing per voice, "
+                                    "10 ≈ 10 minutes."),
+    workers: int = typer.Option(library_default(make_corpus, "workers"), "--workers",
+                                help="Parallel processes."),
 ) -> None:
     """Build the lab corpus: every voice sings parallel phrases (same melody and timing), plus
     songs over a fluidsynth accompaniment, with ground-truth F0 and stems.

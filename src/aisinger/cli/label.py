@@ -8,8 +8,12 @@ from typing import Optional
 
 import typer
 
+from aisinger.cli.options import choices
 from aisinger.io import audio as audio_io
 from aisinger.label import detect_file, label_file
+from aisinger.label.cue import CUE_KINDS, CUE_TEXT, DEFAULT_CUE, DEFAULT_CUE_LANG
+
+CUE_MEANING = {"voice": "voice (spoken 'AI-generated')", "rhythm": "rhythm (Morse 'AI' tones)"}
 
 app = typer.Typer()
 
@@ -25,10 +29,11 @@ def label(
     content_id: Optional[int] = typer.Option(None, "--content-id", help="16-bit content number "
                                              "for the watermark (default: derived from the "
                                              "audio)."),
-    explicit: str = typer.Option("none", "--explicit-label", help="Audible notice at the start: "
-                                 "voice (spoken 'AI-generated'), rhythm (Morse 'AI' tones) or "
-                                 "none."),
-    lang: str = typer.Option("en", "--lang", help="Language of the spoken notice: en or zh."),
+    explicit: str = typer.Option(DEFAULT_CUE, "--explicit-label", help="Audible notice at the "
+                                 "start: " + choices(CUE_MEANING.get(k, k) for k in CUE_KINDS)
+                                 + "."),
+    lang: str = typer.Option(DEFAULT_CUE_LANG, "--lang", help="Language of the spoken notice: "
+                             f"{choices(CUE_TEXT)}."),
 ) -> None:
     """Mark a file as AI-generated: GB 45438-2025 metadata label (AIGC tag) plus an inaudible
     watermark (32 bits: voice-model hash + content ID), optionally an audible notice.

@@ -7,6 +7,8 @@ Use them as annotations with the library's default, e.g.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -45,5 +47,22 @@ ContentEncoder = Annotated[Optional[Path], typer.Option(
 Seed = Annotated[int, typer.Option(
     "--seed", help="Random seed: the same seed and inputs give the same result.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def library_default(fn: Callable, name: str):
+    """The default of parameter ``name`` of the library function ``fn``: a command that shows
+    and uses it stays equal to the library (the signature is the one source)."""
+    return inspect.signature(fn).parameters[name].default
+
+
+def num(x: float) -> str:
+    """A default as help shows it: ``2.0`` → ``2``, ``0.1`` → ``0.1``, ``-23.0`` → ``-23``."""
+    return f"{x:g}"
+
+
+def choices(values, last: str = "or") -> str:
+    """``a, b or c`` from ``("a", "b", "c")``."""
+    values = [str(v) for v in values]
+    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} {last} {values[-1]}"
 AssetNames = Annotated[Optional[list[str]], typer.Argument(
     help="Asset names (default: every offline asset).")]

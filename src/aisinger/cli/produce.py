@@ -10,18 +10,23 @@ from typing import Optional
 import typer
 
 from aisinger.cli.options import (AutoTranspose, ContentEncoder, F0Method, KeyShift, NoLabel,
-                                  OutAudio, OutRate, Protect, Retrieval, Transpose, VoiceDir)
+                                  OutAudio, OutRate, Protect, Retrieval, Transpose, VoiceDir,
+                                  choices, num)
 from aisinger.convert import DEFAULT_PROTECT, DEFAULT_RETRIEVAL
+from aisinger.dsp.peak import TRUE_PEAK_CEILING_DBTP
 from aisinger.features.pitch import DEFAULT_METHOD
+from aisinger.label.cue import CUE_KINDS, DEFAULT_CUE
 from aisinger.pipelines.conversion import ConvertOptions, convert_file
 from aisinger.pipelines.cover import CoverOptions
 from aisinger.pipelines.cover import cover as run_cover
 from aisinger.pipelines.demo import DEMO_TRAIN_MINUTES, run_demo
-from aisinger.pipelines.speak import SpeakOptions
+from aisinger.pipelines.speak import DEFAULT_LANG, LANGS, TTS_VOICES, SpeakOptions
 from aisinger.pipelines.speak import speak as run_speak
 from aisinger.progress import stage_bar
 
 app = typer.Typer()
+
+LANG_NAMES = {"en": "English", "zh": "Mandarin", "ja": "Japanese", "yue": "Cantonese"}
 
 
 @app.command()
@@ -29,7 +34,7 @@ def convert(
     vocals: Path = typer.Argument(..., help="Dry vocal to convert (any format aisinger reads)."),
     voice: VoiceDir = ...,
     out: OutAudio = ...,
-    transpose: Transpose = 0.0,
+    transpose: Transpose = ConvertOptions.transpose,
     f0: F0Method = DEFAULT_METHOD,
     retrieval: Retrieval = DEFAULT_RETRIEVAL,
     protect: Protect = DEFAULT_PROTECT,
@@ -48,7 +53,16 @@ def convert(
     typer.echo(f"converted: {out}{'' if result.label else ' (NOT labelled)'}")
 
 
-@app.command()
+COVER_HELP = f"""Make a finished AI cover in one step: separate the song, convert its vocal into the
+voice (automatic key, timbre-leakage control, breath protection), put it back over the
+accompaniment sample-aligned at the original vocal/accompaniment balance, true-peak limit
+to {num(TRUE_PEAK_CEILING_DBTP)} dBTP and label it (AIGC metadata + watermark).
+
+Prints the chosen key and why.  Refuses a song without vocals.
+"""
+
+
+@app.command(help=COVER_HELP)
 def cover(
     song: Path = typer.Argument(..., help="The song (with accompaniment): any format aisinger "
                                           "reads; mono, stereo or 5.1."),
@@ -62,18 +76,12 @@ def cover(
     stems: bool = typer.Option(False, "--stems", help="Also write OUT.stems/vocals_converted.wav"
                                " and OUT.stems/accompaniment.wav."),
     explicit: Optional[str] = typer.Option(None, "--explicit-label", help="Audible AI notice "
-                                           "at the start: voice, rhythm or none (default none "
-                                           "here; metadata and watermark are always on)."),
+                                           f"at the start: {choices(CUE_KINDS)} (default "
+                                           f"{CoverOptions.explicit_label or DEFAULT_CUE} here; "
+                                           "metadata and watermark are always on)."),
     no_label: NoLabel = False,
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Make a finished AI cover in one step: separate the song, convert its vocal into the
-    voice (automatic key, timbre-leakage control, breath protection), put it back over the
-    accompaniment sample-aligned at the original vocal/accompaniment balance, true-peak limit
-    to -1 dBTP and label it (AIGC metadata + watermark).
-
-    Prints the chosen key and why.  Refuses a song without vocals.
-    """
     opts = CoverOptions(transpose=transpose, key_shift=key_shift, retrieval=retrieval,
                         protect=protect, f0_method=f0, stems=stems, explicit_label=explicit,
                         no_label=no_label)
@@ -94,10 +102,10 @@ def speak(
                                          "or Japanese)."),
     voice: VoiceDir = ...,
     out: OutAudio = ...,
-    lang: str = typer.Option("en", "--lang", help="Language of the text: zh (Mandarin, "
-                             "Kokoro), en (piper joe), ja (Kokoro) or yue (Cantonese: still "
-                             "espeak-ng, robotic and hard to understand, until an intelligible "
-                             "offline Cantonese voice exists)."),
+    lang: str = typer.Option(DEFAULT_LANG, "--lang", help="Language of the text: " + choices(
+        f"{lang} ({LANG_NAMES.get(lang, lang)}, {TTS_VOICES[lang]})" for lang in LANGS)
+        + ".  Cantonese is still espeak-ng: robotic and hard to understand, until an "
+          "intelligible offline Cantonese voice exists."),
     transpose: Optional[float] = typer.Option(None, "--transpose", help="Pitch shift in "
                                               "semitones (default: speech placed in the "
                                               "lower part of the voice's range)."),

@@ -11,7 +11,7 @@ import typer
 from aisinger.cli.options import AsJson, ContentEncoder, Seed
 from aisinger.errors import AisingerError
 from aisinger.consent import voice_info
-from aisinger.voice import DEFAULT_FAMILY
+from aisinger.voice import DEFAULT_FAMILY, train_ddsp, train_nsf, train_vits
 from aisinger.voice import train as run_training
 from aisinger.voice.community import import_voice
 
@@ -26,7 +26,10 @@ def train(
                                              "(must hold the consent record)."),
     out_dir: Path = typer.Option(..., "-o", "--out", help="Voice folder (created; re-running "
                                                           "resumes from the last checkpoint)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (default 3000)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (default: ddsp "
+                                        f"{train_ddsp.TrainConfig.steps}, nsf "
+                                        f"{train_nsf.NsfTrainConfig.steps}, vits "
+                                        f"{train_vits.VitsTrainConfig.steps})."),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop (resumably) "
                                                 "after this many minutes."),
     seed: Seed = 0,

@@ -5,8 +5,10 @@ Any length: the model runs on chunks of ``CHUNK_FRAMES`` frames with ``receptive
 ``CONTEXT_EXTRA`` frames of context on each side; the harmonic source of every chunk starts at
 the phase the whole signal has there (the cumulative F0 phase up to the chunk's first frame),
 so the sines line up across chunks; adjacent chunks overlap by ``CROSSFADE_FRAMES`` and are
-crossfaded linearly (they carry the same sines; only the source noise differs there).  The
-source noise comes from a generator seeded per chunk: conversion is deterministic.
+crossfaded linearly.  The source noise is position-seeded (blocks of ``NOISE_BLOCK_FRAMES``
+frames, each from a generator seeded by its index), so every chunk sees the same noise the
+whole signal has there: chunked output equals whole-signal output up to the context edges,
+and conversion is deterministic.
 """
 
 from __future__ import annotations
@@ -21,6 +23,21 @@ CHUNK_FRAMES = 1000  # frames (10 s) per chunk
 CROSSFADE_FRAMES = 4  # overlap of adjacent chunks (40 ms)
 CONTEXT_EXTRA = 4  # frames of context beyond the model's receptive field
 NOISE_SEED = 0
+NOISE_BLOCK_FRAMES = 100  # frames per position-seeded noise block (1 s at 100 frames/s)
+
+
+def _noise(lo: int, hi: int, hop: int, harmonics: int):
+    """Standard-normal source noise (1, (hi - lo) * hop, harmonics) for frames [lo, hi): the
+    same values at the same position whichever chunk asks (block b from seed (NOISE_SEED, b))."""
+    import torch
+
+    n = NOISE_BLOCK_FRAMES * hop
+    parts = []
+    for blk in range(lo // NOISE_BLOCK_FRAMES, -(-hi // NOISE_BLOCK_FRAMES)):
+        gen = torch.Generator().manual_seed(NOISE_SEED * 1_000_003 + blk)
+        parts.append(torch.randn(n, harmonics, generator=gen))
+    start = lo * hop - (lo // NOISE_BLOCK_FRAMES) * n
+    return torch.cat(parts)[start:start + (hi - lo) * hop][None]
 
 
 def synthesize_nsf(model, content: np.ndarray, f0: np.ndarray, voiced: np.ndarray,
@@ -52,9 +69,9 @@ def synthesize_nsf(model, content: np.ndarray, f0: np.ndarray, voiced: np.ndarra
         for i, a in enumerate(starts):
             b = min(t, a + chunk_frames + (fade if i < len(starts) - 1 else 0))
             lo, hi = max(0, a - margin), min(t, b + margin)
-            gen = torch.Generator().manual_seed(NOISE_SEED + i)
             y = model(*(torch.from_numpy(np.ascontiguousarray(x[lo:hi], dtype=np.float32))[None]
-                        for x in (content, f0, voiced, loudness)), generator=gen,
+                        for x in (content, f0, voiced, loudness)),
+                      noise=_noise(lo, hi, hop, cfg.harmonics),
                       phase_offset=torch.tensor([math.fmod(frame_phase[lo], 1.0)],
                                                 dtype=torch.float64))[0].numpy()
             seg = y[(a - lo) * hop:(b - lo) * hop].copy()

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 from aisinger.errors import AisingerError
-from aisinger.features.pitch import METHODS
-from aisinger.separation import BACKENDS
+from aisinger.features.pitch import DEFAULT_METHOD, METHODS
+from aisinger.separation import BACKENDS, DEFAULT_BACKEND
 
 SeparateMode = Literal["auto", "always", "never"]
 SEPARATE_MODES = ("auto", "always", "never")
@@ -75,7 +75,7 @@ class DatasetConfig:
 
     sample_rate: int = DEFAULT_SAMPLE_RATE
     separate: SeparateMode = "auto"
-    separator: str = "spleeter"
+    separator: str = DEFAULT_BACKEND
     accompaniment_threshold_db: float = DEFAULT_ACCOMPANIMENT_THRESHOLD_DB
     min_clip_s: float = 2.0
     max_clip_s: float = 15.0
@@ -90,7 +90,7 @@ class DatasetConfig:
     max_clipped_fraction: float = 0.001
     near_silent_lufs: float = -55.0
     min_voiced_share: float = 0.3
-    pitch_method: str = "fcpe"
+    pitch_method: str = DEFAULT_METHOD
     validation_fraction: float = 0.1
     split_seed: int = 0
     block_s: float = 300.0

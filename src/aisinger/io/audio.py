@@ -104,17 +104,41 @@ def _wav_truncated(path: Path) -> bool:
         return False
 
 
-def _ffprobe(path: Path) -> AudioInfo:
+FFPROBE_TIMEOUT_S = 60.0
+"""How long one ffprobe call may take (a hostile file must not hang a reader)."""
+
+
+def ffprobe(path: str | Path, entries: str, stream: str | None = None) -> dict:
+    """ffprobe's JSON report on ``path``: ``-show_entries entries`` (e.g.
+    ``"stream=sample_rate,channels"``), only the stream ``stream`` selects (e.g. ``"a:0"``) when
+    given.  Returns ``{}`` when ffprobe cannot read the file.
+
+    The one ffprobe wrapper: :func:`info` reads headers libsndfile does not know with it, and
+    the request service recognises uploads by their content with it.  Raises
+    :class:`AudioError` when ffprobe is not installed or does not answer within
+    :data:`FFPROBE_TIMEOUT_S`.
+    """
     if shutil.which("ffprobe") is None:
         raise AudioError(f"{path}: this format needs ffmpeg, which is not installed "
                          "(run scripts/setup.sh or apt-get install ffmpeg)")
-    cmd = ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
-           "stream=sample_rate,channels,duration:format=duration", "-of", "json", str(path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    cmd = ["ffprobe", "-v", "error", *(["-select_streams", stream] if stream else []),
+           "-show_entries", entries, "-of", "json", str(path)]
     try:
-        data = json.loads(proc.stdout or "{}")
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=FFPROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise AudioError(f"{path}: ffprobe did not finish within {FFPROBE_TIMEOUT_S:.0f} s "
+                         "(damaged or hostile file?)") from None
+    try:
+        return json.loads(proc.stdout or "{}") if proc.returncode == 0 else {}
+    except ValueError:
+        return {}
+
+
+def _ffprobe_info(path: Path) -> AudioInfo:
+    data = ffprobe(path, "stream=sample_rate,channels,duration:format=duration", stream="a:0")
+    try:
         stream = data["streams"][0]
-    except (ValueError, KeyError, IndexError):
+    except (KeyError, IndexError):
         raise AudioError(f"{path}: not an audio file (no decodable audio stream)") from None
     sr = int(stream.get("sample_rate", 0) or 0)
     duration = float(stream.get("duration") or data.get("format", {}).get("duration") or 0)
@@ -143,7 +167,7 @@ def info(path: str | Path) -> AudioInfo:
             return AudioInfo(path, int(i.samplerate), int(i.channels), int(i.frames))
         except sf.LibsndfileError:
             pass  # fall through to ffmpeg, which knows more containers
-    return _ffprobe(path)
+    return _ffprobe_info(path)
 
 
 def check_info(i: AudioInfo, max_seconds: float) -> None:

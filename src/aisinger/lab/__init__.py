@@ -9,7 +9,7 @@ Public API::
 from aisinger.lab.accompaniment import accompany
 from aisinger.lab.corpus import CorpusConfig, load_manifest, make_corpus, parallel_clips
 from aisinger.lab.melody import Note, make_melody, melody_end, transpose
-from aisinger.lab.mix import mix
+from aisinger.lab.mixture import mix
 from aisinger.lab.sing import Rendition, render, sing, sing_with_f0
 from aisinger.tts.classic import VOICES, VoiceSpec, speak
 

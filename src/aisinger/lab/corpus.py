@@ -44,7 +44,7 @@ from aisinger.io.fileio import atomic_path, write_json
 from aisinger.lab.accompaniment import CHORD_BEATS, accompany
 from aisinger.lab.lyrics import LANGUAGES, Lyrics, make_lyrics
 from aisinger.lab.melody import NOTE_TIME_DECIMALS, Note, make_melody, melody_end, transpose
-from aisinger.lab.mix import mix
+from aisinger.lab.mixture import mix
 from aisinger.lab.sing import render
 from aisinger.progress import track
 from aisinger.tts.classic import voice_spec

@@ -34,7 +34,8 @@ from aisinger.io.audio import WRITE_EXTENSIONS, check_output_not_input, encode, 
 from aisinger.io.fileio import atomic_path, clean_stale
 from aisinger.label import metadata as md
 from aisinger.label import watermark as wm
-from aisinger.label.cue import CUE_KINDS, add_cue, explicit_cue
+from aisinger.label.cue import (CUE_KINDS, DEFAULT_CUE, DEFAULT_CUE_LANG, SERVICE_CUE, add_cue,
+                                explicit_cue)
 from aisinger.label.detect import DetectResult, detect_file
 from aisinger.label.metadata import DEFAULT_PRODUCER, AigcLabel
 
@@ -63,8 +64,8 @@ class LabelPolicy:
     """
 
     enabled: bool = True
-    explicit: str = "none"
-    lang: str = "en"
+    explicit: str = DEFAULT_CUE
+    lang: str = DEFAULT_CUE_LANG
     producer: str = DEFAULT_PRODUCER
     key: str = wm.DEFAULT_KEY
 
@@ -75,7 +76,7 @@ class LabelPolicy:
 
 
 def policy_for(stage: str, *, no_label: bool = False, service: bool = False,
-               explicit: str | None = None, lang: str = "en",
+               explicit: str | None = None, lang: str = DEFAULT_CUE_LANG,
                producer: str = DEFAULT_PRODUCER) -> LabelPolicy:
     """The labelling policy a stage (convert, cover, speak, serve, label) must apply.
 
@@ -90,7 +91,7 @@ def policy_for(stage: str, *, no_label: bool = False, service: bool = False,
         log.warning(msg)
         warnings.warn(msg, UserWarning, stacklevel=2)
         return LabelPolicy(enabled=False, explicit="none", lang=lang, producer=producer)
-    cue = explicit if explicit is not None else ("voice" if service else "none")
+    cue = explicit if explicit is not None else (SERVICE_CUE if service else DEFAULT_CUE)
     return LabelPolicy(True, cue, lang, producer)
 
 
@@ -101,7 +102,8 @@ def content_id_for(produce_id: str) -> int:
 
 
 def label_audio(audio: np.ndarray, sr: int, *, voice_id: str | None = None,
-                content_id: int | None = None, explicit: str = "none", lang: str = "en",
+                content_id: int | None = None, explicit: str = DEFAULT_CUE,
+                lang: str = DEFAULT_CUE_LANG,
                 producer: str = DEFAULT_PRODUCER, policy: LabelPolicy | None = None,
                 produce_id: str | None = None) -> tuple[np.ndarray, dict]:
     """Label audio in memory (for stages that write their own files).
@@ -264,7 +266,8 @@ def _written_peak(path: Path) -> float:
 
 
 def label_file(input_path: str | Path, output_path: str | Path, *, voice_id: str | None = None,
-               content_id: int | None = None, explicit: str = "none", lang: str = "en",
+               content_id: int | None = None, explicit: str = DEFAULT_CUE,
+               lang: str = DEFAULT_CUE_LANG,
                producer: str = DEFAULT_PRODUCER, key: str = wm.DEFAULT_KEY) -> Path:
     """``aisinger label FILE -o OUT``: write a labelled copy of ``input_path``.
 

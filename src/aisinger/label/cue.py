@@ -20,6 +20,13 @@ from aisinger.errors import AisingerError
 from aisinger.tts import synthesize
 
 CUE_KINDS = ("none", "voice", "rhythm")
+DEFAULT_CUE = "none"
+"""The audible cue of local outputs (CLI, library) unless asked for."""
+SERVICE_CUE = "voice"
+"""The audible cue of the request service's outputs unless asked for (a public service
+announces AI audio)."""
+DEFAULT_CUE_LANG = "en"
+"""Language of the spoken notice unless asked for (one of :data:`CUE_TEXT`)."""
 CUE_TEXT = {
     "zh": ("本内容由人工智能生成", "kokoro-alpha"),
     "en": ("This audio is AI-generated.", "piper-joe"),
@@ -90,7 +97,7 @@ def _normalise(x: np.ndarray, sr: int, lufs: float) -> np.ndarray:
     return (x * 10 ** ((lufs - level) / 20)).astype(np.float32)
 
 
-def explicit_cue(kind: str, lang: str = "en", sr: int = 44100) -> np.ndarray:
+def explicit_cue(kind: str, lang: str = DEFAULT_CUE_LANG, sr: int = 44100) -> np.ndarray:
     """The audible AI notice.
 
     Args:

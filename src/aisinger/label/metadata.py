@@ -28,14 +28,6 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import mutagen
-import mutagen.wave
-from mutagen._riff import RiffFile
-from mutagen.flac import FLAC
-from mutagen.id3 import ID3, ID3NoHeaderError, TXXX
-from mutagen.mp4 import AtomDataType, MP4, MP4FreeForm
-from mutagen.oggvorbis import OggVorbis
-
 from aisinger.errors import AisingerError
 from aisinger.io.fileio import atomic_path
 
@@ -186,6 +178,8 @@ def _text_of(value) -> list[str]:
 
 
 def _riff_chunks(path: Path) -> list[str]:
+    from mutagen._riff import RiffFile
+
     found = []
     with open(path, "rb") as f:
         try:
@@ -209,6 +203,8 @@ def read_raw_labels(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise AisingerError(f"{path}: file not found")
+    import mutagen
+
     found: list[str] = []
     if path.suffix.lower() == ".wav" or _head(path)[:4] == b"RIFF":
         found += _riff_chunks(path)
@@ -279,6 +275,9 @@ def check_metadata(path: str | Path) -> MetadataCheck:
 
 
 def _tag_wav(path: Path, text: str) -> None:
+    import mutagen.wave
+    from mutagen._riff import RiffFile
+
     with open(path, "r+b") as f:
         riff = RiffFile(f)
         for chunk in list(riff.root.subchunks()):
@@ -298,6 +297,9 @@ def _tag_wav(path: Path, text: str) -> None:
 
 
 def _tag_vorbis(path: Path, text: str, kind: str) -> None:
+    from mutagen.flac import FLAC
+    from mutagen.oggvorbis import OggVorbis
+
     f = (FLAC if kind == "flac" else OggVorbis)(path)
     if f.tags is None:
         f.add_tags()
@@ -308,6 +310,8 @@ def _tag_vorbis(path: Path, text: str, kind: str) -> None:
 
 
 def _tag_mp3(path: Path, text: str) -> None:
+    from mutagen.id3 import ID3, TXXX, ID3NoHeaderError
+
     try:
         tags = ID3(path)
     except ID3NoHeaderError:
@@ -320,6 +324,8 @@ def _tag_mp3(path: Path, text: str) -> None:
 
 
 def _tag_mp4(path: Path, text: str) -> None:
+    from mutagen.mp4 import MP4, AtomDataType, MP4FreeForm
+
     f = MP4(path)
     if f.tags is None:
         f.add_tags()

@@ -63,7 +63,6 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
-import scipy.fft
 
 from aisinger.io.audio import resample, to_mono
 from aisinger.errors import AisingerError
@@ -421,6 +420,7 @@ def _frame_starts(n: int) -> np.ndarray:
 
 def _stft(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Complex STFT ``(frames, N_FFT//2+1)`` of ``x`` ``(n,)`` and the frame starts."""
+    import scipy.fft
     starts = _frame_starts(len(x))
     pad_l = -starts[0]
     pad_r = max(0, starts[-1] + N_FFT - len(x))
@@ -431,6 +431,7 @@ def _stft(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _istft(spec: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
     """Weighted overlap-add inverse of :func:`_stft` (Hann synthesis window)."""
+    import scipy.fft
     win = _window()
     frames = scipy.fft.irfft(spec, n=N_FFT, axis=1).astype(np.float32) * win
     pad_l = -starts[0]
@@ -919,6 +920,7 @@ def search_candidates() -> int:
 @lru_cache(maxsize=8)
 def _sync_ffts(key: str) -> tuple[np.ndarray, np.ndarray]:
     """FFTs over block columns of the sync pattern ``pn·[sync]`` and of the sync mask."""
+    import scipy.fft
     lay = _layout(key, 3)
     sync = (lay.bit_of_tile < SYNC_BITS).astype(np.float64)  # (P, R)
     return (scipy.fft.rfft(lay.pn * sync[:, :, None], axis=0), scipy.fft.rfft(sync, axis=0))
@@ -926,6 +928,7 @@ def _sync_ffts(key: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _fine_power(x16: np.ndarray) -> np.ndarray:
     """Power spectrogram ``(F, N_FFT//2+1)`` with frame ``j`` centred at sample ``j·FINE_HOP``."""
+    import scipy.fft
     n_frames = len(x16) // FINE_HOP + 1
     xp = np.pad(x16.astype(np.float32), (N_FFT // 2, N_FFT // 2 + FINE_HOP))
     frames = np.lib.stride_tricks.sliding_window_view(xp, N_FFT)[::FINE_HOP][:n_frames]
@@ -1003,6 +1006,7 @@ class _Searcher:
 
     def sync_z(self, time: float, pitch: float) -> np.ndarray:
         """Sync z-score ``(phases, offsets)`` of one hypothesis (circular correlation by FFT)."""
+        import scipy.fft
         fd, fv, _ = self.folded(time, pitch)
         pat, mask = _sync_ffts(self.key)
         p_cols = self.g.block_cols

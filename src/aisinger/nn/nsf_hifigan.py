@@ -152,7 +152,8 @@ class ResBlock2(nn.Module):
 def harmonic_excitation(f0: torch.Tensor, hop: int, sample_rate: int, harmonics: int,
                         generator: torch.Generator | None = None,
                         phase_offset: torch.Tensor | None = None,
-                        init_phase: torch.Tensor | None = None) -> torch.Tensor:
+                        init_phase: torch.Tensor | None = None,
+                        noise: torch.Tensor | None = None) -> torch.Tensor:
     """Sines of the first ``harmonics`` multiples of a frame-rate F0, at the sample rate.
 
     f0: (B, T) Hz (0 = unvoiced); returns (B, T*hop, harmonics) float32.  Sample n of frame t
@@ -160,7 +161,9 @@ def harmonic_excitation(f0: torch.Tensor, hop: int, sample_rate: int, harmonics:
     one signal line up when the caller passes the phase reached so far as ``phase_offset``
     ((B,) cycles).  ``init_phase`` ((B, harmonics) cycles, fundamental 0) sets the overtones'
     initial phases; without it a ``generator`` draws them at random.  With a ``generator`` the
-    voiced/unvoiced noise is added; without one the excitation is deterministic.
+    voiced/unvoiced noise is added; without one the excitation is deterministic.  ``noise``
+    ((B, T*hop, harmonics) standard normal) is used instead of drawing it from the generator
+    (chunked synthesis passes position-seeded noise, so chunks equal the whole signal).
     """
     b, t = f0.shape
     f = f0.to(torch.float64).repeat_interleave(hop, dim=1)  # (B, N) nearest upsampling
@@ -178,10 +181,11 @@ def harmonic_excitation(f0: torch.Tensor, hop: int, sample_rate: int, harmonics:
     sines = torch.sin(2.0 * math.pi * ph).to(torch.float32) * SINE_AMP
     uv = (f > 0).to(torch.float32)[:, :, None]
     out = sines * uv
-    if generator is not None:
+    if noise is not None or generator is not None:
         amp = uv * VOICED_NOISE_STD + (1.0 - uv) * UNVOICED_NOISE_STD
-        noise = torch.randn(out.shape, generator=generator).to(out.device)
-        out = out + amp * noise
+        if noise is None:
+            noise = torch.randn(out.shape, generator=generator)
+        out = out + amp * noise.to(device=out.device, dtype=out.dtype)
     return out
 
 

@@ -44,7 +44,8 @@ ISTFT_LOGMAG_MAX = 6.0  # clamp of the predicted log magnitudes (no overflow in 
 class NsfVoiceConfig:
     """Shape of an :class:`NsfVoice`.
 
-    generator: "hifigan" or "istft"; sample_rate / frame_rate: hop = sample_rate / frame_rate
+    generator: "istft" (default: measured faster to learn and cheaper per step on a CPU, see
+    docs/voice-model.md) or "hifigan"; sample_rate / frame_rate: hop = sample_rate / frame_rate
     (frame_rate is the feature rate, 100); content_dim / hidden / layers / kernel / dropout:
     the frame network (as in :class:`~aisinger.nn.ddsp.DdspConfig`); latent: its output
     channels; upsample_*: NSF-HiFiGAN stages (product of the rates = hop; every stage's
@@ -52,7 +53,7 @@ class NsfVoiceConfig:
     source; istft_n_fft: FFT size of the istft head (hop = frame hop).
     """
 
-    generator: str = "hifigan"
+    generator: str = "istft"
     sample_rate: int = 24000
     frame_rate: int = 100
     content_dim: int = 512
@@ -202,27 +203,31 @@ class NsfVoice(nn.Module):
 
     def source(self, f0: torch.Tensor, voiced: torch.Tensor,
                generator: torch.Generator | None = None,
-               phase_offset: torch.Tensor | None = None) -> torch.Tensor:
-        """Excitation (B, T * hop): harmonics of F0 on voiced frames, noise (with a generator)
-        everywhere.  Overtones start at random phases when a generator is given without
-        ``phase_offset`` (training), else in phase with the fundamental, whose phase at the
-        first sample is ``phase_offset`` ((B,) cycles; chunked synthesis)."""
+               phase_offset: torch.Tensor | None = None,
+               noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Excitation (B, T * hop): harmonics of F0 on voiced frames, noise (with a generator,
+        or the given ``noise`` (B, T * hop, harmonics)) everywhere.  Overtones start at random
+        phases when a generator is given without ``phase_offset`` (training), else in phase
+        with the fundamental, whose phase at the first sample is ``phase_offset`` ((B,)
+        cycles; chunked synthesis)."""
         cfg = self.cfg
         f = f0 * (voiced > 0).to(f0.dtype)
         init = None if generator is not None and phase_offset is None else \
             torch.zeros(f.shape[0], cfg.harmonics, dtype=torch.float64)
         sines = harmonic_excitation(f, cfg.hop, cfg.sample_rate, cfg.harmonics,
                                     generator=generator, phase_offset=phase_offset,
-                                    init_phase=init)
+                                    init_phase=init, noise=noise)
         mixer = self.gen.m_source.l_linear if cfg.generator == "hifigan" else self.m_source
         return torch.tanh(mixer(sines))[..., 0]
 
     def forward(self, content: torch.Tensor, f0: torch.Tensor, voiced: torch.Tensor,
                 loudness_db: torch.Tensor, generator: torch.Generator | None = None,
-                phase_offset: torch.Tensor | None = None) -> torch.Tensor:
-        """Frames (B, T, ·) -> audio (B, T * hop)."""
+                phase_offset: torch.Tensor | None = None,
+                noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Frames (B, T, ·) -> audio (B, T * hop); ``generator`` / ``phase_offset`` / ``noise``:
+        see :meth:`source`."""
         z = self.latent(content, f0, voiced, loudness_db)
-        src = self.source(f0, voiced, generator, phase_offset)
+        src = self.source(f0, voiced, generator, phase_offset, noise)
         if self.cfg.generator == "hifigan":
             return self.gen(z, source=src[:, None, :])[:, 0]
         return self.gen(z, src)

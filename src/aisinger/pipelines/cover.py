@@ -50,8 +50,9 @@ from aisinger.io import audio as audio_io
 from aisinger.io.audio import to_stereo
 from aisinger.io.fileio import atomic_dir
 from aisinger.label import label_audio, policy_for, write_labelled
+from aisinger.label.cue import DEFAULT_CUE_LANG
 from aisinger.remix import VocalReference, remix
-from aisinger.separation import get_separator
+from aisinger.separation import DEFAULT_BACKEND, get_separator
 from aisinger.voice.folder import load_voice
 
 log = logging.getLogger("aisinger")
@@ -104,8 +105,8 @@ class CoverOptions:
     explicit_label: str | None = None
     no_label: bool = False
     service: bool = False
-    lang: str = "en"
-    separator: str = "spleeter"
+    lang: str = DEFAULT_CUE_LANG
+    separator: str = DEFAULT_BACKEND
 
     def check(self) -> None:
         if self.key_shift not in KEY_MODES:

@@ -6,7 +6,8 @@ Everything it needs ships with the project or comes from pinned PyPI wheels:
    with WORLD, :mod:`aisinger.lab`) sings ``DEMO_PHRASES`` phrases across its low, mid and high
    register; the clips and a consent record go to ``OUT/voice-data/``.  The consent record
    says what it is: a synthetic voice made from a free TTS voice, for the demo only.
-2. **Demo voice**: :func:`aisinger.voice.train_ddsp.train` on that data for
+2. **Demo voice**: :func:`aisinger.voice.train` (the default model family,
+   :data:`aisinger.voice.DEFAULT_FAMILY`, as ``aisinger train`` uses it) on that data for
    ``DEMO_TRAIN_MINUTES`` of CPU time in all into ``OUT/voice/``.  ``train_minutes`` is a
    total, not a per-run amount: a rerun trains only what an interrupted run left of it, and a
    voice that has had its minutes is reused as it is (``--train-minutes N`` with a larger N
@@ -44,7 +45,8 @@ from aisinger.lab.lyrics import make_lyrics
 from aisinger.layout import CONSENT_FILE, DATASET_JSON, TRAINING_DIR, VOICE_MODEL
 from aisinger.pipelines.cover import CoverOptions, cover
 from aisinger.progress import track
-from aisinger.voice.train_ddsp import CHECKPOINT_FILE, TrainConfig, train
+from aisinger.voice import DEFAULT_FAMILY, default_steps, train
+from aisinger.voice.train_ddsp import CHECKPOINT_FILE
 
 log = logging.getLogger(__name__)
 __all__ = ["run_demo", "DemoResult", "DEMO_VOICE", "DEMO_PHRASES", "DEMO_TRAIN_MINUTES"]
@@ -145,14 +147,14 @@ def run_demo(out_dir: str | Path = "demo", train_minutes: float = DEMO_TRAIN_MIN
     t = time.perf_counter()
     step, minutes, written = _trained(out / "voice", seed)
     if written and (minutes >= train_minutes - TRAIN_SLACK_MINUTES
-                    or step >= TrainConfig().steps):
+                    or step >= default_steps(DEFAULT_FAMILY)):
         reused.append("voice")
         log.info("demo voice: reusing %s (%.1f of %.1f min trained; --train-minutes N trains "
                  "it further)", out / "voice", minutes, train_minutes)
     else:
         log.info("demo 2/3: training the demo voice for %.1f min into %s", train_minutes -
                  minutes, out / "voice")
-        result = train(data, out / "voice", TrainConfig(), seed=seed,
+        result = train(data, out / "voice", DEFAULT_FAMILY, seed=seed,
                        max_minutes=max(train_minutes - minutes, TRAIN_SLACK_MINUTES))
         step, minutes = result.step, result.minutes
     seconds["training"] = round(time.perf_counter() - t, 1)

@@ -41,6 +41,8 @@ __all__ = ["speak", "SpeakOptions", "SpeakResult", "tts_text", "speech_transpose
            "TTS_VOICES", "MAX_TEXT_CHARS"]
 
 LANGS = ("en", "zh", "ja", "yue")
+DEFAULT_LANG = "en"
+"""The language of the text unless told otherwise."""
 TTS_VOICES = {"en": "piper-joe", "zh": "kokoro-alpha", "ja": "kokoro-alpha", "yue": "espeak-yue"}
 """Speaker per language (:data:`aisinger.tts.SPEAKERS`); its timbre is replaced by the voice."""
 MAX_TEXT_CHARS = 2000
@@ -95,7 +97,7 @@ def speech_transpose(f0: np.ndarray, range_hz: tuple[float, float] | None) -> tu
                    f"{range_hz[1]:.0f} Hz: {shift:+.1f} semitones")
 
 
-def speak(text: str, voice_dir: str | Path, out_path: str | Path, lang: str = "en",
+def speak(text: str, voice_dir: str | Path, out_path: str | Path, lang: str = DEFAULT_LANG,
           options: SpeakOptions = SpeakOptions(), progress=None) -> SpeakResult:
     """Read ``text`` aloud in the voice ``voice_dir`` and write a labelled file ``out_path``.
 

@@ -16,10 +16,7 @@ import contextlib
 import logging
 import threading
 import time
-
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from fastapi.staticfiles import StaticFiles
+from typing import TYPE_CHECKING
 
 from aisinger import __version__
 from aisinger.errors import AisingerError
@@ -30,6 +27,9 @@ from aisinger.service.queue import JobQueue
 from aisinger.service.routes import general, jobs, songs, ui, voices, worker
 from aisinger.service.routes.ui import STATIC
 from aisinger.service.store import Store
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 __all__ = ["create_app"]
 
@@ -69,6 +69,10 @@ def _reap_once(ctx: ServiceContext) -> None:
 def create_app(config: ServiceConfig, queue=None) -> FastAPI:
     """The service app.  ``queue``: a :class:`~aisinger.service.queue.JobQueue` (default: the
     one the config names)."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+    from fastapi.staticfiles import StaticFiles
+
     cfg = config
     for d in ("songs", "results", "uploads"):
         (cfg.data_dir / d).mkdir(parents=True, exist_ok=True)
@@ -111,6 +115,6 @@ def create_app(config: ServiceConfig, queue=None) -> FastAPI:
         return JSONResponse({"detail": ctx.public(str(exc))}, status_code=400)
 
     for module in (general, songs, voices, jobs, worker, ui):
-        app.include_router(module.router)
+        app.include_router(module.router())
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

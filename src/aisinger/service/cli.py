@@ -5,13 +5,14 @@ The main CLI mounts this sub-app; only the service opens its job store.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from aisinger.errors import AisingerError
-from aisinger.service.config import CONFIG_FILE, ServiceConfig
+from aisinger.service.config import CONFIG_FILE, JOB_KINDS, ServiceConfig
 from aisinger.service.server import serve
 from aisinger.service.store import Store
 from aisinger.service.worker import run_worker
@@ -25,7 +26,8 @@ app.add_typer(token_app, name="token")
 
 DataDir = Annotated[Path, typer.Option("--data", help="Data folder (database, songs, results, "
                                                       "queue).")]
-DEFAULT_DATA = Path("aisinger-service")
+DEFAULT_DATA = ServiceConfig.data_dir
+C = ServiceConfig  # the defaults shown below are its fields' defaults
 
 
 def service_config(data: Path, **overrides) -> ServiceConfig:
@@ -40,23 +42,27 @@ def service_config(data: Path, **overrides) -> ServiceConfig:
 def serve_cmd(
     ctx: typer.Context,
     data: DataDir = DEFAULT_DATA,
-    host: Optional[str] = typer.Option(None, "--host", help="Listen address (default "
-                                       "127.0.0.1; expose it only behind a TLS proxy)."),
-    port: Optional[int] = typer.Option(None, "--port", help="Port (default 8000)."),
+    host: Optional[str] = typer.Option(None, "--host", help=f"Listen address (default {C.host}; "
+                                       "expose it only behind a TLS proxy)."),
+    port: Optional[int] = typer.Option(None, "--port", help=f"Port (default {C.port})."),
     voices: Optional[Path] = typer.Option(None, "--voices", help="Voices folder (default "
                                           "DATA/voices)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Local worker processes "
-                                          "(default 1; 0 = only remote workers)."),
-    queue: Optional[str] = typer.Option(None, "--queue", help="'sqlite' (embedded, default) "
-                                        "or redis://HOST:PORT/DB to scale out."),
+                                          f"(default {C.workers}; 0 = only remote workers)."),
+    queue: Optional[str] = typer.Option(None, "--queue", help="'sqlite' (embedded) or "
+                                        "redis://HOST:PORT/DB to scale out (default "
+                                        f"{C.queue})."),
     server_url: Optional[str] = typer.Option(None, "--server-url", help="URL workers use to "
                                              "reach this server."),
-    job_kind: Optional[str] = typer.Option(None, "--job-kind", help="cover (default) or "
-                                           "label (queue tests)."),
+    job_kind: Optional[str] = typer.Option(None, "--job-kind", help=f"{' or '.join(JOB_KINDS)} "
+                                           "('label' for queue tests; default "
+                                           f"{C.job_kind})."),
     lease: Optional[float] = typer.Option(None, "--lease", help="Seconds without a worker "
-                                          "heartbeat before a job is queued again."),
+                                          "heartbeat before a job is queued again (default "
+                                          f"{C.lease_s:g})."),
 ) -> None:
-    """Run the request service (default http://127.0.0.1:8000; the UI is at / and /live)."""
+    """Run the request service (on ServiceConfig's host and port unless told otherwise; the UI
+    is at / and /live)."""
     if ctx.invoked_subcommand:
         return
     serve(service_config(data, host=host, port=port, voices_dir=voices, workers=workers,
@@ -102,7 +108,8 @@ def worker_cmd(
     queue: str = typer.Option(..., "--queue", help="Queue engine URL, e.g. redis://host:6379/0."),
     cache: Path = typer.Option(Path("aisinger-worker"), "--cache", help="Local cache (voices, "
                                "work files)."),
-    threads: int = typer.Option(1, "--threads", help="torch threads."),
+    threads: int = typer.Option(inspect.signature(run_worker).parameters["threads"].default,
+                                "--threads", help="torch threads."),
 ) -> None:
     """Run a worker on this machine (token in AISINGER_SERVE_TOKEN; see docs/service.md)."""
     run_worker(server, queue, cache, threads=threads)

@@ -27,7 +27,7 @@ import numpy as np
 
 from aisinger.consent import check_scope, load_consent
 from aisinger.errors import AisingerError, AudioError
-from aisinger.io.audio import check_info, info
+from aisinger.io.audio import check_info, ffprobe, info
 from aisinger.layout import (CARD_JSON, CONSENT_FILE, TRAINING_DIR, VOICE_CONFIG, VOICE_FILES,
                              VOICE_MODEL)
 from aisinger.voice.folder import load_voice
@@ -63,26 +63,13 @@ class UploadError(AisingerError):
 # ------------------------------------------------------------------------------------- songs
 
 
-def _probe(path: Path) -> dict:
-    if shutil.which("ffprobe") is None:
-        raise AisingerError("ffprobe (ffmpeg) is not installed; the service needs it to "
-                            "recognise uploads")
-    cmd = ["ffprobe", "-v", "error", "-show_entries",
-           "format=format_name:stream=codec_type,disposition", "-of", "json", str(path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    try:
-        return json.loads(proc.stdout or "{}") if proc.returncode == 0 else {}
-    except ValueError:
-        return {}
-
-
 def sniff_song(tmp: Path, max_seconds: float, name: str = "upload") -> tuple[str, object]:
     """Recognise an uploaded file by its content.
 
     Returns ``(extension, AudioInfo)``.  Raises :class:`UploadError` (415 for what is not an
     accepted audio file, 413 for a song over ``max_seconds``).
     """
-    doc = _probe(tmp)
+    doc = ffprobe(tmp, "format=format_name:stream=codec_type,disposition")
     fmt = doc.get("format", {}).get("format_name", "")
     streams = doc.get("streams", [])
     if fmt not in CONTAINERS or not any(s.get("codec_type") == "audio" for s in streams):

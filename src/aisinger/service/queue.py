@@ -9,11 +9,9 @@ job, so a duplicate message is harmless and a lost one is re-sent by the server'
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 from collections.abc import Callable
-
-from huey.registry import Message
-from huey.serializer import Serializer
 
 from aisinger.errors import AisingerError
 
@@ -21,34 +19,48 @@ TASK_NAME = "aisinger.run_job"
 QUEUE_NAME = "aisinger-jobs"
 
 
-class JsonSerializer(Serializer):
-    """Huey messages as JSON; only plain data (our messages) can be (de)serialized."""
+@functools.cache
+def serializer_class() -> type:
+    """The JSON message serializer, a subclass of huey's ``Serializer`` (built on first use:
+    huey is imported only where a queue is made, not by every command that imports this)."""
+    from huey.registry import Message
+    from huey.serializer import Serializer
 
-    def _serialize(self, data) -> bytes:
-        if isinstance(data, Message):
-            d = data._asdict()
+    class JsonSerializer(Serializer):
+        """Huey messages as JSON; only plain data (our messages) can be (de)serialized."""
+
+        def _serialize(self, data) -> bytes:
+            if isinstance(data, Message):
+                d = data._asdict()
+                for k in ("eta", "expires_resolved"):
+                    if isinstance(d[k], _dt.datetime):
+                        d[k] = {"dt": d[k].isoformat()}
+                if d.get("chord_config") is not None or d.get("on_complete") or d.get("on_error"):
+                    raise TypeError("aisinger queue messages carry no chords or callbacks")
+                return json.dumps({"message": d}).encode()
+            return json.dumps({"data": data}).encode()
+
+        def _deserialize(self, data: bytes):
+            doc = json.loads(data.decode("utf-8"))
+            if "message" not in doc:
+                return doc["data"]
+            d = doc["message"]
             for k in ("eta", "expires_resolved"):
-                if isinstance(d[k], _dt.datetime):
-                    d[k] = {"dt": d[k].isoformat()}
-            if d.get("chord_config") is not None or d.get("on_complete") or d.get("on_error"):
-                raise TypeError("aisinger queue messages carry no chords or callbacks")
-            return json.dumps({"message": d}).encode()
-        return json.dumps({"data": data}).encode()
+                if isinstance(d.get(k), dict):
+                    d[k] = _dt.datetime.fromisoformat(d[k]["dt"])
+            d["args"] = tuple(d.get("args") or ())
+            d["kwargs"] = dict(d.get("kwargs") or {})
+            unknown = set(d) - set(Message._fields)
+            if unknown:
+                raise ValueError(f"unexpected message fields {sorted(unknown)}")
+            return Message(**d)
 
-    def _deserialize(self, data: bytes):
-        doc = json.loads(data.decode("utf-8"))
-        if "message" not in doc:
-            return doc["data"]
-        d = doc["message"]
-        for k in ("eta", "expires_resolved"):
-            if isinstance(d.get(k), dict):
-                d[k] = _dt.datetime.fromisoformat(d[k]["dt"])
-        d["args"] = tuple(d.get("args") or ())
-        d["kwargs"] = dict(d.get("kwargs") or {})
-        unknown = set(d) - set(Message._fields)
-        if unknown:
-            raise ValueError(f"unexpected message fields {sorted(unknown)}")
-        return Message(**d)
+    return JsonSerializer
+
+
+def json_serializer():
+    """A serializer instance for huey: messages as JSON, never pickled."""
+    return serializer_class()()
 
 
 def make_huey(queue_url: str):
@@ -57,9 +69,9 @@ def make_huey(queue_url: str):
 
     if queue_url.startswith("sqlite://"):
         return SqliteHuey(QUEUE_NAME, filename=queue_url[len("sqlite://"):], results=False,
-                          serializer=JsonSerializer(), timeout=30)
+                          serializer=json_serializer(), timeout=30)
     if queue_url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisHuey(QUEUE_NAME, url=queue_url, results=False, serializer=JsonSerializer())
+        return RedisHuey(QUEUE_NAME, url=queue_url, results=False, serializer=json_serializer())
     raise AisingerError(f"unknown queue URL {queue_url!r} (sqlite://PATH or redis://HOST:PORT)")
 
 

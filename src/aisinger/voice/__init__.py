@@ -16,10 +16,19 @@ from aisinger.errors import AisingerError
 from aisinger.voice.folder import FAMILIES, Voice, load_voice
 from aisinger.voice import train_ddsp, train_nsf, train_vits
 
-__all__ = ["Voice", "load_voice", "train", "FAMILIES", "DEFAULT_FAMILY"]
+__all__ = ["Voice", "load_voice", "train", "FAMILIES", "DEFAULT_FAMILY", "default_steps"]
 
 DEFAULT_FAMILY = "ddsp"
 """The model family ``aisinger train`` uses unless told otherwise (the CPU voice model)."""
+
+
+def default_steps(family: str = DEFAULT_FAMILY) -> int:
+    """Training steps a voice of ``family`` gets unless told otherwise."""
+    if family == "vits":
+        return train_vits.VitsTrainConfig().steps
+    if family == "nsf":
+        return train_nsf.NsfTrainConfig().steps
+    return train_ddsp.TrainConfig().steps
 
 
 def train(dataset_dir: str | Path, out_dir: str | Path, family: str = DEFAULT_FAMILY, *,

@@ -66,8 +66,7 @@ def committed_base() -> tuple[Path, str]:
         raise AisingerError("init='base': no nsf base model is committed in this aisinger yet; "
                             "train one with scripts/train_base.py and pass its base.safetensors "
                             "as init, or init=None") from None
-    af = asset.files[0]
-    return Path(asset.extra["path"]), af.sha256
+    return assets.local_path(BASE_ASSET), asset.files[0].sha256
 
 
 def _check_hash(path: Path, expected: str) -> None:

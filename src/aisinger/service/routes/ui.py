@@ -1,21 +1,27 @@
 """The web UI: ``/`` (request page) and ``/live`` (the queue for a stream), plus ``/static``."""
 
-from __future__ import annotations
-
 from pathlib import Path
-
-from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from typing import TYPE_CHECKING
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
-router = APIRouter(include_in_schema=False)
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
 
 
-@router.get("/")
-def index():
-    return FileResponse(STATIC / "index.html")
+def router() -> "APIRouter":
+    """The web UI routes."""
+    from fastapi import APIRouter
+    from fastapi.responses import FileResponse
 
+    api = APIRouter(include_in_schema=False)
 
-@router.get("/live")
-def live():
-    return FileResponse(STATIC / "live.html")
+    @api.get("/")
+    def index():
+        return FileResponse(STATIC / "index.html")
+
+    @api.get("/live")
+    def live():
+        return FileResponse(STATIC / "live.html")
+
+    return api

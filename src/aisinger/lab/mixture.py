@@ -1,14 +1,23 @@
-"""Mix a vocal over an accompaniment with known stems.
+"""Make a test song from stems: a lab vocal over a lab accompaniment at a chosen level ratio.
 
 :func:`mix` returns the mixture together with the exact scaled vocal and accompaniment parts
-(``mix == vocal_part + acc_part`` sample for sample), the ground truth for separation and
-cover tests.
+(``mix == vocal_part + acc_part`` sample for sample), the ground truth for separation, dataset
+and cover tests.
+
+Not the cover's remix.  :mod:`aisinger.remix` puts a *converted* vocal back over a real song's
+accompaniment and copies what the song already had: the original vocal's pan, its loudness
+relative to the accompaniment (EBU R128) and its timing; it never chooses a balance.  This
+module *invents* the balance of a song that does not exist yet: the vocal-to-accompaniment
+ratio is a test parameter (active RMS, rests ignored), the mixture is set to a fixed level and
+kept below a sample peak.  The two share only the channel layout helper
+(:func:`aisinger.dsp.peak.as_channels`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from aisinger.dsp.peak import as_channels
 from aisinger.errors import AisingerError
 
 ACTIVE_FLOOR_DB = 40.0
@@ -41,9 +50,8 @@ def active_rms(x: np.ndarray, block: int = LEVEL_BLOCK) -> float:
 
 
 def _as_channels(x: np.ndarray, name: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim == 1:
-        x = x[None, :]
+    """:func:`~aisinger.dsp.peak.as_channels`, checked: a 2-D, non-empty, finite stem."""
+    x = as_channels(x)
     if x.ndim != 2 or x.shape[1] == 0:
         raise AisingerError(f"mix: {name} must be (samples,) or (channels, samples), got {x.shape}")
     if not np.all(np.isfinite(x)):
