@@ -18,8 +18,10 @@
    :func:`register_system` and :func:`resolve_system` (``--system package.module:function``).
 4. Scores each output with the metrics of :mod:`aisinger.eval` (Resemblyzer similarity to the
    target voice's *train-split* clips and to the source, F0 vs source + transpose, Whisper CER
-   against the known lyrics, DNSMOS), memoising per-audio work (embeddings, F0 tracks,
-   transcripts, DNSMOS) across rows, and aggregates per system × language.
+   against the known lyrics, DNSMOS, the long-term spectrum per octave band against the
+   target's train clips: :mod:`aisinger.eval.spectrum`), memoising per-audio work
+   (embeddings, F0 tracks, transcripts, DNSMOS, band energies) across rows, and aggregates per
+   system × language.
 
 Prints the table and writes JSON (default ``bench/results/quality.json``) with per-clip rows,
 aggregates, config, timing and machine info.  espeak-ng's Mandarin/Cantonese voices are not
@@ -87,10 +89,11 @@ JSON_VERSION = 1
 METRIC_KEYS = ("similarity_target", "similarity_source", "similarity_margin", "f0_rmse_cents",
                "f0_median_cents", "f0_gross_error", "f0_corr", "vuv_error", "cer", "wer",
                "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808", "naturalness",
-               "naturalness_refs", "naturalness_gap", "rtf")
+               "naturalness_refs", "naturalness_gap", "spectrum_max_abs_db", "rtf")
 """Per-row metric keys that are aggregated: those of :func:`aisinger.eval.evaluate` plus the
 benchmark's ``f0_median_cents`` and ``f0_gross_error`` (:func:`median_cents_error`,
-:func:`gross_error_rate`)."""
+:func:`gross_error_rate`).  Besides the means, :func:`aggregate` adds
+``spectrum_pooled_max_abs_db`` (see there)."""
 GROSS_ERROR_CENTS = 50.0
 """A voiced frame whose pitch is off by more than this counts as a gross error."""
 ASR_KEYS = ("cer", "wer")
@@ -111,6 +114,8 @@ TABLE_COLUMNS = (
     ("ovrl", "dnsmos_ovrl", "{:.2f}"),
     ("nat", "naturalness", "{:.2f}"),
     ("nat_gap", "naturalness_gap", "{:+.2f}"),
+    ("spec_d", "spectrum_max_abs_db", "{:.1f}"),
+    ("spec_pool", "spectrum_pooled_max_abs_db", "{:.1f}"),
     ("rtf", "rtf", "{:.3f}"),
 )
 
@@ -367,7 +372,8 @@ class ScoreConfig:
 
     f0_method: pitch estimator of the F0 metric; dnsmos_hop_seconds: hop between DNSMOS's
     9.01 s segments (1 = as published); asr: run Whisper (CER/WER); dnsmos: run DNSMOS;
-    naturalness: run DistillMOS on the output and the target references.
+    naturalness: run DistillMOS on the output and the target references; spectrum: compare
+    the output's long-term spectrum per octave band with the target references'.
     """
 
     f0_method: str = "fcpe"
@@ -375,6 +381,7 @@ class ScoreConfig:
     asr: bool = True
     dnsmos: bool = True
     naturalness: bool = True
+    spectrum: bool = True
 
 
 @dataclass
@@ -392,6 +399,8 @@ class Scorer:
     _text: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
     _mos: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
     _nat: dict[str, float] = field(default_factory=dict, repr=False)
+    _bands: dict[tuple[str, tuple[float, ...]], np.ndarray] = field(default_factory=dict,
+                                                                    repr=False)
 
     def _timed(self, metric: str, fn: Callable[[], Any]) -> Any:
         start = time.perf_counter()
@@ -449,6 +458,25 @@ class Scorer:
             self._nat[key] = self._timed("naturalness", lambda: distillmos(*clip))
         return self._nat[key]
 
+    def band_fractions(self, clip: Audio, bands: tuple[float, ...]) -> np.ndarray:
+        """Octave-band energy fractions of ``clip`` on ``bands``
+        (:func:`aisinger.eval.spectrum.band_fractions`)."""
+        from aisinger.eval.spectrum import band_fractions
+
+        key = (audio_key(*clip), tuple(bands))
+        if key not in self._bands:
+            self._bands[key] = self._timed("spectrum", lambda: band_fractions(*clip, bands))
+        return self._bands[key]
+
+    def spectrum(self, output: Audio, target_refs: Sequence[Audio]):
+        """:func:`aisinger.eval.spectrum.spectrum_difference` of ``output`` vs ``target_refs``
+        (same bands and numbers), with the per-clip band energies memoised."""
+        from aisinger.eval.spectrum import bands_for_rate, compare_fractions
+
+        bands = bands_for_rate(min([output[1]] + [sr for _, sr in target_refs]))
+        return compare_fractions(bands, [self.band_fractions(output, bands)],
+                                 [self.band_fractions(r, bands) for r in target_refs])
+
     def score(self, output: Audio, source: Audio, target_refs: Sequence[Audio], transpose: float,
               lyrics: str, lang: str) -> dict[str, Any]:
         """Metrics of one conversion, keys as :func:`aisinger.eval.evaluate` names them, plus
@@ -479,6 +507,16 @@ class Scorer:
             if target_refs:
                 row["naturalness_refs"] = float(np.mean([self.naturalness(r) for r in target_refs]))
                 row["naturalness_gap"] = row["naturalness_refs"] - row["naturalness"]
+        if self.config.spectrum and target_refs:
+            from aisinger.errors import AisingerError
+
+            try:
+                diff = self.spectrum(output, target_refs)
+                row["spectrum_max_abs_db"] = diff.max_abs_db
+                row["spectrum"] = diff.as_dict()
+            except AisingerError as err:  # e.g. a silent output: undefined, not a crash
+                row["spectrum_max_abs_db"] = float("nan")
+                notes.append(str(err))
         row["notes"] = notes
         return row
 
@@ -605,7 +643,10 @@ def aggregate(rows: Sequence[dict]) -> list[dict]:
 
     Every :data:`METRIC_KEYS` value is the mean over the group's rows (None when no row has
     it); CER/WER are averaged over intelligible rows only and over the others as
-    ``cer_unintelligible`` / ``wer_unintelligible``.
+    ``cer_unintelligible`` / ``wer_unintelligible``.  ``spectrum_pooled_max_abs_db`` is the
+    issue-16 measure proper (:func:`pooled_spectrum`): per target voice, the long-term
+    spectrum of all the group's outputs against the references, its largest band |Δ|,
+    averaged over the target voices (``spectrum_pooled`` holds the per-voice tables).
     """
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
@@ -626,7 +667,39 @@ def aggregate(rows: Sequence[dict]) -> list[dict]:
                 agg[f"{key}_unintelligible"] = _mean([r.get(key) for r in bad])
             else:
                 agg[key] = _mean([r.get(key) for r in rs])
+        pooled = pooled_spectrum(rs)
+        agg["spectrum_pooled"] = pooled
+        agg["spectrum_pooled_max_abs_db"] = _mean([p["max_abs_db"] for p in pooled.values()])
         out.append(agg)
+    return out
+
+
+def pooled_spectrum(rows: Sequence[dict]) -> dict[str, dict]:
+    """Long-term spectrum of all of ``rows``' outputs per target voice vs its references.
+
+    Each row's ``spectrum`` holds its output's and the references' band levels (dB re the
+    total in the compared bands); the pooled output spectrum is the mean of the rows' band
+    fractions (each clip weighs the same, as the references do), compared with the mean of
+    the rows' reference spectra (identical within a target voice and language).  Rows are
+    pooled per target voice over the bands they share.  Returns ``{target_voice:
+    SpectrumDifference.as_dict()}`` (empty when no row has a spectrum)."""
+    from aisinger.eval.spectrum import compare_fractions
+
+    by_voice: dict[str, list[dict]] = {}
+    for r in rows:
+        if r.get("spectrum"):
+            by_voice.setdefault(r["target_voice"], []).append(r["spectrum"])
+    out = {}
+    for voice, specs in by_voice.items():
+        bands = min((tuple(s["bands_hz"]) for s in specs), key=len)
+        keys = [f"{c:.0f}" for c in bands]
+
+        def fractions(levels: dict) -> np.ndarray:
+            f = 10.0 ** (np.array([levels[k] for k in keys]) / 10.0)
+            return f / f.sum()
+
+        out[voice] = compare_fractions(bands, [fractions(s["output_db"]) for s in specs],
+                                       [fractions(s["refs_db"]) for s in specs]).as_dict()
     return out
 
 
@@ -743,6 +816,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--no-asr", action="store_true", help="skip Whisper (CER/WER)")
     ap.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS")
     ap.add_argument("--no-naturalness", action="store_true", help="skip DistillMOS")
+    ap.add_argument("--no-spectrum", action="store_true",
+                    help="skip the long-term spectrum comparison")
     ap.add_argument("--workers", type=int, default=2, help="corpus build processes (default 2)")
     ap.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"default {DEFAULT_JSON}")
     ap.add_argument("--save-audio", type=Path, default=None,
@@ -781,7 +856,8 @@ def _run(args: argparse.Namespace) -> int:
     tasks = plan_tasks(manifest, corpus, pairs, args.phrases)
     scorer = Scorer(ScoreConfig(f0_method=args.f0, dnsmos_hop_seconds=args.dnsmos_hop,
                                 asr=not args.no_asr, dnsmos=not args.no_dnsmos,
-                                naturalness=not args.no_naturalness))
+                                naturalness=not args.no_naturalness,
+                                spectrum=not args.no_spectrum))
     clips = _AudioCache()
     rows: list[dict] = []
     system_s: dict[str, dict] = {}
@@ -800,8 +876,11 @@ def _run(args: argparse.Namespace) -> int:
     print("sim_* = Resemblyzer cosine vs target train clips / vs source; f0_rmse/f0_med = RMS/"
           "median pitch error in cents vs source+transpose; f0>50c = fraction of frames off by "
           "> 50 cents; nat = DistillMOS of the output (speech-trained: compare rows), nat_gap = "
-          "target train clips' DistillMOS - output's; (cer) = voices Whisper cannot "
-          "understand, not in the mean.")
+          "target train clips' DistillMOS - output's; spec_d = largest |difference| (dB) over "
+          "octave bands of the output's long-term spectrum vs the target train clips', mean over "
+          "clips; "
+          "spec_pool = the same for all of a target's outputs pooled, mean over targets; (cer) "
+          "= voices Whisper cannot understand, not in the mean.")
     metric_s = ", ".join(f"{k} {v:.0f} s" for k, v in scorer.seconds.items())
     print(f"wall {wall:.0f} s (budget {TIME_BUDGET_S} s): corpus {corpus_s:.0f} s, metrics "
           f"{metric_s}; {os.cpu_count()} CPUs, load {load0[0]:.1f} → {os.getloadavg()[0]:.1f}")

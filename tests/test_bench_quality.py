@@ -85,6 +85,14 @@ def test_quick_floor_below_ceiling(quick_run):
     assert _agg(doc, "ground-truth", "en")["cer"] < 0.75
     assert all(r["intelligible"] for r in doc["rows"])
     assert "nat_gap" in quick_run["stdout"] and "f0>50c" in quick_run["stdout"]
+    # long-term spectrum vs the target's train clips: per clip and pooled per target voice
+    # (lab voices are 44.1 kHz: bands 125 Hz-8 kHz)
+    assert "spec_pool" in quick_run["stdout"]
+    for a in doc["aggregates"]:
+        assert a["spectrum_max_abs_db"] > 0 and a["spectrum_pooled_max_abs_db"] > 0
+        assert set(a["spectrum_pooled"]) == set(QUICK_VOICES[a["language"]])
+        for p in a["spectrum_pooled"].values():
+            assert p["bands_hz"][-1] == 8000.0
 
 
 def test_quick_rows_transpose_and_refs(quick_run):
@@ -133,10 +141,14 @@ def test_scorer_matches_evaluate(quick_run):
     ref = evaluate(corpus / target["audio"], source=row["source"],
                    target_refs=[corpus / c["audio"] for c in refs],
                    transpose=row["transpose"], lyrics=row["lyrics"], lang="en",
-                   metrics=["similarity", "f0", "intelligibility", "dnsmos", "naturalness"])
+                   metrics=["similarity", "f0", "intelligibility", "dnsmos", "naturalness",
+                            "spectrum"])
     for key in ("similarity_target", "similarity_source", "similarity_margin", "dnsmos_ovrl",
-                "dnsmos_p808", "naturalness", "naturalness_refs", "naturalness_gap"):
+                "dnsmos_p808", "naturalness", "naturalness_refs", "naturalness_gap",
+                "spectrum_max_abs_db"):
         assert row[key] == pytest.approx(ref[key], abs=1e-4), key
+    assert row["spectrum"]["delta_db"] == pytest.approx(ref["info"]["spectrum"]["delta_db"],
+                                                        abs=2e-3)  # rows round to 0.001 dB
     # rel 1e-4, not 1e-6: the benchmark runs in its own process, whose torch thread count
     # differs from this one's, so F0 sums in another order (measured: 2e-6 relative)
     for key in ("f0_rmse_cents", "f0_corr", "vuv_error", "cer", "wer"):

@@ -318,7 +318,7 @@ def test_evaluate_bad_inputs(tmp_path):
     with pytest.raises(AisingerError, match="no audio files"):
         evaluate((x, 16000), target_refs=tmp_path, metrics=["rtf"])
     assert list(METRICS) == ["similarity", "f0", "intelligibility", "dnsmos", "naturalness",
-                             "rtf"]
+                             "spectrum", "rtf"]
 
 
 def test_evaluate_batch_layouts(voices, tmp_path):

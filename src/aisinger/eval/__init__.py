@@ -15,6 +15,9 @@ dnsmos            dnsmos_sig, dnsmos_bak, dnsmos_ovrl, dnsmos_p808    (output on
 naturalness       naturalness, naturalness_refs, naturalness_gap      (output; refs for gap)
                   (DistillMOS 1-5, trained on speech: compare, do not
                   read alone)
+spectrum          spectrum_max_abs_db (largest per-octave-band        target refs
+                  difference of the long-term spectra, dB; per-band
+                  table in info["spectrum"])
 rtf               rtf, processing_seconds                             timing
 ================  ==================================================  =====================
 
@@ -42,15 +45,16 @@ from typing import Any
 import numpy as np
 
 from aisinger.errors import AisingerError
-from aisinger.eval.registry import METRICS, Audio, EvalContext, Metric, Timing, get_metric, register
+from aisinger.eval.registry import (METRICS, Audio, EvalContext, Metric, Timing, as_audio,
+                                    get_metric, register)
 
-METRIC_MODULES = ("similarity", "f0", "intelligibility", "dnsmos", "naturalness", "rtf")
+METRIC_MODULES = ("similarity", "f0", "intelligibility", "dnsmos", "naturalness", "spectrum",
+                  "rtf")
 """Built-in metric modules; importing one registers its metric (this order is the run order)."""
 for _module in METRIC_MODULES:
     importlib.import_module(f"aisinger.eval.{_module}")
 
 from aisinger.eval.intelligibility import check_language  # noqa: E402 (after registration)
-from aisinger.io.audio import load, to_mono
 from aisinger.progress import track
 
 __all__ = [
@@ -67,7 +71,8 @@ AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", 
 
 REPORT_KEYS = ("similarity_target", "similarity_source", "similarity_margin", "f0_rmse_cents",
                "f0_corr", "vuv_error", "cer", "wer", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl",
-               "dnsmos_p808", "naturalness", "naturalness_refs", "naturalness_gap", "rtf")
+               "dnsmos_p808", "naturalness", "naturalness_refs", "naturalness_gap",
+               "spectrum_max_abs_db", "rtf")
 """Keys :func:`to_jsonable` always includes (``null`` when not computed), in display order."""
 
 MANIFEST_NAMES = ("eval.json", "eval.csv")
@@ -78,29 +83,6 @@ TABLE_DIGITS = 3  # decimals shown by format_table
 
 # ----------------------------------------------------------------------------------------------
 # inputs
-
-
-def _as_audio(x: AudioInput, sr: int | None, what: str) -> tuple[Audio, str]:
-    """Decode one input to mono ``((samples,), sr)`` and a label for reports."""
-    if isinstance(x, (str, Path)):
-        path = Path(x)
-        if not path.is_file():
-            raise AisingerError(f"{path}: {what} file not found")
-        audio, rate = load(path, mono=True)
-        return (audio, rate), str(path)
-    if isinstance(x, tuple) and len(x) == 2:
-        audio, rate = x
-    elif isinstance(x, np.ndarray):
-        if sr is None:
-            raise AisingerError(f"{what}: an audio array needs its sample rate (sr=)")
-        audio, rate = x, sr
-    else:
-        raise AisingerError(f"{what}: expected a path, an (audio, sr) pair or an array, "
-                            f"got {type(x).__name__}")
-    audio = to_mono(np.asarray(audio, dtype=np.float32))
-    if audio.ndim != 1 or audio.size == 0 or not np.isfinite(audio).all():
-        raise AisingerError(f"{what}: audio must be non-empty, finite, mono or (channels, samples)")
-    return (audio, int(rate)), "<array>"
 
 
 def _reference_paths(folder: Path) -> list[Path]:
@@ -119,7 +101,7 @@ def _as_refs(refs: Any, sr: int | None) -> list[Audio]:
     elif isinstance(refs, (str, Path, np.ndarray)) or (isinstance(refs, tuple) and len(refs) == 2
                                                        and isinstance(refs[0], np.ndarray)):
         refs = [refs]
-    return [_as_audio(r, sr, "target reference")[0] for r in refs]
+    return [as_audio(r, sr, "target reference")[0] for r in refs]
 
 
 def _as_timing(timing: Any) -> Timing | None:
@@ -167,10 +149,10 @@ def evaluate(output: AudioInput, source: AudioInput | None = None, target_refs: 
     names = list(METRICS) if metrics is None else list(metrics)
     selected = [get_metric(n) for n in names]
     check_language(lang)
-    out_audio, label = _as_audio(output, sr, "output")
+    out_audio, label = as_audio(output, sr, "output")
     ctx = EvalContext(
         output=out_audio,
-        source=None if source is None else _as_audio(source, sr, "source")[0],
+        source=None if source is None else as_audio(source, sr, "source")[0],
         target_refs=_as_refs(target_refs, sr),
         transpose=float(transpose),
         lyrics=lyrics,

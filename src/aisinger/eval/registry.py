@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from aisinger.errors import AisingerError
-from aisinger.io.audio import resample
+from aisinger.io.audio import load, resample, to_mono
 
 Audio = tuple[np.ndarray, int]
 """Mono audio ``(samples,)`` float32 and its sample rate in Hz."""
@@ -106,6 +107,33 @@ class Metric(Protocol):
     def compute(self, ctx: EvalContext) -> dict[str, float]:
         """Compute the metric's values (NaN where a value is undefined)."""
         ...
+
+
+def as_audio(x: Any, sr: int | None, what: str) -> tuple[Audio, str]:
+    """Decode one input — a path, an ``(audio, sr)`` pair, or an array with ``sr`` — to mono
+    ``((samples,) float32, sr)`` and a label for reports (the path, or ``"<array>"``).
+
+    Raises AisingerError (naming ``what``) for a missing file, an array without ``sr``, or
+    empty, non-finite or wrongly shaped audio."""
+    if isinstance(x, (str, Path)):
+        path = Path(x)
+        if not path.is_file():
+            raise AisingerError(f"{path}: {what} file not found")
+        audio, rate = load(path, mono=True)
+        return (audio, rate), str(path)
+    if isinstance(x, tuple) and len(x) == 2:
+        audio, rate = x
+    elif isinstance(x, np.ndarray):
+        if sr is None:
+            raise AisingerError(f"{what}: an audio array needs its sample rate (sr=)")
+        audio, rate = x, sr
+    else:
+        raise AisingerError(f"{what}: expected a path, an (audio, sr) pair or an array, "
+                            f"got {type(x).__name__}")
+    audio = to_mono(np.asarray(audio, dtype=np.float32))
+    if audio.ndim != 1 or audio.size == 0 or not np.isfinite(audio).all():
+        raise AisingerError(f"{what}: audio must be non-empty, finite, mono or (channels, samples)")
+    return (audio, int(rate)), "<array>"
 
 
 METRICS: dict[str, Metric] = {}
