@@ -24,7 +24,8 @@ points of training time.
 4. Bar (issue 16, ``BARS``): a *full* voice (more than ``QUICK_DATA_MINUTES`` of singing):
    similarity to the target >= 0.85 and >= similarity to the source + 0.15, CER <= the
    sources' CER + 0.05, DistillMOS gap to the target's own references <= 0.3, F0 median
-   error <= 5 cents and gross errors (> 50 cents) <= 2 % of voiced frames; a *quick* voice:
+   error <= 5 cents, gross errors (> 50 cents) <= 2 % of voiced frames, and the outputs'
+   pooled long-term spectrum within 3 dB of the target references' per octave band; a *quick* voice:
    similarity >= 0.80 and CER <= sources + 0.10.  DNSMOS OVRL and F0 RMSE are reported.
 
 Prints a table per checkpoint, writes JSON (default ``bench/results/train.json``) and a PNG of
@@ -47,7 +48,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 from quality import (DEFAULT_CORPUS, ScoreConfig, Scorer, ensure_corpus,  # noqa: E402
-                     machine_info, write_json)
+                     machine_info, pooled_spectrum, write_json)
 
 DEFAULT_SOURCES = ("flite-awb", "espeak-en-m3", "espeak-en-f3", "espeak-cmn", "espeak-cmn-f2")
 PHRASE_SECONDS = 5.0  # lab phrase length used to size the target corpus (150 phrases: 9.97 train min)
@@ -55,9 +56,9 @@ BARS = {
     # issue 16 targets.  "full": <= 10 min of singing, <= 30 min of training; "quick": 2 min of
     # singing, 5 min of training.  None = not part of that bar.
     "full": {"similarity": 0.85, "margin": 0.15, "cer_delta": 0.05, "naturalness_gap": 0.3,
-             "f0_median_cents": 5.0, "f0_gross": 0.02},
+             "f0_median_cents": 5.0, "f0_gross": 0.02, "spectrum_db": 3.0},
     "quick": {"similarity": 0.80, "margin": None, "cer_delta": 0.10, "naturalness_gap": None,
-              "f0_median_cents": None, "f0_gross": None},
+              "f0_median_cents": None, "f0_gross": None, "spectrum_db": None},
 }
 QUICK_DATA_MINUTES = 3.0  # datasets up to this long are judged by the quick-voice bar
 TARGET_CORPUS_SEED = 1
@@ -159,6 +160,7 @@ def score_all(scorer: Scorer, outputs, tasks, refs):
         r["f0_gross"] = gross_errors(f_out, scorer.f0(src), t["transpose"])
         r.update({k: t[k] for k in ("source_voice", "language", "phrase", "intelligible",
                                     "transpose")})
+        r["target_voice"] = "target"
         rows.append(r)
     return rows
 
@@ -177,6 +179,12 @@ def aggregate(rows, label: str) -> list[dict]:
             src = [r for r in rs if r["intelligible"]] if k == "cer" else rs
             vals = [float(r[k]) for r in src if r.get(k) is not None and np.isfinite(r[k])]
             agg[k] = float(np.mean(vals)) if vals else None
+        # long-term spectrum of all these outputs pooled vs the target's references (issue 16:
+        # within +-3 dB per octave band; single clips are not comparable, see
+        # docs/content-and-spectrum.md)
+        pooled = pooled_spectrum(rs).get("target")
+        agg["spectrum_pooled_max_abs_db"] = pooled["max_abs_db"] if pooled else None
+        agg["spectrum_pooled"] = pooled
         out.append(agg)
     return out
 
@@ -195,7 +203,8 @@ def bar(agg: dict, source: dict, kind: str = "full") -> dict:
            else agg["cer"] <= source["cer"] + b["cer_delta"],
            "naturalness": at_most("naturalness_gap", b["naturalness_gap"]),
            "f0": at_most("f0_median_cents", b["f0_median_cents"]),
-           "gross": at_most("f0_gross", b["f0_gross"])}
+           "gross": at_most("f0_gross", b["f0_gross"]),
+           "spectrum": at_most("spectrum_pooled_max_abs_db", b["spectrum_db"])}
     res["all"] = all(v for v in res.values() if v is not None)
     return res
 
@@ -240,7 +249,8 @@ def table(aggs: list[dict]) -> str:
             ("gross", "f0_gross", "{:.3f}"),
             ("cer", "cer", "{:.3f}"),
             ("ovrl", "dnsmos_ovrl", "{:.2f}"), ("nat", "naturalness", "{:.2f}"),
-            ("nat_gap", "naturalness_gap", "{:+.2f}")]
+            ("nat_gap", "naturalness_gap", "{:+.2f}"),
+            ("spec", "spectrum_pooled_max_abs_db", "{:.1f}")]
     head = ["system", "lang", "clips"] + [c[0] for c in cols] + ["bar"]
     lines = [head]
     for a in aggs:

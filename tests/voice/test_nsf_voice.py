@@ -180,15 +180,31 @@ def test_base_file_hash_and_config_checks(dataset, trained, tmp_path, monkeypatc
                                             "\\(hidden: base 32 vs 48"):
         train_nsf(dataset, tmp_path / "c", _config(1, init=str(base), model={**TINY, "hidden": 48}),
                   seed=0)
+    # no model overrides: the voice takes the base's own config (not the code's defaults)
+    out = tmp_path / "inherit"
+    train_nsf(dataset, out, _config(1, init=str(base), model={}, adversarial_from=-1), seed=0)
+    stored = json.loads((out / "config.json").read_text())["model"]
+    assert stored == json.loads(json.dumps(cfg.to_dict()))
 
 
-def test_no_committed_base_is_a_clear_error(dataset, tmp_path):
+def test_stored_configs_keep_their_behaviour():
+    """A voice written before ``istft_excitation`` existed filtered the source phase: it loads
+    that way, while new configs get the current default."""
+    from aisinger.nn.nsf_voice import NsfVoiceConfig
+
+    old = {k: v for k, v in NsfVoiceConfig().to_dict().items() if k != "istft_excitation"}
+    assert NsfVoiceConfig.from_stored(old).istft_excitation == "phase"
+    assert NsfVoiceConfig.from_dict({}).istft_excitation == "spectrum"
+    with pytest.raises(ValueError, match="unknown istft_excitation"):
+        NsfVoiceConfig.from_dict({"istft_excitation": "magic"})
+
+
+def test_no_committed_base_is_a_clear_error(dataset, tmp_path, monkeypatch):
     from aisinger import assets
     from aisinger.voice.base_model import BASE_ASSET
     from aisinger.voice.train_nsf import train_nsf
 
-    if BASE_ASSET in assets.REGISTRY:
-        pytest.skip("a base is committed")
+    monkeypatch.delitem(assets.REGISTRY, BASE_ASSET, raising=False)
     with pytest.raises(AisingerError, match="no nsf base model is committed"):
         train_nsf(dataset, tmp_path / "v", _config(1, init="base"), seed=0)
 

@@ -33,10 +33,14 @@ from torch import nn
 from aisinger.nn.ddsp import ControlNet, DdspConfig
 from aisinger.nn.nsf_hifigan import NsfConfig, NsfHifigan, harmonic_excitation
 
-__all__ = ["NsfVoiceConfig", "NsfVoice", "GENERATORS"]
+__all__ = ["NsfVoiceConfig", "NsfVoice", "GENERATORS", "ISTFT_EXCITATIONS", "LEGACY_DEFAULTS",
+           "with_legacy_defaults"]
 
 GENERATORS = ("hifigan", "istft")
 ISTFT_EXCITATIONS = ("phase", "spectrum")
+LEGACY_DEFAULTS = {"istft_excitation": "phase"}
+"""Values of config fields added after voices/bases were first written, as those files behave
+(a stored config without the key means this value, not the current default)."""
 ISTFT_LOGMAG_BIAS = -6.0  # initial log magnitude of the istft head (quiet start)
 ISTFT_LOGMAG_MAX = 6.0  # clamp of the predicted log magnitudes (no overflow in exp)
 
@@ -74,7 +78,7 @@ class NsfVoiceConfig:
     resblock_dilation_sizes: tuple = ((1, 3), (1, 3))
     harmonics: int = 8
     istft_n_fft: int = 960
-    istft_excitation: str = "phase"
+    istft_excitation: str = "spectrum"
 
     @property
     def hop(self) -> int:
@@ -90,6 +94,12 @@ class NsfVoiceConfig:
     def to_dict(self) -> dict:
         """JSON-able dict."""
         return asdict(self)
+
+    @classmethod
+    def from_stored(cls, d: dict) -> NsfVoiceConfig:
+        """:meth:`from_dict` for a config read from a saved voice or base file (fields it
+        predates take their :data:`LEGACY_DEFAULTS`)."""
+        return cls.from_dict(with_legacy_defaults(d))
 
     @classmethod
     def from_dict(cls, d: dict) -> NsfVoiceConfig:
@@ -155,6 +165,11 @@ class NsfVoiceConfig:
         return DdspConfig(sample_rate=self.sample_rate, frame_rate=self.frame_rate,
                           content_dim=self.content_dim, hidden=self.hidden, layers=self.layers,
                           kernel=self.kernel, dropout=self.dropout)
+
+
+def with_legacy_defaults(stored: dict) -> dict:
+    """A stored config dict completed with :data:`LEGACY_DEFAULTS` for keys it lacks."""
+    return {**LEGACY_DEFAULTS, **stored}
 
 
 class IstftHead(nn.Module):

@@ -35,7 +35,7 @@ from aisinger.io.fileio import atomic_path, sha256_file
 from aisinger.voice.folder import _load_tensors, state_mismatch
 
 __all__ = ["BASE_FORMAT", "BASE_ASSET", "BASE_FILE", "save_base", "load_base", "init_from",
-           "committed_base"]
+           "committed_base", "base_model_config"]
 
 BASE_FORMAT = "aisinger-nsf-base"
 BASE_FILE = "base.safetensors"
@@ -102,6 +102,31 @@ def load_base(path: str | Path, expected_sha256: str | None = None) -> tuple[dic
     return state, info
 
 
+def base_model_config(init: str | None) -> dict | None:
+    """The model config stored in the base that ``init`` names ("base" = the committed one,
+    hash-checked; or a base file), None when ``init`` is not a base (None, a voice folder or
+    a plain weights file).  Training from a base without model overrides takes this config, so
+    a later change of the code's defaults cannot make the base unusable."""
+    from safetensors import SafetensorError, safe_open
+
+    if init is None:
+        return None
+    if init == "base":
+        path, expected = committed_base()
+        _check_hash(path, expected)
+    else:
+        path = Path(init)
+        if not (path.suffix == ".safetensors" and path.is_file() and _is_base(path)):
+            return None
+    from aisinger.nn.nsf_voice import with_legacy_defaults
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return with_legacy_defaults(json.loads((f.metadata() or {})["model_config"]))
+    except (SafetensorError, OSError, ValueError, KeyError) as exc:
+        raise AisingerError(f"{path}: not an nsf base model ({str(exc)[:100]})") from None
+
+
 def _config_diff(a: dict, b: dict) -> str:
     keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
     return ", ".join(f"{k}: base {a.get(k)!r} vs {b.get(k)!r}" for k in keys[:3])
@@ -121,7 +146,10 @@ def init_from(model, init: str, model_cfg, disc_width: float) -> str:
         path = path / "model.safetensors"
     if path.suffix == ".safetensors" and path.is_file() and _is_base(path) or expected:
         state, info = load_base(path, expected)
+        from aisinger.nn.nsf_voice import with_legacy_defaults
+
         own = json.loads(json.dumps(model_cfg.to_dict()))
+        info["model_config"] = with_legacy_defaults(info["model_config"])
         if info["model_config"] != own or info["disc_width"] != disc_width:
             diff = _config_diff({**info["model_config"], "disc_width": info["disc_width"]},
                                 {**own, "disc_width": disc_width})

@@ -229,7 +229,7 @@ def load_voice(voice_dir: str | Path) -> Voice:
         if family == "nsf":  # neural source-filter voices (aisinger.nn.nsf_voice)
             from aisinger.nn.nsf_voice import NsfVoice, NsfVoiceConfig
 
-            model_cfg = NsfVoiceConfig.from_dict(doc["model"])
+            model_cfg = NsfVoiceConfig.from_stored(doc["model"])
             model = NsfVoice(model_cfg)
         else:
             model_cfg = DdspConfig.from_dict(doc["model"])

@@ -35,7 +35,7 @@ from aisinger.features.pitch import PitchConfig
 from aisinger.io.audio import save as save_audio
 from aisinger.io.fileio import atomic_path
 from aisinger.progress import track
-from aisinger.voice.base_model import init_from
+from aisinger.voice.base_model import base_model_config, init_from
 from aisinger.voice.train_ddsp import (CHECKPOINT_FILE, LOSS_PNG, LOSS_SMOOTH_STEPS,
     SAMPLES_DIR, TRAINING_DIR, TrainResult, VALIDATION_CLIPS, VALIDATION_SECONDS, _batch,
     _load_checkpoint, _plot_losses, _save_checkpoint, _step_seed, _write_voice, prepare_dataset)
@@ -162,8 +162,9 @@ def train_nsf(dataset_dir: str | Path | None, out_dir: str | Path,
     from aisinger.nn.vits_train import (discriminator_loss, feature_matching_loss,
                                         generator_adversarial_loss)
 
-    try:
-        model_cfg = NsfVoiceConfig.from_dict(dict(config.model))
+    try:  # from a base without overrides: the base's own model config
+        model_cfg = NsfVoiceConfig.from_dict(dict(config.model) or
+                                             base_model_config(config.init) or {})
     except (TypeError, ValueError) as exc:
         raise AisingerError(f"train: bad nsf model config ({exc})") from None
     features_cfg = FeatureConfig(pitch=PitchConfig(method=config.pitch_method))
