@@ -81,7 +81,7 @@ def main(argv=None) -> int:
             e = embed(a16, 16000)
             row.update(similarity_voice=cosine(e, ref_emb), similarity_original=cosine(e, orig_emb),
                        naturalness=distillmos(a16, 16000))
-        row["dnsmos_ovrl"] = dnsmos(a16, 16000)["ovrl"]
+        row["dnsmos_ovrl"] = dnsmos(a16, 16000, p808=False)["dnsmos_ovrl"]
         rows.append(row)
 
     print(f"demo: voice step {res.train_step} ({res.train_minutes:.1f} training minutes), "

@@ -136,8 +136,11 @@ def _validation(model, clips, model_cfg, mel, seed: int):
     with torch.no_grad():
         for c in clips[:VALIDATION_CLIPS]:
             n = min(frames, c.f0.shape[0])
+            # with the source noise (fixed seed), as in training and conversion: without it
+            # unvoiced frames have no excitation at all
             y = g(*(torch.from_numpy(a[:n])[None] for a in (c.content, c.f0, c.voiced,
-                                                             c.loudness)))
+                                                             c.loudness)),
+                  generator=torch.Generator().manual_seed(seed))
             target = torch.from_numpy(c.audio[:n * model_cfg.hop])[None]
             losses.append(float(mel(target, y)))
             if first is None:
