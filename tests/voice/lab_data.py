@@ -4,6 +4,11 @@ a two-clip dataset folder (one train clip, one validation clip) with a self-cons
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,3 +38,16 @@ def make_dataset(root: Path, n_notes: int) -> Path:
     (root / "dataset.json").write_text(json.dumps({"name": "slt", "clips": clips}))
     save_consent(self_consent("Lab SLT"), root / "consent.json")
     return root
+
+
+def kill_after_checkpoint(code: str, checkpoint: Path, timeout_s: float = 300) -> None:
+    """Run ``python -c code`` (a training call), SIGKILL it about a second after
+    ``checkpoint`` first appears, and wait for it to die."""
+    proc = subprocess.Popen([sys.executable, "-c", code],
+                            env={**os.environ, "AISINGER_PROGRESS": "0"})
+    deadline = time.monotonic() + timeout_s
+    while not checkpoint.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()

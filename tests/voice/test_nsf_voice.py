@@ -16,7 +16,7 @@ import torch
 
 from aisinger.errors import AisingerError
 
-from lab_data import SR, make_dataset, sing  # tests/voice/lab_data.py
+from lab_data import SR, kill_after_checkpoint, make_dataset, sing  # tests/voice/lab_data.py
 
 TINY = {"generator": "hifigan", "hidden": 32, "layers": 2, "kernel": 3, "latent": 32,
         "upsample_initial_channel": 32, "harmonics": 4}
@@ -226,12 +226,6 @@ def test_augment_shifts_pitch():
 def test_kill_9_and_resume(dataset, tmp_path):
     """SIGKILL an nsf training process after its first checkpoint; rerunning the same call
     continues from that checkpoint (not from step 0) and finishes (issue 16: kill -9 tested)."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     from safetensors import safe_open
 
     from aisinger.voice.train_nsf import train_nsf
@@ -242,15 +236,8 @@ def test_kill_9_and_resume(dataset, tmp_path):
             "from aisinger.voice.train_nsf import NsfTrainConfig, train_nsf; "
             f"train_nsf({str(dataset)!r}, {str(out)!r}, NsfTrainConfig(**{cfg.to_dict()!r}), "
             "seed=0)")
-    proc = subprocess.Popen([sys.executable, "-c", code],
-                            env={**os.environ, "AISINGER_PROGRESS": "0"})
     ckpt = out / "training" / "checkpoint.safetensors"
-    deadline = time.monotonic() + 300
-    while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_checkpoint(code, ckpt)
     with safe_open(str(ckpt), "pt") as f:
         killed_at = json.loads(f.metadata()["state"])["step"]
     assert 2 <= killed_at < 100_000

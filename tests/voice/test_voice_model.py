@@ -7,10 +7,6 @@ another melody.  Models in the default tests are small and trained for a few doz
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,7 +18,7 @@ from aisinger.consent import save_consent, self_consent
 from aisinger.errors import AisingerError
 from aisinger.voice.folder import load_voice
 
-from lab_data import SR, make_dataset, sing  # tests/voice/lab_data.py
+from lab_data import SR, kill_after_checkpoint, make_dataset, sing  # tests/voice/lab_data.py
 
 TINY_MODEL = {"hidden": 64, "layers": 3, "kernel": 3, "n_harmonics": 32, "n_noise_bands": 33}
 
@@ -223,15 +219,8 @@ def test_kill_and_resume_subprocess(dataset, tmp_path):
     code = ("import sys, torch; torch.set_num_threads(1); "
             "from aisinger.voice.train_ddsp import train, TrainConfig; "
             f"train({str(dataset)!r}, {str(out)!r}, TrainConfig(**{dict(_config(400).to_dict(), fft_sizes=(2048, 512, 128))!r}), seed=0)")
-    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ,
-                                                               "AISINGER_PROGRESS": "0"})
     ckpt = out / "training" / "checkpoint.safetensors"
-    deadline = time.monotonic() + 300
-    while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_checkpoint(code, ckpt)
     done = _history(out)
     assert 5 <= len(done) < 400
     from aisinger.voice.train_ddsp import train
