@@ -62,7 +62,7 @@ def main(argv=None) -> int:
         make_corpus(corpus, seed=args.corpus_seed,
                     voices=voices or [v for v in VOICES if v not in exclude], n_phrases=12,
                     n_songs=0, workers=2)
-    overrides = {"steps": args.steps, "adversarial_from": 1500, "validate_every": 250,
+    overrides = {"steps": args.steps, "adversarial_from": 1500, "init": None, "validate_every": 250,
                  "checkpoint_every": 50, **json.loads(args.train_config)}
     config = NsfTrainConfig(**overrides)
     augment = [float(s) for s in args.augment.split(",") if s]

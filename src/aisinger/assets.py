@@ -236,6 +236,14 @@ REGISTRY: dict[str, Asset] = {a.name: a for a in [
           offline=False,
           extra={"unpinned": "no published SHA-256 and no internet where aisinger is built; "
                              "the digest of the first download is recorded and checked after"}),
+    Asset("nsf-base", "aisinger's own nsf base model (generator + discriminator), trained by "
+          "scripts/train_base.py on the lab corpus; per-voice nsf training starts from it",
+          "same as aisinger (trained by the project on its own synthetic lab singers)",
+          "train (nsf family, the default)",
+          (AssetFile("nsf-base.safetensors",
+                     "5b2b2c891ef8ac9d3b57a28a7ffce53c09583c2275ac2e3f0a84d9b9c358b5f3",
+                     17256652),),
+          shipped=True),
 ]}
 
 
@@ -483,7 +491,7 @@ def _verify_file(asset: Asset, af: AssetFile, path: Path, *, force: bool,
 
 
 NEEDED = frozenset({"example-song", "spleeter-vocals", "fcpe", "whisper-base-ct2", "kokoro-82m",
-                    "kokoro-voices"})
+                    "kokoro-voices", "nsf-base"})
 """Assets the main job needs (``aisinger demo``: train a voice, separate and cover the example
 song).  Every other asset is optional: fetched on the first use of its feature (another pitch
 method, evaluation, a separation mode), so it being absent is not a fault."""

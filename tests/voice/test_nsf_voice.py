@@ -36,7 +36,8 @@ def _config(steps: int, **kw):
     from aisinger.voice.train_nsf import NsfTrainConfig
 
     base = dict(steps=steps, batch_size=2, segment_s=0.3, checkpoint_every=3,
-                validate_every=1000, model=TINY, disc_width=0.0625, adversarial_from=4)
+                validate_every=1000, model=TINY, disc_width=0.0625, adversarial_from=4,
+                init=None)
     base.update(kw)
     return NsfTrainConfig(**base)
 

@@ -33,19 +33,22 @@ def train(
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop (resumably) "
                                                 "after this many minutes."),
     seed: Seed = 0,
-    model: str = typer.Option(DEFAULT_FAMILY, "--model", help="Model family: ddsp (CPU voice "
-                              "model), nsf (neural source-filter decoder, see "
-                              "docs/voice-model.md) or vits (So-VITS-SVC/RVC architecture, for "
+    model: str = typer.Option(DEFAULT_FAMILY, "--model", help="Model family: nsf (neural "
+                              "source-filter voice fine-tuned from aisinger's committed base "
+                              "model; see docs/voice-model.md), ddsp (the small DDSP voice, "
+                              "trained from scratch) or vits (So-VITS-SVC/RVC architecture, for "
                               "GPUs; see docs/compat.md)."),
-    base: Optional[Path] = typer.Option(None, "--base", help="vits: fine-tune from a community "
-                                        "So-VITS-SVC G_0.pth (config.json beside it); nsf: a "
-                                        "base.safetensors from scripts/train_base.py (or a voice)."),
+    base: Optional[Path] = typer.Option(None, "--base", help="nsf: start from another "
+                                        "base.safetensors (scripts/train_base.py) or nsf voice "
+                                        "instead of the committed base; vits: fine-tune from a "
+                                        "community So-VITS-SVC G_0.pth (config.json beside it)."),
     base_d: Optional[Path] = typer.Option(None, "--base-d", help="vits: its D_0.pth."),
     content_encoder: ContentEncoder = None,
 ) -> None:
-    """Train a voice on the CPU: a small DDSP model (harmonic + noise synthesiser) driven by
-    Whisper content, F0 and loudness (--model vits: the So-VITS-SVC architecture with its
-    discriminators, on the GPU when present).
+    """Train a voice on the CPU: the nsf model (a frame network on Whisper content, F0 and
+    loudness filtering a harmonic-plus-noise source, with an adversarial loss), fine-tuned from
+    the base model that ships with aisinger (--model ddsp: the small DDSP synthesiser trained
+    from scratch; --model vits: the So-VITS-SVC architecture, on the GPU when present).
 
     Writes OUT/model.safetensors, config.json, index.safetensors (content frames for
     retrieval), consent.json and model_card.{json,md}; OUT/training/ holds the resumable

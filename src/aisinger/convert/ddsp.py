@@ -1,4 +1,5 @@
-"""Conversion with a DDSP voice (model family "ddsp", the voices aisinger trains).
+"""Conversion with a DDSP voice (model family "ddsp", aisinger's first trained voices;
+``aisinger train --model ddsp``).
 
 Source vocals -> features (content, F0, loudness at 100 frames/s) -> optional k-NN retrieval
 of the target's own content frames (``retrieval`` blend, as RVC does against timbre leakage)

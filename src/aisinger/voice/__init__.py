@@ -18,8 +18,10 @@ from aisinger.voice import train_ddsp, train_nsf, train_vits
 
 __all__ = ["Voice", "load_voice", "train", "FAMILIES", "DEFAULT_FAMILY", "default_steps"]
 
-DEFAULT_FAMILY = "ddsp"
-"""The model family ``aisinger train`` uses unless told otherwise (the CPU voice model)."""
+DEFAULT_FAMILY = "nsf"
+"""The model family ``aisinger train`` (and the demo) uses unless told otherwise: the neural
+source-filter voice, fine-tuned from the committed base model (chosen by measurement, see
+docs/voice-model.md; ``--model ddsp`` keeps the DDSP voice, which stays available)."""
 
 
 def default_steps(family: str = DEFAULT_FAMILY) -> int:

@@ -95,7 +95,7 @@ def train_base(corpus: str | Path, manifest: dict, out_dir: str | Path, voices=N
     (TrainResult, path of the base file).  See the module docstring."""
     from aisinger.nn.nsf_voice import NsfVoiceConfig
 
-    config = config or NsfTrainConfig(steps=100_000)
+    config = config or NsfTrainConfig(steps=100_000, init=None)
     model_cfg = NsfVoiceConfig.from_dict(dict(config.model))
     out = Path(out_dir)
     train_paths, val_paths, voices = base_clips(corpus, manifest, voices)

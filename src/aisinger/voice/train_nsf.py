@@ -98,7 +98,7 @@ class NsfTrainConfig:
     c_fm: float = 2.0
     disc_width: float = 0.25
     model: dict = field(default_factory=dict)
-    init: str | None = None
+    init: str | None = "base"
 
     def to_dict(self) -> dict:
         """JSON-able dict."""
