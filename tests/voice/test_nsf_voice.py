@@ -247,3 +247,23 @@ def test_kill_9_and_resume(dataset, tmp_path):
     with safe_open(str(ckpt), "pt") as f:
         runs = json.loads(f.metadata()["state"])["runs"]
     assert [r["start_step"] for r in runs] == [0, killed_at]  # continued, not restarted
+
+
+def test_committed_base_is_the_default_start(dataset, tmp_path):
+    """The shipped base verifies against its pinned hash and a default nsf training starts
+    from it, in its own model config."""
+    from aisinger import assets
+    from aisinger.voice import DEFAULT_FAMILY
+    from aisinger.voice.base_model import BASE_ASSET, base_model_config
+    from aisinger.voice.train_nsf import NsfTrainConfig, train_nsf
+
+    assert DEFAULT_FAMILY == "nsf" and NsfTrainConfig().init == "base"
+    (check,) = assets.verify([BASE_ASSET])
+    assert check.ok, check.message
+    out = tmp_path / "ft"
+    train_nsf(dataset, out, NsfTrainConfig(steps=1, batch_size=1, segment_s=0.3,
+                                           validate_every=1000), seed=0)
+    card = json.loads((out / "model_card.json").read_text())
+    digest = assets.get(BASE_ASSET).files[0].sha256
+    assert card["training"]["init"].endswith(f"nsf-base.safetensors sha256:{digest[:16]}")
+    assert json.loads((out / "config.json").read_text())["model"] == base_model_config("base")
