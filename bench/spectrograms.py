@@ -40,6 +40,9 @@ def main(argv=None) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # Mandarin lyrics in the title: the CJK font scripts/setup.sh installs (fonts-wqy-microhei)
+    plt.rcParams["font.sans-serif"] = ["WenQuanYi Micro Hei", "DejaVu Sans"]
+
     from aisinger.convert import convert
     from aisinger.io.audio import load
     from aisinger.io.fileio import atomic_path

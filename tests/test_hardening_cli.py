@@ -195,7 +195,7 @@ def test_info_takes_several_files_and_help_reads_well(tmp_path):
     assert bad.returncode == 2 and "a.wav" in bad.stdout and "missing.wav" in bad.stderr
     env = {**os.environ, "COLUMNS": "250", "TERMINAL_WIDTH": "250"}
     top = _cli("--help", env=env).stdout
-    assert "driven by Whisper content" in top  # one sentence, not broken at "driven by"
+    assert "starting from the base model that ships with aisinger" in top  # one sentence, unbroken
     for cmd in (["cover"], ["convert"], ["detect"], ["--help"]):
         out = _cli(*cmd, "--help", env=env).stdout if cmd != ["--help"] else top
         assert "<bool>" not in out, cmd

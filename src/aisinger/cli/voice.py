@@ -45,10 +45,12 @@ def train(
     base_d: Optional[Path] = typer.Option(None, "--base-d", help="vits: its D_0.pth."),
     content_encoder: ContentEncoder = None,
 ) -> None:
-    """Train a voice on the CPU: the nsf model (a frame network on Whisper content, F0 and
-    loudness filtering a harmonic-plus-noise source, with an adversarial loss), fine-tuned from
-    the base model that ships with aisinger (--model ddsp: the small DDSP synthesiser trained
-    from scratch; --model vits: the So-VITS-SVC architecture, on the GPU when present).
+    """Train a voice on the CPU, starting from the base model that ships with aisinger.
+
+    The default model (nsf) is a frame network driven by Whisper content, F0 and loudness that
+    filters a harmonic-plus-noise source, trained with mel, STFT and adversarial losses;
+    --model ddsp trains the small DDSP synthesiser from scratch, --model vits the So-VITS-SVC
+    architecture (on the GPU when present).
 
     Writes OUT/model.safetensors, config.json, index.safetensors (content frames for
     retrieval), consent.json and model_card.{json,md}; OUT/training/ holds the resumable
