@@ -8,8 +8,10 @@ Pure ``torch.nn`` code (imports torch and other ``aisinger.nn`` modules only).
     F0 (0 = unvoiced) ─ harmonic + noise source (aisinger.nn.nsf_hifigan) ─┐
                                                                           ▼
     generator "hifigan":  NSF-HiFiGAN (upsampling convs + source injected at every stage)
-    generator "istft":    frame latent -> log-magnitude per STFT bin; phase = the source's STFT
-                          phase + a predicted correction; inverse STFT (hop = frame hop)
+    generator "istft":    frame latent -> a log gain per STFT bin and a phase correction;
+    (default)             output STFT = gain x the source's complex STFT x correction
+                          (istft_excitation "spectrum", default; "phase": the source's phase at
+                          unit magnitude); inverse STFT (hop = frame hop)
 
 Both generators reuse the project's own building blocks: the frame network of the DDSP
 decoder (:class:`aisinger.nn.ddsp.ControlNet`), the NSF-HiFiGAN generator and its harmonic
@@ -18,8 +20,8 @@ between them was made by measurement (docs/voice-model.md, "Neural source-filter
 
 Frame convention: frame ``i`` covers samples ``[i * hop, (i + 1) * hop)`` of the output (the
 NSF-HiFiGAN layout: T frames -> T * hop samples).  All randomness (source noise, overtone
-phases) comes from an explicit ``torch.Generator``; with ``generator=None`` the source has no
-noise and zero overtone phases, so outputs are deterministic.
+phases) comes from an explicit ``torch.Generator`` or a given ``noise`` tensor; with neither
+the source has no noise and zero overtone phases, so outputs are deterministic.
 """
 
 from __future__ import annotations
@@ -173,8 +175,9 @@ def with_legacy_defaults(stored: dict) -> dict:
 
 
 class IstftHead(nn.Module):
-    """Frame latent -> complex STFT (log-magnitude per bin, phase = source phase + predicted
-    correction) -> waveform by inverse STFT at the frame hop."""
+    """Frame latent -> complex STFT (a gain per bin times the source's STFT, or times its phase
+    alone with ``istft_excitation="phase"``, rotated by a predicted phase correction) ->
+    waveform by inverse STFT at the frame hop."""
 
     def __init__(self, cfg: NsfVoiceConfig):
         super().__init__()
