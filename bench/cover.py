@@ -69,13 +69,11 @@ def _consented_dataset(root: Path, clips: list[Path], name: str) -> Path:
 
 
 def _speed_voice(tmp: Path) -> Path:
-    """A default-size voice after two training steps (for timing only)."""
-    import dataclasses
-
+    """A voice of the default family and size after two training steps (timing only)."""
     from aisinger.io import audio
     from aisinger.lab import VOICES, make_melody, render
     from aisinger.lab.lyrics import make_lyrics
-    from aisinger.voice.train_ddsp import TrainConfig, train
+    from aisinger.voice import DEFAULT_FAMILY, train
 
     clips = []
     for i in range(2):
@@ -84,7 +82,7 @@ def _speed_voice(tmp: Path) -> Path:
         clips.append(audio.save(tmp / f"c{i}.wav",
                                 render(syl, notes, VOICES["flite-slt"], sr=44100).audio, 44100))
     ds = _consented_dataset(tmp / "ds", clips, "speed")
-    train(ds, tmp / "voice", dataclasses.replace(TrainConfig(), steps=2, validate_every=1000))
+    train(ds, tmp / "voice", DEFAULT_FAMILY, steps=2)
     return tmp / "voice"
 
 

@@ -65,9 +65,11 @@ def synthesize_nsf(model, content: np.ndarray, f0: np.ndarray, voiced: np.ndarra
     out = np.zeros(t * hop, dtype=np.float32)
     chunk_frames = max(chunk_frames, 2 * fade + 1)
     starts = list(range(0, t, chunk_frames))
+    if len(starts) > 1 and t - starts[-1] < 2 * fade + 1:
+        starts.pop()  # a tail shorter than two crossfades joins the previous chunk
     with torch.no_grad():
         for i, a in enumerate(starts):
-            b = min(t, a + chunk_frames + (fade if i < len(starts) - 1 else 0))
+            b = t if i == len(starts) - 1 else min(t, a + chunk_frames + fade)
             lo, hi = max(0, a - margin), min(t, b + margin)
             y = model(*(torch.from_numpy(np.ascontiguousarray(x[lo:hi], dtype=np.float32))[None]
                         for x in (content, f0, voiced, loudness)),
