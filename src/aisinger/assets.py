@@ -547,10 +547,13 @@ def verify(names: Iterable[str] | None = None) -> list[VerifyResult]:
 
 
 def status(name: str) -> str:
-    """'cached', 'local' (AISINGER_MODELS_DIR), or 'missing' for asset ``name``."""
+    """'cached', 'local' (AISINGER_MODELS_DIR), 'shipped' (in the package) or 'missing' for
+    asset ``name``."""
     asset = get(name)
     folder = _asset_dir(asset)
     if not all((folder / f.filename).is_file() for f in asset.files):
         return "missing"
+    if asset.shipped:
+        return "shipped"
     local = paths.local_models_dir()
     return "local" if local is not None and folder == local / asset.name else "cached"

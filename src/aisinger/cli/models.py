@@ -15,7 +15,8 @@ app = typer.Typer(help="List, download and verify the pretrained assets (all off
 
 @app.command("list")
 def models_list() -> None:
-    """Show every registered asset: status (cached / local / missing), size, licence, user."""
+    """Show every registered asset: status (cached / local / shipped / missing), size, licence,
+    user."""
     table = Table("status", "MB", "licence", "used by", "offline")
     # names are what `models fetch NAME` takes: never cut, whatever the terminal width
     width = max(len(n) for n in assets.REGISTRY)
@@ -23,7 +24,8 @@ def models_list() -> None:
     for a in assets.REGISTRY.values():
         size = sum(f.size or 0 for f in a.files) / 1e6
         table.add_row(a.name, assets.status(a.name), f"{size:.1f}" if size else "?", a.licence,
-                      a.used_by, "yes (PyPI)" if a.offline else "no (hub)")
+                      a.used_by, "yes (in the package)" if a.shipped else
+                      "yes (PyPI)" if a.offline else "no (hub)")
     Console().print(table)
 
 
