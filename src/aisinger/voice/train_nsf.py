@@ -15,7 +15,9 @@ batching, checkpoint and voice-writing helpers are reused):
   a gradient), so the whole state is one atomic checkpoint file
   (``VOICE/training/checkpoint.safetensors``) — kill -9 safe, rerun to resume, bit-identical
   to an uninterrupted run on the same machine and thread count;
-* ``init``: ``"base"`` (the committed base model, hash-checked, see :mod:`aisinger.voice.base_model`),
+* ``init``: ``"base"`` (the default: the committed base model, hash-checked, see
+  :mod:`aisinger.voice.base_model`; without ``model`` overrides the voice takes the base's
+  model config),
   a base-model file (``*.safetensors`` written by :func:`aisinger.voice.base_model.save_base`), a
   voice folder of the nsf family (generator only), or None (random init from the seed).
 """
