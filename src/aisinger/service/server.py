@@ -12,6 +12,7 @@ import time
 from aisinger.service.app import create_app
 from aisinger.service.config import ServiceConfig
 from aisinger.service.store import Store
+from aisinger.service.worker import worker_name
 
 log = logging.getLogger("aisinger.service")
 LOCAL_WORKER_TOKEN = "local-workers"
@@ -21,8 +22,8 @@ LOCAL_WORKER_TOKEN = "local-workers"
 class WorkerPool:
     """Starts ``n`` worker processes and restarts any that exit (e.g. killed with -9)."""
 
-    def __init__(self, cfg: ServiceConfig, token: str, n: int):
-        self.cfg, self.token, self.n = cfg, token, n
+    def __init__(self, cfg: ServiceConfig, token: str, n: int, store: Store | None = None):
+        self.cfg, self.token, self.n, self.store = cfg, token, n, store
         self.procs: list[subprocess.Popen | None] = [None] * n
         self.started = [0.0] * n
         self.quick_exits = [0] * n
@@ -66,6 +67,16 @@ class WorkerPool:
                                              else 0.0)
                         log.warning("worker %d (pid %d) exited with %s; restarting (see "
                                     "worker-%d.log)", i, p.pid, p.returncode, i)
+                        if self.store is not None:  # its job goes back to its place in line
+                            # now, before a restarted worker can claim the next one
+                            again, dead = self.store.requeue_expired(
+                                self.cfg.max_attempts, worker=worker_name(p.pid))
+                            for jid in again:
+                                log.warning("job %s: worker lost (pid %d exited); queued "
+                                            "again", jid, p.pid)
+                            for jid in dead:
+                                log.error("job %s: failed, worker lost %d times", jid,
+                                          self.cfg.max_attempts)
                     if now >= retry_at[i]:
                         retry_at[i] = 0.0
                         self.procs[i] = self._spawn(i)
@@ -102,7 +113,7 @@ def serve(cfg: ServiceConfig, log_level: str = "info") -> None:
     if cfg.workers:
         store.revoke_tokens_named(LOCAL_WORKER_TOKEN, "worker")
         _, token = store.create_token(LOCAL_WORKER_TOKEN, "worker")
-        pool = WorkerPool(cfg, token, cfg.workers)
+        pool = WorkerPool(cfg, token, cfg.workers, store)
         app.state.worker_pool = pool
     server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=cfg.port,
                                            log_level="warning", access_log=False,

@@ -312,14 +312,16 @@ class Store:
                        (state, message[:500], state, time.time(), job_id))
             return state
 
-    def requeue_expired(self, max_attempts: int) -> tuple[list[str], list[str]]:
-        """Jobs whose worker stopped sending heartbeats: queued again (enqueued_at cleared,
+    def requeue_expired(self, max_attempts: int, worker: str | None = None
+                        ) -> tuple[list[str], list[str]]:
+        """Jobs whose worker stopped sending heartbeats (or, with ``worker``, whose worker is
+        known to be dead: its jobs at once, lease or not): queued again (enqueued_at cleared,
         so the reaper enqueues them) or failed after ``max_attempts``.  Returns
         ``(requeued IDs, failed IDs)``."""
         now = time.time()
         with self._tx() as db:
             rows = db.execute("SELECT id, attempts FROM jobs WHERE state='running' AND "
-                              "lease_until<?", (now,)).fetchall()
+                              "(lease_until<? OR worker=?)", (now, worker)).fetchall()
             again = [r["id"] for r in rows if r["attempts"] < max_attempts]
             dead = [r["id"] for r in rows if r["attempts"] >= max_attempts]
             for jid in again:

@@ -41,6 +41,12 @@ RESULT_RETRY_S = 600.0
 job is then requeued by the lease mechanism)."""
 
 
+
+def worker_name(pid: int) -> str:
+    """The name a local worker process claims jobs under (``host:pid``); ``serve``'s worker
+    pool uses it to release the job of a worker it saw die."""
+    return f"{socket.gethostname()}:{pid}"
+
 class JobLost(Exception):
     """The server no longer gives this worker the job (deleted, or the lease expired)."""
 
@@ -107,7 +113,7 @@ class Worker:
         (self.cache / "voices").mkdir(parents=True, exist_ok=True)
         (self.cache / "work").mkdir(parents=True, exist_ok=True)
         clean_stale(self.cache / "work")  # work folders of killed workers (kill -9)
-        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.name = name or worker_name(os.getpid())
 
     # -------------------------------------------------------------------------- downloads
 
