@@ -36,15 +36,20 @@ __all__ = ["create_app"]
 log = logging.getLogger("aisinger.service")
 
 
+def report_requeued(again: list[str], dead: list[str], max_attempts: int, why: str) -> None:
+    """Log what :meth:`Store.requeue_expired` did (``why``: how the worker was found lost)."""
+    for jid in again:
+        log.warning("job %s: worker lost (%s); queued again", jid, why)
+    for jid in dead:
+        log.error("job %s: failed, worker lost %d times", jid, max_attempts)
+
+
 def _reap_once(ctx: ServiceContext) -> None:
     """Requeue jobs whose worker lease expired (fail them after ``max_attempts``) and send
     again the queued jobs whose queue message is gone."""
     cfg, store = ctx.cfg, ctx.store
-    again, dead = store.requeue_expired(cfg.max_attempts)
-    for jid in again:
-        log.warning("job %s: worker lost (lease expired); queued again", jid)
-    for jid in dead:
-        log.error("job %s: failed, worker lost %d times", jid, cfg.max_attempts)
+    report_requeued(*store.requeue_expired(cfg.max_attempts), cfg.max_attempts,
+                    "lease expired")
     now = time.time()
     stale = store.to_enqueue(now - cfg.requeue_after_s)
     if not stale:

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-from aisinger.service.app import create_app
+from aisinger.service.app import create_app, report_requeued
 from aisinger.service.config import ServiceConfig
 from aisinger.service.store import Store
 from aisinger.service.worker import worker_name
@@ -69,14 +69,9 @@ class WorkerPool:
                                     "worker-%d.log)", i, p.pid, p.returncode, i)
                         if self.store is not None:  # its job goes back to its place in line
                             # now, before a restarted worker can claim the next one
-                            again, dead = self.store.requeue_expired(
-                                self.cfg.max_attempts, worker=worker_name(p.pid))
-                            for jid in again:
-                                log.warning("job %s: worker lost (pid %d exited); queued "
-                                            "again", jid, p.pid)
-                            for jid in dead:
-                                log.error("job %s: failed, worker lost %d times", jid,
-                                          self.cfg.max_attempts)
+                            report_requeued(*self.store.requeue_expired(
+                                self.cfg.max_attempts, worker=worker_name(p.pid)),
+                                self.cfg.max_attempts, f"pid {p.pid} exited")
                     if now >= retry_at[i]:
                         retry_at[i] = 0.0
                         self.procs[i] = self._spawn(i)
