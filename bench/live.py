@@ -50,6 +50,57 @@ def refs_of(voice: Path, refs: str | None) -> list[Path]:
     return [Path(c["file"]) for c in doc["clips"] if c.get("split", "train") == "train"][:MAX_REFS]
 
 
+def content_choice(clips, corpus: Path, voice, block_frames: int, lookahead: int) -> dict:
+    """Mean frame cosine to the offline content features (Whisper-base, 30 s window, the
+    features every voice is trained on) of (a) Whisper re-run on the last 1 s / 2 s of audio
+    every block with the stream's lookahead and (b) the causal student; and the compute per
+    block of each encoder (ms, 1 thread)."""
+    import torch
+
+    from aisinger.convert import feature_config
+    from aisinger.features import extract, whisper as wh
+    from aisinger.io.audio import load, resample
+    from aisinger.live.features import StudentContent, WhisperWindow
+    from aisinger.nn.live_content import log_mel
+
+    def cos(a, b):
+        return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-8)
+
+    student = StudentContent()
+    windows = {w: WhisperWindow(window_s=w, threads=1) for w in (1.0, 2.0)}
+    res = {"student": [], "whisper_1s": [], "whisper_2s": []}
+    ms = {k: [] for k in res}
+    for c in clips:
+        x, sr = load(corpus / c["audio"], mono=True)
+        off = extract(x, sr, config=feature_config(voice, "fcpe")).content
+        x16 = resample(x, sr, 16000)
+        t = off.shape[0]
+        with torch.inference_mode():
+            lm = log_mel(torch.from_numpy(wh.mel_power(x16)))[None]
+            la = student.lookahead
+            lm = torch.cat([lm, lm[:, :, -1:].expand(-1, -1, la)], dim=2)
+            st = student.net(lm)[0, la:].numpy()[:t]
+        res["student"].append(cos(st, off[:st.shape[0]]))
+        student.reset()
+        for a in range(0, t - block_frames, block_frames):  # student cost, streamed
+            end = (a + block_frames + lookahead) * 160
+            t0 = time.perf_counter()
+            student.frames(x16[:end], 0, a, a + block_frames)
+            ms["student"].append((time.perf_counter() - t0) * 1000)
+        for w, ww in windows.items():
+            key = f"whisper_{w:g}s"
+            for a in range(0, t - block_frames - lookahead, block_frames):
+                end = (a + block_frames + lookahead) * 160
+                t0 = time.perf_counter()
+                f = ww.frames(x16[:end], 0, a, a + block_frames)
+                ms[key].append((time.perf_counter() - t0) * 1000)
+                res[key].append(cos(f, off[a:a + block_frames]))
+    return {k: {"cosine": round(float(np.mean(np.concatenate(v))), 4),
+                "block_p50_ms": round(float(np.percentile(ms[k], 50)), 2),
+                "block_p99_ms": round(float(np.percentile(ms[k], 99)), 2)}
+            for k, v in res.items()}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--voice", required=True)
@@ -60,6 +111,8 @@ def main(argv=None) -> int:
     ap.add_argument("--session-minutes", type=float, default=10.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--content", default="student", help="student or whisper-window")
+    ap.add_argument("--retrieval", type=float, default=None,
+                    help="retrieval blend for both conversions (default: the library's)")
     ap.add_argument("--json", default=str(BENCH_DIR / "results" / "live.json"))
     a = ap.parse_args(argv)
 
@@ -76,8 +129,11 @@ def main(argv=None) -> int:
     manifest = json.loads((corpus / "manifest.json").read_text())
     langs = a.languages.split(",")
     block_ms = a.block_ms or DEFAULT_BLOCK_MS
+    from aisinger.convert import DEFAULT_RETRIEVAL
+
+    retrieval = DEFAULT_RETRIEVAL if a.retrieval is None else a.retrieval
     conv = StreamingConverter(voice_dir, block_ms=block_ms, threads=a.threads,
-                              content=a.content)
+                              content=a.content, retrieval=retrieval)
     voice = load_voice(voice_dir)
     target_gender = "female"
     scorer = Scorer(ScoreConfig(dnsmos=False, naturalness=False, spectrum=False))
@@ -90,7 +146,8 @@ def main(argv=None) -> int:
         gender = manifest["voices"][c["voice"]].get("gender")
         transpose = 12.0 if gender == "male" and target_gender == "female" else 0.0
         t0 = time.perf_counter()
-        y_off, rate = convert(voice, x, sr, transpose=transpose, warn_range=False)
+        y_off, rate = convert(voice, x, sr, transpose=transpose, retrieval=retrieval,
+                              warn_range=False)
         t_off = time.perf_counter() - t0
         conv.transpose = transpose
         y_str, st = convert_stream(voice_dir, x, sr, converter=conv)
@@ -141,12 +198,18 @@ def main(argv=None) -> int:
                    "underruns": int((times > block_ms).sum()),
                    "wall_minutes": round((time.time() - t_start) / 60, 2)}
 
+    print("content encoders ...", flush=True)
+    choice = content_choice(clips, corpus, voice, conv.block_frames, conv.lookahead)
+    for k, v in choice.items():
+        print(f"content {k:12s} cosine to offline {v['cosine']:.3f}  per block p50 "
+              f"{v['block_p50_ms']:.1f} ms p99 {v['block_p99_ms']:.1f} ms", flush=True)
     bt = np.array(block_times)
     sim_gap = float(np.mean([r["offline_similarity"] - r["stream_similarity"] for r in rows]))
     cer_gap = float(np.mean([r["stream_cer"] - r["offline_cer"] for r in rows]))
     summary = {
         "latency_ms": conv.latency_ms, "block_ms": block_ms,
         "lookahead_ms": conv.latency_ms - block_ms, "content": a.content, "threads": a.threads,
+        "retrieval": retrieval,
         "phrases": len(rows),
         "phrase_p50_ms": round(float(np.percentile(bt, 50)), 2),
         "phrase_p99_ms": round(float(np.percentile(bt, 99)), 2),
@@ -158,6 +221,7 @@ def main(argv=None) -> int:
         "stream_cer": round(float(np.mean([r["stream_cer"] for r in rows])), 4),
         "cer_gap": round(cer_gap, 4),
         "session": session,
+        "content_choice": choice,
     }
     ok = {"latency_ms": summary["latency_ms"] <= TARGETS["latency_ms"],
           "p99_share_of_block": summary["p99_share_of_block"] <= TARGETS["p99_share_of_block"],
