@@ -111,6 +111,8 @@ def main(argv=None) -> int:
     ap.add_argument("--session-minutes", type=float, default=10.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--content", default="student", help="student or whisper-window")
+    ap.add_argument("--no-quality", action="store_true",
+                    help="skip the streamed-vs-offline conversions (timing and encoders only)")
     ap.add_argument("--retrieval", type=float, default=None,
                     help="retrieval blend for both conversions (default: the library's)")
     ap.add_argument("--json", default=str(BENCH_DIR / "results" / "live.json"))
@@ -140,8 +142,8 @@ def main(argv=None) -> int:
     refs = [load(p, mono=True) for p in refs_of(voice_dir, a.refs)]
     clips = [c for c in manifest["clips"] if c["split"] == "test" and c["language"] in langs
              and c.get("intelligible", True)]
-    rows, block_times = [], []
-    for c in clips:
+    rows, block_times, block_cpu = [], [], []
+    for c in ([] if a.no_quality else clips):
         x, sr = load(corpus / c["audio"], mono=True)
         gender = manifest["voices"][c["voice"]].get("gender")
         transpose = 12.0 if gender == "male" and target_gender == "female" else 0.0
@@ -152,6 +154,7 @@ def main(argv=None) -> int:
         conv.transpose = transpose
         y_str, st = convert_stream(voice_dir, x, sr, converter=conv)
         block_times += st.compute_ms
+        block_cpu += st.cpu_ms
         lyrics = c.get("text") or "".join(c.get("lyrics", []))
         row = {"clip": c["id"], "language": c["language"], "seconds": round(len(x) / sr, 2),
                "transpose": transpose, "offline_seconds": round(t_off, 2),
@@ -181,31 +184,42 @@ def main(argv=None) -> int:
         n_blocks = int(a.session_minutes * 60 * 1000 / block_ms)
         bs = conv.block_samples
         conv.reset()
-        times = []
+        times, cpu = [], []
         t_start = time.time()
         for i in range(n_blocks):
             s0 = (i * bs) % (loop.shape[0] - bs)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             conv.process(loop[s0:s0 + bs])
             times.append((time.perf_counter() - t0) * 1000)
+            cpu.append((time.thread_time() - c0) * 1000)
             if i % 1000 == 0:
                 print(f"session block {i}/{n_blocks}", flush=True)
-        times = np.array(times)
+        times, cpu = np.array(times), np.array(cpu)
         session = {"minutes": a.session_minutes, "blocks": n_blocks,
+                   "cpu_p50_ms": round(float(np.percentile(cpu, 50)), 2),
+                   "cpu_p99_ms": round(float(np.percentile(cpu, 99)), 2),
+                   "cpu_max_ms": round(float(cpu.max()), 2),
+                   "cpu_underruns": int((cpu > block_ms).sum()),
                    "p50_ms": round(float(np.percentile(times, 50)), 2),
                    "p99_ms": round(float(np.percentile(times, 99)), 2),
                    "max_ms": round(float(times.max()), 2),
                    "underruns": int((times > block_ms).sum()),
                    "wall_minutes": round((time.time() - t_start) / 60, 2)}
+        print("session:", json.dumps(session), flush=True)
 
     print("content encoders ...", flush=True)
     choice = content_choice(clips, corpus, voice, conv.block_frames, conv.lookahead)
     for k, v in choice.items():
         print(f"content {k:12s} cosine to offline {v['cosine']:.3f}  per block p50 "
               f"{v['block_p50_ms']:.1f} ms p99 {v['block_p99_ms']:.1f} ms", flush=True)
-    bt = np.array(block_times)
-    sim_gap = float(np.mean([r["offline_similarity"] - r["stream_similarity"] for r in rows]))
-    cer_gap = float(np.mean([r["stream_cer"] - r["offline_cer"] for r in rows]))
+    bt = np.array(block_times or [np.nan])
+    bc = np.array(block_cpu or [np.nan])
+
+    def mean(key):
+        return round(float(np.mean([r[key] for r in rows])), 4) if rows else float("nan")
+
+    sim_gap = mean("offline_similarity") - mean("stream_similarity")
+    cer_gap = mean("stream_cer") - mean("offline_cer")
     summary = {
         "latency_ms": conv.latency_ms, "block_ms": block_ms,
         "lookahead_ms": conv.latency_ms - block_ms, "content": a.content, "threads": a.threads,
@@ -214,11 +228,12 @@ def main(argv=None) -> int:
         "phrase_p50_ms": round(float(np.percentile(bt, 50)), 2),
         "phrase_p99_ms": round(float(np.percentile(bt, 99)), 2),
         "p99_share_of_block": round(float(np.percentile(bt, 99)) / block_ms, 3),
-        "offline_similarity": round(float(np.mean([r["offline_similarity"] for r in rows])), 4),
-        "stream_similarity": round(float(np.mean([r["stream_similarity"] for r in rows])), 4),
+        "phrase_cpu_p50_ms": round(float(np.percentile(bc, 50)), 2),
+        "phrase_cpu_p99_ms": round(float(np.percentile(bc, 99)), 2),
+        "offline_similarity": mean("offline_similarity"),
+        "stream_similarity": mean("stream_similarity"),
         "similarity_gap": round(sim_gap, 4),
-        "offline_cer": round(float(np.mean([r["offline_cer"] for r in rows])), 4),
-        "stream_cer": round(float(np.mean([r["stream_cer"] for r in rows])), 4),
+        "offline_cer": mean("offline_cer"), "stream_cer": mean("stream_cer"),
         "cer_gap": round(cer_gap, 4),
         "session": session,
         "content_choice": choice,
@@ -227,7 +242,9 @@ def main(argv=None) -> int:
           "p99_share_of_block": summary["p99_share_of_block"] <= TARGETS["p99_share_of_block"],
           "similarity_gap": summary["similarity_gap"] <= TARGETS["similarity_gap"],
           "cer_gap": summary["cer_gap"] <= TARGETS["cer_gap"],
-          "underruns": session is not None and session["underruns"] <= TARGETS["underruns"]}
+          "underruns": session is not None and session["underruns"] <= TARGETS["underruns"],
+          "cpu_p99_share_of_block": session is not None and
+          session["cpu_p99_ms"] <= TARGETS["p99_share_of_block"] * block_ms}
     print()
     print(f"{'measure':34s} {'value':>12s} {'target':>10s}  ok")
     lines = [("algorithmic latency (ms)", summary["latency_ms"], "<= 150", ok["latency_ms"]),
@@ -246,7 +263,12 @@ def main(argv=None) -> int:
                   (f"session {a.session_minutes:g} min: p99 (ms)", session["p99_ms"],
                    f"<= {block_ms / 2:g}", session["p99_ms"] <= block_ms / 2),
                   (f"session {a.session_minutes:g} min: underruns", session["underruns"],
-                   "0", ok["underruns"])]
+                   "0", ok["underruns"]),
+                  (f"session: CPU p50 (ms)", session["cpu_p50_ms"], "", None),
+                  (f"session: CPU p99 (ms)", session["cpu_p99_ms"], f"<= {block_ms / 2:g}",
+                   ok["cpu_p99_share_of_block"]),
+                  (f"session: CPU-time underruns", session["cpu_underruns"], "0",
+                   session["cpu_underruns"] == 0)]
     for name, v, t, good in lines:
         print(f"{name:34s} {v:>12} {t:>10s}  {'' if good is None else 'yes' if good else 'NO'}")
     doc = {"summary": summary, "targets": TARGETS, "met": ok, "rows": rows,

@@ -241,3 +241,17 @@ def test_shipped_student_is_registered_and_loads():
     assert asset.shipped and asset.files[0].sha256
     net = load_student()
     assert net.cfg.lookahead >= 1 and sum(p.numel() for p in net.parameters()) < 3_000_000
+
+
+def test_live_help_shows_the_library_defaults():
+    import re
+
+    from aisinger.cli import command
+    from aisinger.live import DEFAULT_BLOCK_MS, LOOKAHEAD_MS
+
+    r = CliRunner().invoke(command(), ["live", "--help"], prog_name="aisinger",
+                           env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    h = re.sub(r"\s+", " ", re.sub(r"[│╭╮╰╯─]", " ", r.output))
+    assert f"a multiple of 10 (default {DEFAULT_BLOCK_MS:g})" in h
+    assert f"latency = block + {LOOKAHEAD_MS:g} ms" in h

@@ -62,5 +62,9 @@ def live(
     typer.echo(f"compute per block: p50 {s.p50_ms:.1f} ms, p99 {s.p99_ms:.1f} ms "
                f"({100 * s.p99_ms / s.block_ms:.0f}% of the block); {s.underruns} of "
                f"{s.blocks} blocks over their duration")
+    if s.cpu_ms:
+        typer.echo(f"CPU per block: p50 {s.cpu_p50_ms:.1f} ms, p99 {s.cpu_p99_ms:.1f} ms "
+                   f"(the converting thread alone; wall time above also counts other "
+                   f"processes on a busy machine)")
     if r.out_path is not None:
         typer.echo(f"live: {r.out_path}{'' if r.label else ' (NOT labelled)'}")

@@ -103,13 +103,14 @@ def live_devices(voice_dir: str | Path, *, block_ms: float = DEFAULT_BLOCK_MS,
                               threads=threads)
     stop = stop or threading.Event()
     times: list[float] = []
+    cpu: list[float] = []
     recorded: list[np.ndarray] = []
     errors: list[str] = []
 
     def callback(indata, outdata, frames, _time, status):
         if status:
             log.warning("live: %s", status)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             y = conv.process(indata[:, 0].astype(np.float32))
         except AisingerError as exc:
@@ -117,6 +118,7 @@ def live_devices(voice_dir: str | Path, *, block_ms: float = DEFAULT_BLOCK_MS,
             stop.set()
             raise sd.CallbackStop from None
         times.append((time.perf_counter() - t0) * 1000.0)
+        cpu.append((time.thread_time() - c0) * 1000.0)
         outdata[:, 0] = y
         if out_path is not None:
             recorded.append(y.copy())
@@ -135,7 +137,8 @@ def live_devices(voice_dir: str | Path, *, block_ms: float = DEFAULT_BLOCK_MS,
     if errors:
         raise AisingerError(errors[0])
     stats = StreamStats(sample_rate=conv.sample_rate, block_ms=conv.block_ms,
-                        latency_ms=conv.latency_ms, blocks=len(times), compute_ms=times)
+                        latency_ms=conv.latency_ms, blocks=len(times), compute_ms=times,
+                        cpu_ms=cpu)
     label: dict = {}
     y = np.concatenate(recorded) if recorded else np.zeros(0, np.float32)
     if out_path is not None and y.size:

@@ -75,13 +75,28 @@ KEEP_FRAMES = 64  # final frames kept per feature (decoder context + protect ram
 class StreamStats:
     """What :func:`convert_stream` measured: per-block compute (ms) against the block's
     duration; ``underruns``: blocks whose compute took longer than their duration (a real-time
-    output would have run dry)."""
+    output would have run dry).  ``compute_ms`` is wall time; ``cpu_ms`` the CPU time of the
+    converting thread (torch runs in it with 1 thread): on a shared, loaded machine the wall
+    time also counts the time other processes held the core."""
 
     sample_rate: int
     block_ms: float
     latency_ms: float
     blocks: int
     compute_ms: list = field(default_factory=list, repr=False)
+    cpu_ms: list = field(default_factory=list, repr=False)
+
+    @property
+    def cpu_p50_ms(self) -> float:
+        return float(np.percentile(self.cpu_ms, 50)) if self.cpu_ms else 0.0
+
+    @property
+    def cpu_p99_ms(self) -> float:
+        return float(np.percentile(self.cpu_ms, 99)) if self.cpu_ms else 0.0
+
+    @property
+    def cpu_underruns(self) -> int:
+        return int(sum(c > self.block_ms for c in self.cpu_ms))
 
     @property
     def p50_ms(self) -> float:
@@ -99,10 +114,12 @@ class StreamStats:
         """JSON-able summary (no per-block list)."""
         d = asdict(self)
         d.pop("compute_ms")
+        d.pop("cpu_ms")
         return {**d, "p50_ms": round(self.p50_ms, 3), "p99_ms": round(self.p99_ms, 3),
                 "max_ms": round(max(self.compute_ms, default=0.0), 3),
                 "p99_share_of_block": round(self.p99_ms / self.block_ms, 4),
-                "underruns": self.underruns}
+                "underruns": self.underruns, "cpu_p50_ms": round(self.cpu_p50_ms, 3),
+                "cpu_p99_ms": round(self.cpu_p99_ms, 3), "cpu_underruns": self.cpu_underruns}
 
 
 class _Retriever:
@@ -451,17 +468,18 @@ def convert_stream(voice_dir, audio, sr: int, *, progress: bool = False,
     total = -(-(n + delay) // bs) * bs
     xp = np.zeros(total, np.float32)
     xp[:x.shape[0]] = x[:total]
-    outs, times = [], []
+    outs, times, cpu = [], [], []
     blocks = range(0, total, bs)
     if progress:
         blocks = track(blocks, total=len(blocks), description="live (simulated)")
     for s in blocks:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         outs.append(conv.process(xp[s:s + bs]))
         times.append((time.perf_counter() - t0) * 1000.0)
+        cpu.append((time.thread_time() - c0) * 1000.0)
     y = np.concatenate(outs)[delay:delay + n]
     stats = StreamStats(sample_rate=rate, block_ms=conv.block_ms, latency_ms=conv.latency_ms,
-                        blocks=len(times), compute_ms=times)
+                        blocks=len(times), compute_ms=times, cpu_ms=cpu)
     return y.astype(np.float32), stats
 
 
