@@ -26,12 +26,13 @@ from aisinger.features.pitch import GATE_WINDOW, MODEL_HOP, PitchConfig, neural_
 __all__ = ["WhisperWindow", "FcpeStream", "frame_loudness", "CONTENT_WINDOW_S"]
 
 CONTENT_WINDOW_S = 1.0
-"""Seconds of recent audio the Whisper encoder re-reads for every block (measured choice,
-docs/live.md)."""
+"""Seconds of recent audio the Whisper encoder re-reads for every block (the alternative to
+the student that was measured and not chosen, docs/live.md)."""
 ALIGN16 = wh.HOP_LENGTH * wh.ENCODER_STRIDE  # 320 samples at 16 kHz: one encoder frame
 FCPE_CONTEXT_FRAMES = 8
 """Past frames FCPE sees before the newest frames of a block (its receptive field is 92
-frames each side; measured on lab phrases, docs/live.md)."""
+frames each side; measured on two lab phrases: 8 frames gave the same voicing agreement
+(98.4-99.4 %) and median error (0.4-0.5 cents) against offline FCPE as 24, at less cost)."""
 FCPE_MIN_STATS_FRAMES = 50
 """Below this many frames of running group-norm statistics, the block's own are used."""
 

@@ -11,8 +11,10 @@ been heard so far, used as right context only, analysed again by the next block.
 
 Stages (each carries its state between blocks):
 
-* content: Whisper-base on the last :data:`~aisinger.live.features.CONTENT_WINDOW_S` of
-  16 kHz audio (input resampled continuously by a soxr stream);
+* content: the causal student (:class:`~aisinger.live.features.StudentContent`), fed every
+  complete log-mel frame of the 16 kHz audio once (the last second + one block of input is
+  resampled every block); ``content="whisper-window"`` re-runs Whisper on the last second
+  instead (the measured alternative, docs/live.md);
 * F0: FCPE on a short window, group-norm statistics running over every frame heard
   (:class:`~aisinger.live.features.FcpeStream`); transpose; unvoiced frames hold the last
   voiced F0 (offline interpolates towards the next voiced one, which lies in the future);
@@ -57,10 +59,11 @@ __all__ = ["StreamingConverter", "convert_stream", "convert_whole", "StreamStats
            "LOOKAHEAD_MS", "MIN_BLOCK_MS", "MAX_BLOCK_MS"]
 
 DEFAULT_BLOCK_MS = 80.0
-"""Block length (ms) unless told otherwise: latency block + lookahead = 120 ms (target
-<= 150 ms) with the per-block compute inside half the block (bench/live.py, docs/live.md)."""
+"""Block length (ms) unless told otherwise: latency block + lookahead = 130 ms (target
+<= 150 ms); the per-block compute measured against the block in bench/live.py (docs/live.md)."""
 LOOKAHEAD_MS = 50.0
-"""Right context (ms) the analysis sees beyond the newest final frame (docs/live.md)."""
+"""Right context (ms) the analysis sees beyond the newest final frame: the content student's
+40 ms plus one frame for the newest mel frame's window (docs/live.md)."""
 MIN_BLOCK_MS = 20.0
 MAX_BLOCK_MS = 1000.0
 CROSSFADE_FRAMES = 2  # the next block crossfades from this block's predicted tail (20 ms)
