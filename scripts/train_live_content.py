@@ -33,7 +33,8 @@ def wavs(corpus: Path) -> list[Path]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--train", default=str(ROOT / "bench" / "results" / "base-corpus-v2"))
+    ap.add_argument("--train", default=str(ROOT / "bench" / "results" / "base-corpus-v2"),
+                    help="training corpus; comma-separated for several")
     ap.add_argument("--val", default=str(ROOT / "bench" / "results" / "lab-corpus"))
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--steps", type=int, default=6000)
@@ -42,14 +43,26 @@ def main(argv=None) -> int:
                     help="use every N-th training file (sorted by path; bounds the teacher "
                          "features' one-off cost on a 2-core machine)")
     ap.add_argument("--lookahead", type=int, default=4, help="frames of future (10 ms each)")
+    ap.add_argument("--init", default=None,
+                    help="continue from this live-content.safetensors ('shipped' = the asset)")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--cached-only", action="store_true",
+                    help="train only on files whose teacher features are already cached")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "live-content"))
     a = ap.parse_args(argv)
     from aisinger.live.train_content import StudentTrainConfig, train_student
     from aisinger.nn.live_content import LiveContentConfig
 
-    summary = train_student(wavs(Path(a.train))[::max(1, a.every)], wavs(Path(a.val)), a.out,
+    train = [f for c in a.train.split(",") for f in wavs(Path(c))[::max(1, a.every)]]
+    init = a.init
+    if init == "shipped":
+        from aisinger.assets import fetch
+        init = fetch("live-content")
+    summary = train_student(train, wavs(Path(a.val)), a.out,
                             LiveContentConfig(lookahead=a.lookahead),
-                            StudentTrainConfig(steps=a.steps, minutes=a.minutes, seed=a.seed))
+                            StudentTrainConfig(steps=a.steps, minutes=a.minutes, seed=a.seed,
+                                               lr=a.lr, cached_only=a.cached_only),
+                            init=init)
     path = Path(a.out) / "live-content.safetensors"
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     print(json.dumps({k: summary[k] for k in ("val_cosine", "training")}))

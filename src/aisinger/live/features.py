@@ -23,7 +23,7 @@ from aisinger.features import whisper as wh
 from aisinger.features.content import CONTENT_FRAME_RATE, positional_basis
 from aisinger.features.pitch import GATE_WINDOW, MODEL_HOP, PitchConfig, neural_model
 
-__all__ = ["WhisperWindow", "FcpeStream", "frame_loudness", "CONTENT_WINDOW_S"]
+__all__ = ["WhisperWindow", "FcpeStream", "FCPE_PRECISIONS", "frame_loudness", "CONTENT_WINDOW_S"]
 
 CONTENT_WINDOW_S = 1.0
 """Seconds of recent audio the Whisper encoder re-reads for every block (the alternative to
@@ -35,6 +35,11 @@ frames each side; measured on two lab phrases: 8 frames gave the same voicing ag
 (98.4-99.4 %) and median error (0.4-0.5 cents) against offline FCPE as 24, at less cost)."""
 FCPE_MIN_STATS_FRAMES = 50
 """Below this many frames of running group-norm statistics, the block's own are used."""
+FCPE_PRECISIONS = ("int8", "float32")
+"""Weight precisions of the streaming FCPE (``int8`` is the default; docs/live.md).  On a
+block of 8 + 13 frames FCPE's cost is mostly its fixed per-call cost of reading its 10.6 M
+convolution weights (8 frames cost 25 ms of CPU, 21 frames 30 ms, 1 thread): its pointwise
+convolutions (9.4 M of the weights) as dynamically quantised int8 matrix products halve it."""
 
 
 class WhisperWindow:
@@ -87,13 +92,21 @@ class WhisperWindow:
 class FcpeStream:
     """F0 (Hz, 0 = unvoiced) of the newest frames with FCPE on a short window, its group
     normalisation from running statistics of every frame seen so far (offline: the whole
-    signal's), then the offline post-processing (voicing threshold, -60 dBFS gate, range)."""
+    signal's), then the offline post-processing (voicing threshold, -60 dBFS gate, range).
+    ``precision``: one of :data:`FCPE_PRECISIONS`."""
 
-    def __init__(self, config: PitchConfig = PitchConfig(method="fcpe")):
+    def __init__(self, config: PitchConfig = PitchConfig(method="fcpe"),
+                 precision: str = "int8"):
         from aisinger.nn import fcpe
 
+        if precision not in FCPE_PRECISIONS:
+            raise AisingerError(f"live: unknown F0 precision {precision!r} (use one of "
+                                f"{', '.join(FCPE_PRECISIONS)})")
         self.fcpe = fcpe
+        self.precision = precision
         self.model = neural_model("fcpe", "cpu")
+        if precision == "int8":
+            self.model = fcpe.quantized_copy(self.model)
         self.front = fcpe.MelFrontEnd()
         self.config = config
         self.threshold = config.voicing_threshold()

@@ -204,7 +204,8 @@ class StreamingConverter:
     voice_dir: a voice folder (its consent record must permit ``convert``); block_ms: block
     length, a multiple of 10 ms in [MIN_BLOCK_MS, MAX_BLOCK_MS]; transpose: semitones;
     threads: torch / CTranslate2 threads (the process-wide torch setting is changed);
-    retrieval / protect: as :func:`aisinger.convert.convert`.
+    retrieval / protect: as :func:`aisinger.convert.convert`; f0_precision: ``int8``
+    (default) or ``float32`` weights of the streaming FCPE (docs/live.md).
 
     ``sample_rate`` (the voice's) is the rate of input and output blocks, ``block_samples``
     their length, ``latency_ms`` the algorithmic latency (block + lookahead; the decoder adds
@@ -215,7 +216,7 @@ class StreamingConverter:
     def __init__(self, voice_dir, *, block_ms: float = DEFAULT_BLOCK_MS, transpose: float = 0.0,
                  threads: int = 1, retrieval: float = DEFAULT_RETRIEVAL,
                  protect: float = DEFAULT_PROTECT, content: str = "student",
-                 content_model=None):
+                 content_model=None, f0_precision: str = "int8"):
         ms = float(block_ms)
         if not (math.isfinite(ms) and MIN_BLOCK_MS <= ms <= MAX_BLOCK_MS
                 and abs(ms / 10 - round(ms / 10)) < 1e-9):
@@ -273,7 +274,8 @@ class StreamingConverter:
                                          position_components=cc.position_components)
         pitch = voice.features.pitch
         self.pitch = FcpeStream(PitchConfig(method="fcpe", fmin=pitch.fmin, fmax=pitch.fmax,
-                                            silence_db=pitch.silence_db))
+                                            silence_db=pitch.silence_db),
+                                 precision=f0_precision)
         self.remove_blips = pitch.remove_blips
         self.loud_cfg = voice.features.loudness
         self.retriever = _Retriever(voice.index) if voice.index is not None and \

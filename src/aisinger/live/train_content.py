@@ -37,7 +37,8 @@ class StudentTrainConfig:
     """Training settings: steps (at most), minutes (wall-time bound of the run), batch of
     ``batch`` crops of ``crop_frames`` frames, Adam at ``lr`` with a cosine decay, ``gain_db``
     random gain, ``seed``, ``threads`` torch threads, ``eval_every`` steps between
-    validations."""
+    validations, ``cached_only``: train only on files whose teacher features are already in
+    the feature cache (skips the one-off Whisper cost of the others)."""
 
     steps: int = 6000
     minutes: float = 35.0
@@ -48,14 +49,34 @@ class StudentTrainConfig:
     seed: int = 0
     threads: int = 1
     eval_every: int = 250
+    cached_only: bool = False
 
 
-def _teacher(path: Path, config: ContentConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(mel power (80, T) float32, teacher content (T, 512) float16) of one file."""
+def _cached_teacher(key: str) -> np.ndarray | None:
+    """The teacher features of ``key`` if the feature cache holds them under any thread count
+    (the thread count does not change the features; the voice trainers use 0 = all cores)."""
+    from aisinger.features.cache import _read, entry_key, entry_path
+
+    for threads in (1, 0):
+        k, meta = entry_key("content", key, ContentConfig(threads=threads))
+        hit = _read(entry_path("content", k), meta)
+        if hit is not None:
+            return hit
+    return None
+
+
+def _teacher(path: Path, config: ContentConfig, cached_only: bool = False
+             ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(mel power (80, T) float32, teacher content (T, 512) float16) of one file; None when
+    ``cached_only`` and the feature cache does not hold its teacher features."""
     audio, rate = load(path, mono=True)
     key = audio_key(path) + f"-mono-sr{rate}"
-    c50 = cached("content", key, config,
-                 lambda: content_features(audio, rate, config, progress=False))
+    c50 = _cached_teacher(key)
+    if c50 is None:
+        if cached_only:
+            return None
+        c50 = cached("content", key, config,
+                     lambda: content_features(audio, rate, config, progress=False))
     x16 = resample(audio, rate, wh.SAMPLE_RATE)
     mel = wh.mel_power(x16)
     t = min(mel.shape[1], n_frames(audio.shape[0], rate))
@@ -63,12 +84,16 @@ def _teacher(path: Path, config: ContentConfig) -> tuple[np.ndarray, np.ndarray]
     return mel[:, :t].astype(np.float32), c100[:t].astype(np.float16)
 
 
-def load_pairs(files: list[Path], progress: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(mel power, teacher) of every file (teacher content computed once, then cached)."""
+def load_pairs(files: list[Path], progress: bool = True, cached_only: bool = False
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(mel power, teacher) of every file (teacher content computed once, then cached; with
+    ``cached_only``, files whose teacher features are not cached yet are skipped)."""
     config = ContentConfig(threads=1)
     out = []
     for i, f in enumerate(files):
-        out.append(_teacher(f, config))
+        pair = _teacher(f, config, cached_only)
+        if pair is not None:
+            out.append(pair)
         if progress and (i % 20 == 0 or i == len(files) - 1):
             print(f"teacher features {i + 1}/{len(files)}", flush=True)
     return out
@@ -98,9 +123,12 @@ def evaluate_student(model, pairs) -> float:
 
 
 def train_student(train_files: list[Path], val_files: list[Path], out_dir: str | Path,
-                  net_config=None, config: StudentTrainConfig = StudentTrainConfig()) -> dict:
+                  net_config=None, config: StudentTrainConfig = StudentTrainConfig(),
+                  init: str | Path | None = None) -> dict:
     """Train a :class:`LiveContentNet` and write OUT/live-content.safetensors (+ .json with
-    its config, training settings and curve).  Returns the summary dict."""
+    its config, training settings and curve).  ``init``: a live-content.safetensors to
+    continue from (its config is used; ``net_config`` is then ignored).  Returns the summary
+    dict."""
     import torch
     from safetensors.torch import save_file
 
@@ -111,9 +139,14 @@ def train_student(train_files: list[Path], val_files: list[Path], out_dir: str |
     rng = np.random.default_rng(config.seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cfg = net_config or LiveContentConfig()
+    init_model = None
+    if init is not None:
+        from aisinger.live.features import load_student
+
+        init_model = load_student(init).train()
+    cfg = init_model.cfg if init_model is not None else (net_config or LiveContentConfig())
     t_prep = time.time()
-    train = load_pairs(train_files)
+    train = load_pairs(train_files, cached_only=config.cached_only)
     val = load_pairs(val_files)
     prep_min = (time.time() - t_prep) / 60
     var = np.var(np.concatenate([np.asarray(t, np.float32) for _, t in train]), axis=0) + 1e-6
@@ -122,7 +155,10 @@ def train_student(train_files: list[Path], val_files: list[Path], out_dir: str |
     long = [p for p in train if p[0].shape[1] >= crop + la]
     weights = np.array([p[0].shape[1] for p in long], np.float64)
     weights /= weights.sum()
-    model = LiveContentNet(cfg)
+    model = init_model if init_model is not None else LiveContentNet(cfg)
+    init_val = evaluate_student(model, val) if init_model is not None else None
+    if init_val is not None:
+        print(f"start: validation cosine {init_val:.4f}", flush=True)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     curve = []
     t0 = time.time()
@@ -170,7 +206,9 @@ def train_student(train_files: list[Path], val_files: list[Path], out_dir: str |
                "training": {**asdict(config), "steps_done": step,
                             "minutes": round(minutes, 2),
                             "teacher_prep_minutes": round(prep_min, 2),
-                            "train_files": len(train_files), "val_files": len(val_files)},
+                            "train_files": len(train), "val_files": len(val_files),
+                            "init": None if init is None else Path(init).name,
+                            "init_val_cosine": None if init_val is None else round(init_val, 4)},
                "val_cosine": round(val_cos, 4), "curve": curve}
     write_json(out_dir / "live-content.json", summary)
     return summary

@@ -187,6 +187,44 @@ class ConvModule(nn.Module):
         return self.pointwise_out(h).transpose(1, 2)
 
 
+class LinearConvModule(nn.Module):
+    """:class:`ConvModule` with its pointwise convolutions as linear layers on ``(B, T, C)``
+    (the same arithmetic, no transposes around them; lets them be quantised)."""
+
+    def __init__(self, cm: ConvModule):
+        super().__init__()
+        self.norm, self.depthwise = cm.norm, cm.depthwise
+        self.pointwise_in = _as_linear(cm.pointwise_in)
+        self.pointwise_out = _as_linear(cm.pointwise_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.glu(self.pointwise_in(self.norm(x)), dim=-1).transpose(1, 2)
+        return self.pointwise_out(F.silu(self.depthwise(h)).transpose(1, 2))
+
+
+def _as_linear(conv: nn.Conv1d) -> nn.Linear:
+    lin = nn.Linear(conv.in_channels, conv.out_channels)
+    lin.weight.data = conv.weight.data[:, :, 0].clone()
+    lin.bias.data = conv.bias.data.clone()
+    return lin
+
+
+def quantized_copy(model: FCPE) -> FCPE:
+    """A copy of ``model`` whose pointwise convolutions (9.4 M of its 10.8 M weights) run as
+    dynamically quantised int8 linear layers (per-tensor weights, activations quantised per
+    call); the rest is unchanged.  For the live path, where FCPE runs on ~20 frames per call
+    and its cost is mostly reading its weights (docs/live.md)."""
+    import copy
+    import warnings
+
+    m = copy.deepcopy(model)
+    for i, block in enumerate(m.blocks):
+        m.blocks[i] = LinearConvModule(block)
+    with warnings.catch_warnings():  # torch.ao's eager quantisation is marked deprecated
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(m, {nn.Linear}, dtype=torch.qint8)
+
+
 @dataclass(frozen=True)
 class GroupStats:
     """Per-group mean and variance of the first input conv's output over the whole signal.
