@@ -50,7 +50,8 @@ def refs_of(voice: Path, refs: str | None) -> list[Path]:
     return [Path(c["file"]) for c in doc["clips"] if c.get("split", "train") == "train"][:MAX_REFS]
 
 
-def content_choice(clips, corpus: Path, voice, block_frames: int, lookahead: int) -> dict:
+def content_choice(clips, corpus: Path, voice, block_frames: int, lookahead: int,
+                   student_path=None) -> dict:
     """Mean frame cosine to the offline content features (Whisper-base, 30 s window, the
     features every voice is trained on) of (a) Whisper re-run on the last 1 s / 2 s of audio
     every block with the stream's lookahead and (b) the causal student; and the compute per
@@ -66,7 +67,7 @@ def content_choice(clips, corpus: Path, voice, block_frames: int, lookahead: int
     def cos(a, b):
         return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-8)
 
-    student = StudentContent()
+    student = StudentContent(student_path)
     windows = {w: WhisperWindow(window_s=w, threads=1) for w in (1.0, 2.0)}
     res = {"student": [], "whisper_1s": [], "whisper_2s": []}
     ms = {k: [] for k in res}
@@ -115,6 +116,11 @@ def main(argv=None) -> int:
                     help="skip the streamed-vs-offline conversions (timing and encoders only)")
     ap.add_argument("--retrieval", type=float, default=None,
                     help="retrieval blend for both conversions (default: the library's)")
+    ap.add_argument("--student", default=None,
+                    help="a live-content.safetensors to use instead of the shipped student")
+    ap.add_argument("--f0-precision", default="int8", help="int8 or float32 (streaming FCPE)")
+    ap.add_argument("--no-content-choice", action="store_true",
+                    help="skip the content-encoder comparison (Whisper windows vs student)")
     ap.add_argument("--json", default=str(BENCH_DIR / "results" / "live.json"))
     a = ap.parse_args(argv)
 
@@ -135,7 +141,8 @@ def main(argv=None) -> int:
 
     retrieval = DEFAULT_RETRIEVAL if a.retrieval is None else a.retrieval
     conv = StreamingConverter(voice_dir, block_ms=block_ms, threads=a.threads,
-                              content=a.content, retrieval=retrieval)
+                              content=a.content, retrieval=retrieval,
+                              content_model=a.student, f0_precision=a.f0_precision)
     voice = load_voice(voice_dir)
     target_gender = "female"
     scorer = Scorer(ScoreConfig(dnsmos=False, naturalness=False, spectrum=False))
@@ -207,8 +214,11 @@ def main(argv=None) -> int:
                    "wall_minutes": round((time.time() - t_start) / 60, 2)}
         print("session:", json.dumps(session), flush=True)
 
-    print("content encoders ...", flush=True)
-    choice = content_choice(clips, corpus, voice, conv.block_frames, conv.lookahead)
+    choice = {}
+    if not a.no_content_choice:
+        print("content encoders ...", flush=True)
+        choice = content_choice(clips, corpus, voice, conv.block_frames, conv.lookahead,
+                                a.student)
     for k, v in choice.items():
         print(f"content {k:12s} cosine to offline {v['cosine']:.3f}  per block p50 "
               f"{v['block_p50_ms']:.1f} ms p99 {v['block_p99_ms']:.1f} ms", flush=True)
@@ -222,6 +232,7 @@ def main(argv=None) -> int:
     cer_gap = mean("stream_cer") - mean("offline_cer")
     summary = {
         "latency_ms": conv.latency_ms, "block_ms": block_ms,
+        "student": a.student or "shipped", "f0_precision": a.f0_precision,
         "lookahead_ms": conv.latency_ms - block_ms, "content": a.content, "threads": a.threads,
         "retrieval": retrieval,
         "phrases": len(rows),

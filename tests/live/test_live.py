@@ -148,6 +148,7 @@ def test_bad_blocks_are_one_line_errors(conv, block, why):
     ({"block_ms": 15}, "multiple of 10 ms"), ({"block_ms": 0}, "multiple of 10 ms"),
     ({"block_ms": 5000}, "multiple of 10 ms"), ({"transpose": float("nan")}, "transpose"),
     ({"threads": 0}, "threads"), ({"content": "hubert"}, "unknown content encoder"),
+    ({"f0_precision": "fp8"}, "unknown F0 precision"),
 ])
 def test_bad_settings_are_one_line_errors(voice, kw, why):
     from aisinger.live import StreamingConverter
@@ -231,6 +232,26 @@ def test_student_streams_exactly_as_on_the_whole_signal():
         st = StreamState(net)
         parts = torch.cat([step(net, x[:, :, a:a + 5], st) for a in range(0, 57, 5)], dim=1)
     assert torch.allclose(parts, whole, atol=1e-5)
+
+
+def test_int8_streaming_f0_follows_float32(singing):
+    """The int8 FCPE of the live path (docs/live.md) gives the float32 F0, block by block."""
+    from aisinger.io.audio import resample
+    from aisinger.live.features import FcpeStream
+
+    x16 = resample(singing, 24000, 16000)
+    total = x16.shape[0] // 160
+    f0 = {}
+    for prec in ("float32", "int8"):
+        fs, out = FcpeStream(precision=prec), np.zeros(total)
+        for a in range(0, total - 13, 8):  # 8 final frames + 5 provisional, as a stream
+            out[a:a + 8] = fs.frames(x16, 0, a, a + 13, a + 8)[:8]
+        f0[prec] = out
+    ref, q = f0["float32"], f0["int8"]
+    assert (ref > 0).mean() > 0.3  # the phrase is sung: the comparison is not vacuous
+    assert ((ref > 0) == (q > 0)).mean() >= 0.97
+    both = (ref > 0) & (q > 0)
+    assert np.median(np.abs(1200 * np.log2(q[both] / ref[both]))) < 5.0
 
 
 def test_shipped_student_is_registered_and_loads():
