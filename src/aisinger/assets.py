@@ -246,11 +246,12 @@ REGISTRY: dict[str, Asset] = {a.name: a for a in [
           shipped=True),
     Asset("live-content", "aisinger's own causal content encoder for live conversion (1.6 M "
           "parameters, float16): a student of the Whisper-base content features with 40 ms "
-          "lookahead, trained by scripts/train_live_content.py on the lab corpus (docs/live.md)",
+          "lookahead, trained by scripts/train_live_content.py on the lab base corpora v2 + v3 "
+          "(docs/live.md)",
           "same as aisinger (trained by the project on its own synthetic lab singers)",
           "live (aisinger live, the service's live page)",
           (AssetFile("live-content.safetensors",
-                     "e4d5425523fc659c0258d955eac794f93f702a8830104d0ac20662d5c1614079",
+                     "2f1c285fec839169f4edffc703798f1f4b9859e72812eb50eae18083a2080eb3",
                      3120936),),
           shipped=True),
 ]}
