@@ -36,7 +36,7 @@ from aisinger.io.fileio import atomic_path, sha256_file
 from aisinger.paths import cache_dir
 
 __all__ = ["CODE_VERSION", "audio_key", "config_json", "entry_key", "entry_path",
-           "cached", "clear", "features_cache_dir"]
+           "cached", "lookup", "clear", "features_cache_dir"]
 
 CODE_VERSION = "features-1"
 """Version of the feature extractors' output; part of every cache key."""
@@ -137,6 +137,13 @@ def _write(path: Path, data: np.ndarray, meta: str) -> None:
     """Atomically write an entry (temp file in the same folder + os.replace)."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, data=data, meta=np.array(meta))
+
+
+def lookup(kind: str, audio: str, config: Any, *, root: str | Path | None = None,
+           version: str = CODE_VERSION) -> np.ndarray | None:
+    """The cached array for (kind, audio key, config, version), or None (nothing computed)."""
+    key, meta = entry_key(kind, audio, config, version)
+    return _read(entry_path(kind, key, root), meta)
 
 
 def cached(

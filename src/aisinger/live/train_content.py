@@ -55,11 +55,10 @@ class StudentTrainConfig:
 def _cached_teacher(key: str) -> np.ndarray | None:
     """The teacher features of ``key`` if the feature cache holds them under any thread count
     (the thread count does not change the features; the voice trainers use 0 = all cores)."""
-    from aisinger.features.cache import _read, entry_key, entry_path
+    from aisinger.features.cache import lookup
 
     for threads in (1, 0):
-        k, meta = entry_key("content", key, ContentConfig(threads=threads))
-        hit = _read(entry_path("content", k), meta)
+        hit = lookup("content", key, ContentConfig(threads=threads))
         if hit is not None:
             return hit
     return None
