@@ -49,7 +49,11 @@ cancellation).  No code of an existing watermarking tool was read or used.
   detector searches (time scale, pitch scale) hypotheses on the running sums of one
   spectrogram (:func:`scale_hypotheses`, :class:`_Searcher`), with thresholds
   :data:`Z3_PAYLOAD` / :data:`Z3_MARK_ONLY` corrected for the number of candidates.  v2
-  marks are still read (v2 detector, when no v3 mark is found).
+  marks are still read (v2 detector, when no v3 mark is found).  Since issue 17's second
+  round the v3 detector weights tiles by their predicted depth (:func:`_v3_weights`) and
+  list-decodes the payload (:func:`viterbi_list`, :data:`DECODE_LIST` paths); the embedder
+  (all versions) uses a steeper depth tilt and scales the whole file's mark to
+  :data:`FILE_SNR_DB`.  The grid and code are unchanged, so these are still v3 marks.
 
 Arrays: ``audio`` is ``(samples,)`` or ``(channels, samples)`` float at ``sr`` Hz.
 """
