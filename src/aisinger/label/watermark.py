@@ -350,6 +350,18 @@ def conv_encode(bits: np.ndarray) -> np.ndarray:
     return np.concatenate(coded).astype(np.int8)
 
 
+@lru_cache(maxsize=1)
+def _edges() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Output signs ``(S, 2, n_out)`` (±1) of every (state, input bit), and the two edges
+    (source state ``(S, 2)``, input bit ``(S, 2)``) into every destination state."""
+    nxt, out = _trellis()
+    n_states = nxt.shape[0]
+    src = np.repeat(np.arange(n_states), 2)
+    bit = np.tile([0, 1], n_states)
+    order = np.argsort(nxt.reshape(-1), kind="stable")
+    return (2.0 * out - 1.0, src[order].reshape(n_states, 2), bit[order].reshape(n_states, 2))
+
+
 def viterbi_decode(soft: np.ndarray) -> np.ndarray:
     """Soft-decision Viterbi for :func:`conv_encode` (terminated in state 0).
 
@@ -358,15 +370,9 @@ def viterbi_decode(soft: np.ndarray) -> np.ndarray:
     Returns:
         ``(n,)`` decoded bits.
     """
-    nxt, out = _trellis()
-    n_states = nxt.shape[0]
+    sign, e_src, e_bit = _edges()
+    n_states = len(e_src)
     steps = np.asarray(soft, dtype=np.float64).reshape(-1, len(CONV_POLYS))
-    sign = 2.0 * out - 1.0  # (S, 2, n_out)
-    # the two edges (source state, input bit) into every destination state
-    src = np.repeat(np.arange(n_states), 2)
-    bit = np.tile([0, 1], n_states)
-    order = np.argsort(nxt.reshape(-1), kind="stable")
-    e_src, e_bit = src[order].reshape(n_states, 2), bit[order].reshape(n_states, 2)
     rows = np.arange(n_states)
     metric = np.full(n_states, -np.inf)
     metric[0] = 0.0
@@ -394,14 +400,9 @@ def viterbi_list(soft: np.ndarray, size: int) -> list[np.ndarray]:
     entry that passes, which recovers payloads whose best path is wrong in a bit or two.
     ``size=1`` gives :func:`viterbi_decode`'s path.
     """
-    nxt, out = _trellis()
-    n_states = nxt.shape[0]
+    sign, e_src, e_bit = _edges()
+    n_states = len(e_src)
     steps = np.asarray(soft, dtype=np.float64).reshape(-1, len(CONV_POLYS))
-    sign = 2.0 * out - 1.0
-    src = np.repeat(np.arange(n_states), 2)
-    bit = np.tile([0, 1], n_states)
-    order = np.argsort(nxt.reshape(-1), kind="stable")
-    e_src, e_bit = src[order].reshape(n_states, 2), bit[order].reshape(n_states, 2)
     metric = np.full((n_states, size), -np.inf)
     metric[0, 0] = 0.0
     back = np.zeros((len(steps), n_states, size), dtype=np.int32)
