@@ -178,8 +178,9 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
-def browser(profile: Path):
-    """Headless Debian Chromium driven by selenium (no network, fresh profile)."""
+def browser(profile: Path, extra: tuple[str, ...] = ()):
+    """Headless Debian Chromium driven by selenium (no network, fresh profile); ``extra``:
+    more command-line flags (e.g. a fake microphone)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -188,7 +189,7 @@ def browser(profile: Path):
     for a in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
               "--disable-background-networking", "--disable-component-update",
               "--disable-sync", f"--user-data-dir={profile}", "--window-size=1200,1600",
-              "--autoplay-policy=no-user-gesture-required"):
+              "--autoplay-policy=no-user-gesture-required", *extra):
         opts.add_argument(a)
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
 

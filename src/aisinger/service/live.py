@@ -37,6 +37,7 @@ import json
 import logging
 import math
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -323,13 +324,16 @@ class LiveSession:
             await self._start(hello)
             await self._stream()
         except LiveClosed as c:
-            await self._finish(c.code, c.reason)
+            await self._finish(c.code, self.ctx.public(c.reason))
         except _Disconnected:
             await self._finish(None, "client went away")
         except Exception as exc:  # noqa: BLE001 - one session's failure closes only it
             log.exception("live session %s", self.sid)
             await self._finish(Close.SERVER_ERROR, f"server error: {self.ctx.public(str(exc))}")
         finally:
+            if self.recorded:  # a client gone mid-stream (the task may be cancelled): a thread
+                threading.Thread(target=self._save, name=f"aisinger-live-save-{self.sid[:6]}"
+                                 ).start()
             if acquired:
                 self.sessions.release(self.sid)
             if self.executor is not None:
@@ -536,23 +540,28 @@ class LiveSession:
             raise _Disconnected()
         return msg
 
+    def _save(self) -> dict | None:
+        """Save what was recorded (once); the record clients see, or None."""
+        parts, self.recorded = self.recorded, []
+        if not parts:
+            return None
+        try:
+            return save_recording(self.ctx.cfg.data_dir, self.principal.name, self.hello.voice,
+                                  self.voice_dir, np.concatenate(parts), self.conv.sample_rate,
+                                  self.record_full)
+        except Exception:  # noqa: BLE001 - the session ends anyway; the log has it
+            log.exception("live session %s: recording not saved", self.sid)
+            return None
+
     async def _finish(self, code: int | None, reason: str) -> None:
-        """Save the recording (if any), say goodbye, close (``code`` None: already gone)."""
-        recording = None
-        if self.recorded:
-            try:
-                recording = await asyncio.get_running_loop().run_in_executor(
-                    None, save_recording, self.ctx.cfg.data_dir, self.principal.name,
-                    self.hello.voice, self.voice_dir, np.concatenate(self.recorded),
-                    self.conv.sample_rate, self.record_full)
-            except Exception:  # noqa: BLE001 - the session ends anyway; the log has it
-                log.exception("live session %s: recording not saved", self.sid)
-            self.recorded = []
+        """Say goodbye and close (``code`` None: the client is gone).  After ``stop`` the
+        recording is saved first, so that ``bye`` names it; otherwise :meth:`run` saves it."""
         log.info("live session %s: %s (%s)", self.sid, reason, code)
         if code is None:
             return
         try:
-            if hasattr(self, "conv") and code in (Close.NORMAL,):
+            if code == Close.NORMAL:
+                recording = await asyncio.get_running_loop().run_in_executor(None, self._save)
                 bye = self._stats()
                 bye.update(type="bye", recording=recording)
                 await self.ws.send_text(json.dumps(bye))
