@@ -99,7 +99,8 @@ class Close:
     TOO_BIG = 1009         # a frame over MAX_FRAME_S
     SERVER_ERROR = 1011    # the converter failed
     BUSY = 1013            # max_live_sessions reached: try again later
-    BAD_HELLO = 4400       # a missing/invalid hello: rate, channels, format, block, transpose
+    BAD_HELLO = 4400       # a missing/invalid hello: rate, channels, format, block, transpose,
+    #                        a voice the converter cannot stream
     UNAUTHENTICATED = 4401  # missing or invalid token
     FORBIDDEN = 4403       # a worker token; a voice whose consent does not allow live use
     UNKNOWN_VOICE = 4404
@@ -189,9 +190,6 @@ class Hello:
         if abs(h.transpose) > MAX_TRANSPOSE:
             raise LiveClosed(Close.BAD_HELLO, f"hello: transpose {h.transpose:g} is outside "
                                               f"+-{MAX_TRANSPOSE:g} semitones")
-        if h.block_ms is not None and not 5.0 <= h.block_ms <= 500.0:
-            raise LiveClosed(Close.BAD_HELLO, f"hello: block_ms {h.block_ms:g} is outside "
-                                              "5-500 ms")
         return h
 
 
@@ -318,6 +316,9 @@ class LiveSession:
             cfg = self.ctx.cfg
             self.voice_dir = live_voice(cfg.voices_dir, hello.voice, CONSENT_SCOPE)
             self.hello = hello
+            rate = await asyncio.get_running_loop().run_in_executor(
+                None, voice_stream_rate, self.voice_dir)
+            self._check_rate(rate)  # before loading a converter for nothing
             self.sessions.acquire(self.sid, self.principal.name)
             acquired = True
             self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"aisinger-live-{self.sid[:6]}")
@@ -347,14 +348,11 @@ class LiveSession:
         try:
             self.conv = await loop.run_in_executor(self.executor,
                                                    lambda: self.factory(self.voice_dir, **kw))
-        except AisingerError as err:
-            raise LiveClosed(Close.SERVER_ERROR, f"voice {hello.voice}: "
+        except AisingerError as err:  # what was asked (block length, voice family) cannot be
+            raise LiveClosed(Close.BAD_HELLO, f"voice {hello.voice}: "  # done by this converter
                              f"{self.ctx.public(str(err))}") from None
         conv = self.conv
-        if hello.sample_rate != conv.sample_rate:
-            raise LiveClosed(Close.BAD_HELLO, f"sample_rate {hello.sample_rate}: voice "
-                             f"{hello.voice} streams at {conv.sample_rate} Hz; resample in "
-                             "the client")
+        self._check_rate(conv.sample_rate)
         self.dtype = FORMATS[hello.format]
         self.block = int(conv.block_samples)
         self.block_ms = 1000.0 * self.block / conv.sample_rate
@@ -370,6 +368,11 @@ class LiveSession:
             "max_frame_samples": self.max_frame, "stats_every_s": STATS_EVERY_S,
             "record": hello.record, "max_record_s": self.ctx.cfg.live_max_record_s,
             "ai_generated": True, "notice": NOTICE}))
+
+    def _check_rate(self, rate: int) -> None:
+        if self.hello.sample_rate != rate:
+            raise LiveClosed(Close.BAD_HELLO, f"sample_rate {self.hello.sample_rate}: voice "
+                             f"{self.hello.voice} streams at {rate} Hz; resample in the client")
 
     # -- streaming -------------------------------------------------------------------------
     async def _stream(self) -> None:
