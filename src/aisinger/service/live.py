@@ -368,6 +368,7 @@ class LiveSession:
             "max_frame_samples": self.max_frame, "stats_every_s": STATS_EVERY_S,
             "record": hello.record, "max_record_s": self.ctx.cfg.live_max_record_s,
             "ai_generated": True, "notice": NOTICE}))
+        self.t_ready = time.monotonic()
 
     def _check_rate(self, rate: int) -> None:
         if self.hello.sample_rate != rate:
@@ -377,7 +378,6 @@ class LiveSession:
     # -- streaming -------------------------------------------------------------------------
     async def _stream(self) -> None:
         self.worker = asyncio.create_task(self._convert_loop())
-        self.t_first: float | None = None
         self.samples_in = 0
         window: collections.deque = collections.deque()
         try:
@@ -423,10 +423,10 @@ class LiveSession:
         elif not np.isfinite(x).all():
             raise LiveClosed(Close.MALFORMED, f"frame {self.stats.frames}: NaN or infinite "
                                               "samples")
-        if self.t_first is None:
-            self.t_first = now
         self.samples_in += n
-        ahead = self.samples_in / self.conv.sample_rate - (now - self.t_first)
+        # against the time "ready" was sent, not the first frame's arrival: a server stall
+        # before the first frame is read must not make a real-time client look ahead
+        ahead = self.samples_in / self.conv.sample_rate - (now - self.t_ready)
         if ahead > FLOOD_SLACK_S:
             raise LiveClosed(Close.FLOOD, f"flood: the client is {ahead:.1f} s ahead of real "
                              f"time (at most {FLOOD_SLACK_S:g} s); send audio as it is captured")
