@@ -321,7 +321,8 @@ class LiveSession:
             self._check_rate(rate)  # before loading a converter for nothing
             self.sessions.acquire(self.sid, self.principal.name)
             acquired = True
-            self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"aisinger-live-{self.sid[:6]}")
+            self.executor = ThreadPoolExecutor(
+                1, thread_name_prefix=f"aisinger-live-{self.sid[:6]}")
             await self._start(hello)
             await self._stream()
         except LiveClosed as c:
@@ -397,7 +398,7 @@ class LiveSession:
                     break
             self.queue.append(STOP)
             self.wakeup.set()
-            await self.worker
+            await self._reading_until(self.worker)
         finally:
             if not self.worker.done():
                 self.worker.cancel()
@@ -406,6 +407,34 @@ class LiveSession:
                 except BaseException:  # noqa: BLE001 - cancelled or already failing
                     pass
         await self._finish(Close.NORMAL, "stopped by the client")
+
+    async def _reading_until(self, fut: asyncio.Future):
+        """Wait for ``fut`` while still reading the socket (answering ``ping``, ignoring
+        audio): uvicorn stops reading a socket whose app does not receive, and then misses
+        the client's keepalive pongs and drops the connection."""
+        while True:
+            recv = asyncio.ensure_future(self.ws.receive())
+            done, _ = await asyncio.wait({recv, fut}, return_when=asyncio.FIRST_COMPLETED)
+            if recv in done:
+                msg = recv.result()
+                if msg["type"] == "websocket.disconnect":
+                    raise _Disconnected()
+                if msg.get("text") is not None:
+                    try:
+                        doc = json.loads(msg["text"])
+                    except ValueError:
+                        doc = None
+                    if isinstance(doc, dict) and doc.get("type") == "ping":
+                        await self._control(msg["text"])
+                if fut not in done:
+                    continue
+            else:
+                recv.cancel()
+                try:
+                    await recv
+                except BaseException:  # noqa: BLE001 - cancelled
+                    pass
+            return fut.result()
 
     def _frame(self, data: bytes, now: float) -> None:
         self.stats.frames += 1
@@ -564,7 +593,8 @@ class LiveSession:
             return
         try:
             if code == Close.NORMAL:
-                recording = await asyncio.get_running_loop().run_in_executor(None, self._save)
+                recording = await self._reading_until(
+                    asyncio.get_running_loop().run_in_executor(None, self._save))
                 bye = self._stats()
                 bye.update(type="bye", recording=recording)
                 await self.ws.send_text(json.dumps(bye))
