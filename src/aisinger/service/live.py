@@ -346,6 +346,7 @@ class LiveSession:
         kw = {"transpose": hello.transpose, "threads": self.ctx.cfg.live_threads}
         if hello.block_ms is not None:
             kw["block_ms"] = hello.block_ms
+        t0 = time.monotonic()
         try:
             self.conv = await loop.run_in_executor(self.executor,
                                                    lambda: self.factory(self.voice_dir, **kw))
@@ -353,6 +354,8 @@ class LiveSession:
             raise LiveClosed(Close.BAD_HELLO, f"voice {hello.voice}: "  # done by this converter
                              f"{self.ctx.public(str(err))}") from None
         conv = self.conv
+        log.info("live session %s: %s's converter for voice %s ready in %.1f s", self.sid,
+                 self.principal.name, hello.voice, time.monotonic() - t0)
         self._check_rate(conv.sample_rate)
         self.dtype = FORMATS[hello.format]
         self.block = int(conv.block_samples)
