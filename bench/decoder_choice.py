@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     ds, train_clips = bt.write_dataset(troot, tman, out.parent / f"{out.name}-dataset",
                                        "flite-slt")
     cfg = NsfTrainConfig(steps=10 ** 6, adversarial_from=-1, validate_every=args.every,
-                         model={"generator": args.generator})
+                         model={"generator": args.generator}, init=None)  # from scratch
     res = train_nsf(ds, out, cfg, max_minutes=args.minutes - bt.trained_minutes(out), seed=0)
     from safetensors import safe_open
 

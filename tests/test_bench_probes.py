@@ -61,7 +61,7 @@ def lab(tmp_path_factory):
     voice = tmp / "slt"
     train_nsf(ds, voice, NsfTrainConfig(steps=4, batch_size=2, segment_s=0.3,
                                         checkpoint_every=4, validate_every=1000, model=TINY,
-                                        adversarial_from=-1), seed=0)
+                                        adversarial_from=-1, init=None), seed=0)
     return {"tmp": tmp, "corpus": corpus, "voice": voice, "dataset": ds / "dataset.json",
             "manifest": manifest}
 

@@ -227,6 +227,25 @@ def test_augment_shifts_pitch():
     assert abs(np.median(1200 * np.log2(fy[both] / fx[both])) - 400) < 50
 
 
+def test_base_recipe_keeps_every_stage(tmp_path):
+    """A base resumed on another corpus or schedule keeps its whole recipe, in order; resuming
+    the same stage updates it instead of adding one."""
+    import json
+
+    from aisinger.voice.base_recipe import STAGES_FILE, _record_stage
+
+    def stage(corpus, steps, adv):
+        return {"corpus": corpus, "augment": [-4.0, 4.0], "augment_share": 1.0, "seed": 0,
+                "clips": 10, "steps": steps, "minutes": steps / 100, "voices": ["a"],
+                "train_config": {"adversarial_from": adv}}
+
+    _record_stage(tmp_path, stage("c2", 100, 50))
+    _record_stage(tmp_path, stage("c2", 200, 50))  # the same stage, resumed
+    stages = _record_stage(tmp_path, stage("c3", 500, 400))
+    assert [(s["corpus"], s["steps"]) for s in stages] == [("c2", 200), ("c3", 500)]
+    assert json.loads((tmp_path / STAGES_FILE).read_text()) == stages
+
+
 def test_kill_9_and_resume(dataset, tmp_path):
     """SIGKILL an nsf training process after its first checkpoint; rerunning the same call
     continues from that checkpoint (not from step 0) and finishes (issue 16: kill -9 tested)."""

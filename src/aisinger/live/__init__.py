@@ -10,8 +10,8 @@ the tests and ``bench/live.py`` use).  Design and measurements: docs/live.md.
 
 from __future__ import annotations
 
-from aisinger.live.stream import (DEFAULT_BLOCK_MS, LOOKAHEAD_MS, StreamStats,
+from aisinger.live.stream import (DEFAULT_BLOCK_MS, LOOKAHEAD_MS, StreamStats, convert_whole,
                                   StreamingConverter, convert_stream)
 
-__all__ = ["StreamingConverter", "convert_stream", "StreamStats", "DEFAULT_BLOCK_MS",
+__all__ = ["StreamingConverter", "convert_stream", "convert_whole", "StreamStats", "DEFAULT_BLOCK_MS",
            "LOOKAHEAD_MS"]

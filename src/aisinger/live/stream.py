@@ -11,8 +11,10 @@ been heard so far, used as right context only, analysed again by the next block.
 
 Stages (each carries its state between blocks):
 
-* content: Whisper-base on the last :data:`~aisinger.live.features.CONTENT_WINDOW_S` of
-  16 kHz audio (input resampled continuously by a soxr stream);
+* content: the causal student (:class:`~aisinger.live.features.StudentContent`), fed every
+  complete log-mel frame of the 16 kHz audio once (the last second + one block of input is
+  resampled every block); ``content="whisper-window"`` re-runs Whisper on the last second
+  instead (the measured alternative, docs/live.md);
 * F0: FCPE on a short window, group-norm statistics running over every frame heard
   (:class:`~aisinger.live.features.FcpeStream`); transpose; unvoiced frames hold the last
   voiced F0 (offline interpolates towards the next voiced one, which lies in the future);
@@ -35,25 +37,40 @@ from pathlib import Path
 
 import numpy as np
 
-from aisinger.convert.retrieval import (DEFAULT_PROTECT, DEFAULT_RETRIEVAL, PROTECT_RAMP_FRAMES,
-                                        PROTECT_SILENCE_DB, RETRIEVAL_K, blend_knn)
-from aisinger.dsp.frames import FRAME_RATE
-from aisinger.errors import AisingerError
-from aisinger.features.pitch import DEFAULT_F0_HZ, PitchConfig
+import soxr
 
-__all__ = ["StreamingConverter", "convert_stream", "StreamStats", "DEFAULT_BLOCK_MS",
+from aisinger.consent import check_voice
+from aisinger.convert.nsf import NOISE_BLOCK_FRAMES, NOISE_SEED, synthesize_nsf
+from aisinger.convert.retrieval import (DEFAULT_PROTECT, DEFAULT_RETRIEVAL, PROTECT_RAMP_FRAMES,
+                                        PROTECT_SILENCE_DB, RETRIEVAL_K, blend_knn,
+                                        protect_mask, retrieve_content)
+from aisinger.dsp.frames import FRAME_RATE, n_frames
+from aisinger.dsp.loudness import loudness_db
+from aisinger.errors import AisingerError
+from aisinger.dsp.signal import check_mono
+from aisinger.features import whisper as wh
+from aisinger.features.pitch import DEFAULT_F0_HZ, PitchConfig, estimate_f0, fill_unvoiced
+from aisinger.io.audio import resample, to_mono
+from aisinger.live.features import FcpeStream, StudentContent, WhisperWindow, frame_loudness
+from aisinger.progress import track
+from aisinger.voice.folder import load_voice
+
+__all__ = ["StreamingConverter", "convert_stream", "convert_whole", "StreamStats", "DEFAULT_BLOCK_MS",
            "LOOKAHEAD_MS", "MIN_BLOCK_MS", "MAX_BLOCK_MS"]
 
 DEFAULT_BLOCK_MS = 80.0
-"""Block length (ms) unless told otherwise: latency block + lookahead = 120 ms (target
-<= 150 ms) with the per-block compute inside half the block (bench/live.py, docs/live.md)."""
-LOOKAHEAD_MS = 40.0
-"""Right context (ms) the analysis sees beyond the newest final frame (docs/live.md)."""
+"""Block length (ms) unless told otherwise: latency block + lookahead = 130 ms (target
+<= 150 ms); the per-block compute measured against the block in bench/live.py (docs/live.md)."""
+LOOKAHEAD_MS = 50.0
+"""Right context (ms) the analysis sees beyond the newest final frame: the content student's
+40 ms plus one frame for the newest mel frame's window (docs/live.md)."""
 MIN_BLOCK_MS = 20.0
 MAX_BLOCK_MS = 1000.0
 CROSSFADE_FRAMES = 2  # the next block crossfades from this block's predicted tail (20 ms)
 CONTEXT_EXTRA = 4  # past frames of decoder context beyond the model's receptive field
-HISTORY_S = 2.0  # seconds of input kept (content window + FCPE context + margin)
+HISTORY_S = 2.5  # seconds of input kept (16 kHz window of up to 2 s + margin)
+WINDOW16_S = 1.0  # + one block: seconds resampled to 16 kHz per block (content/F0 context)
+CONTENT_ENCODERS = ("student", "whisper-window")
 KEEP_FRAMES = 64  # final frames kept per feature (decoder context + protect ramp)
 
 
@@ -61,13 +78,28 @@ KEEP_FRAMES = 64  # final frames kept per feature (decoder context + protect ram
 class StreamStats:
     """What :func:`convert_stream` measured: per-block compute (ms) against the block's
     duration; ``underruns``: blocks whose compute took longer than their duration (a real-time
-    output would have run dry)."""
+    output would have run dry).  ``compute_ms`` is wall time; ``cpu_ms`` the CPU time of the
+    converting thread (torch runs in it with 1 thread): on a shared, loaded machine the wall
+    time also counts the time other processes held the core."""
 
     sample_rate: int
     block_ms: float
     latency_ms: float
     blocks: int
     compute_ms: list = field(default_factory=list, repr=False)
+    cpu_ms: list = field(default_factory=list, repr=False)
+
+    @property
+    def cpu_p50_ms(self) -> float:
+        return float(np.percentile(self.cpu_ms, 50)) if self.cpu_ms else 0.0
+
+    @property
+    def cpu_p99_ms(self) -> float:
+        return float(np.percentile(self.cpu_ms, 99)) if self.cpu_ms else 0.0
+
+    @property
+    def cpu_underruns(self) -> int:
+        return int(sum(c > self.block_ms for c in self.cpu_ms))
 
     @property
     def p50_ms(self) -> float:
@@ -85,10 +117,12 @@ class StreamStats:
         """JSON-able summary (no per-block list)."""
         d = asdict(self)
         d.pop("compute_ms")
+        d.pop("cpu_ms")
         return {**d, "p50_ms": round(self.p50_ms, 3), "p99_ms": round(self.p99_ms, 3),
                 "max_ms": round(max(self.compute_ms, default=0.0), 3),
                 "p99_share_of_block": round(self.p99_ms / self.block_ms, 4),
-                "underruns": self.underruns}
+                "underruns": self.underruns, "cpu_p50_ms": round(self.cpu_p50_ms, 3),
+                "cpu_p99_ms": round(self.cpu_p99_ms, 3), "cpu_underruns": self.cpu_underruns}
 
 
 class _Retriever:
@@ -180,10 +214,8 @@ class StreamingConverter:
 
     def __init__(self, voice_dir, *, block_ms: float = DEFAULT_BLOCK_MS, transpose: float = 0.0,
                  threads: int = 1, retrieval: float = DEFAULT_RETRIEVAL,
-                 protect: float = DEFAULT_PROTECT):
-        from aisinger.consent import check_voice
-        from aisinger.voice.folder import load_voice
-
+                 protect: float = DEFAULT_PROTECT, content: str = "student",
+                 content_model=None):
         ms = float(block_ms)
         if not (math.isfinite(ms) and MIN_BLOCK_MS <= ms <= MAX_BLOCK_MS
                 and abs(ms / 10 - round(ms / 10)) < 1e-9):
@@ -206,7 +238,9 @@ class StreamingConverter:
         if voice.family != "nsf":
             raise AisingerError(f"{voice_dir}: live conversion needs an nsf voice (the default "
                                 f"model); this one is {voice.family!r}")
-        from aisinger.live.features import FcpeStream, WhisperWindow
+        if content not in CONTENT_ENCODERS:
+            raise AisingerError(f"live: unknown content encoder {content!r} (use one of "
+                                f"{', '.join(CONTENT_ENCODERS)})")
 
         self.voice = voice
         self.model = voice.model
@@ -221,13 +255,22 @@ class StreamingConverter:
         self.block_samples = self.block_frames * self.hop
         self.lookahead = int(round(LOOKAHEAD_MS / 10))
         self.latency_ms = ms + LOOKAHEAD_MS
+        g = math.gcd(self.sample_rate, 16000)
+        self.rs_step = self.sample_rate // g  # 16 kHz windows start on multiples of this
         self.transpose = float(transpose)
         self.retrieval = float(retrieval)
         self.protect = float(protect)
         self.margin = cfg.receptive_frames + CONTEXT_EXTRA
-        self.content = WhisperWindow(threads=int(threads),
-                                     compute_type=voice.features.content.compute_type,
-                                     position_components=voice.features.content.position_components)
+        if content == "student":
+            self.content = StudentContent(content_model)
+            if self.content.lookahead >= self.lookahead:
+                raise AisingerError(f"live: the content encoder needs {self.content.lookahead} "
+                                    f"frames of lookahead, the stream gives "
+                                    f"{self.lookahead - 1}")
+        else:  # the measured alternative (docs/live.md): Whisper on a short sliding window
+            cc = voice.features.content
+            self.content = WhisperWindow(threads=int(threads), compute_type=cc.compute_type,
+                                         position_components=cc.position_components)
         pitch = voice.features.pitch
         self.pitch = FcpeStream(PitchConfig(method="fcpe", fmin=pitch.fmin, fmax=pitch.fmax,
                                             silence_db=pitch.silence_db))
@@ -243,16 +286,9 @@ class StreamingConverter:
     # ---------------------------------------------------------------------------------------
     def reset(self) -> None:
         """Start a new stream: forget all audio, features, phase and the crossfade tail."""
-        import soxr
-
         self.n_in = 0  # samples heard
         self.x = np.zeros(0, np.float32)  # recent input at sample_rate
         self.x_start = 0  # absolute sample of self.x[0]
-        self.x16 = np.zeros(0, np.float32)
-        self.x16_start = 0
-        self.rs = None if self.sample_rate == 16000 else \
-            soxr.ResampleStream(self.sample_rate, 16000, 1, dtype="float32", quality="HQ")
-        self.n16 = 0
         self.final = 0  # frames [0, final) are final
         # final frames: content (after retrieval), filled transposed F0, voiced flag, loudness,
         # source phase at the frame's first sample, gated F0 before blip removal
@@ -262,14 +298,13 @@ class StreamingConverter:
         self.next_phase = 0.0  # source phase (cycles) at the first sample of frame `final`
         self.tail = None
         self.pitch.reset()
+        self.content.reset()
 
     # ---------------------------------------------------------------------------------------
     def _noise(self, lo: int, hi: int):
         """Position-seeded source noise of frames [lo, hi) (as convert/nsf.py), its 1 s blocks
         cached."""
         import torch
-
-        from aisinger.convert.nsf import NOISE_BLOCK_FRAMES, NOISE_SEED
 
         cfg = self.model.cfg
         n = NOISE_BLOCK_FRAMES * cfg.hop
@@ -305,21 +340,25 @@ class StreamingConverter:
         if self.x.shape[0] > keep:
             cut = (self.x.shape[0] - keep) // self.hop * self.hop
             self.x, self.x_start = self.x[cut:], self.x_start + cut
-        y16 = x if self.rs is None else self.rs.resample_chunk(x)
-        self.x16 = np.concatenate([self.x16, y16.astype(np.float32)])
-        self.n16 += y16.shape[0]
-        keep16 = int(HISTORY_S * 16000)
-        if self.x16.shape[0] > keep16:
-            cut = self.x16.shape[0] - keep16
-            self.x16, self.x16_start = self.x16[cut:], self.x16_start + cut
+
+    def _x16(self) -> tuple[np.ndarray, int]:
+        """The last WINDOW16_S of input at 16 kHz and the absolute index of its first sample
+        (resampled in one go every block: its newest samples are then exact up to soxr's
+        end-of-signal handling, where a resampling stream would hold them back)."""
+        if self.sample_rate == 16000:
+            return self.x, self.x_start
+        n = int((WINDOW16_S + self.block_ms / 1000) * self.sample_rate)
+        s0 = max(self.x_start, self.n_in - n)
+        s0 = -(-s0 // self.rs_step) * self.rs_step
+        seg = self.x[s0 - self.x_start:]
+        y = soxr.resample(seg, self.sample_rate, 16000, quality="HQ").astype(np.float32)
+        return y, s0 * 16000 // self.sample_rate
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """One block of input (``block_samples`` float mono samples at ``sample_rate``) ->
         one block of converted audio (float32, same length): the conversion of the input
         ``latency_ms - block_ms`` earlier (silence until the stream has filled)."""
         import torch
-
-        from aisinger.live.features import frame_loudness
 
         x = self._check(block)
         self._hear(x)
@@ -333,8 +372,9 @@ class StreamingConverter:
         assert a == self.final, (a, self.final)
         p = heard  # provisional frames [e, p)
         # ---- features of frames [a, p) --------------------------------------------------
-        content = self.content.frames(self.x16, self.x16_start, a, p)
-        f0_raw = self.pitch.frames(self.x16, self.x16_start, a, p, e)
+        x16, x16_start = self._x16()
+        content = self.content.frames(x16, x16_start, a, p)
+        f0_raw = self.pitch.frames(x16, x16_start, a, p, e)
         loud = frame_loudness(self.x, self.x_start, hop, self.sample_rate, a, p, self.loud_cfg)
         # blip removal and the protect ramp look at neighbours: prepend final frames
         back = min(a - self.ring.start, PROTECT_RAMP_FRAMES) if a > 0 else 0
@@ -418,9 +458,6 @@ def convert_stream(voice_dir, audio, sr: int, *, progress: bool = False,
     Blocks are processed as fast as they compute (no sleeping): a block whose compute exceeds
     its duration is an underrun.
     """
-    from aisinger.dsp.signal import check_mono
-    from aisinger.io.audio import resample, to_mono
-
     conv = converter if converter is not None else StreamingConverter(voice_dir, **kw)
     conv.reset()
     x = np.asarray(audio, dtype=np.float32)
@@ -434,24 +471,65 @@ def convert_stream(voice_dir, audio, sr: int, *, progress: bool = False,
     total = -(-(n + delay) // bs) * bs
     xp = np.zeros(total, np.float32)
     xp[:x.shape[0]] = x[:total]
-    outs, times = [], []
+    outs, times, cpu = [], [], []
     blocks = range(0, total, bs)
     if progress:
-        from aisinger.progress import track
-
         blocks = track(blocks, total=len(blocks), description="live (simulated)")
     for s in blocks:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         outs.append(conv.process(xp[s:s + bs]))
         times.append((time.perf_counter() - t0) * 1000.0)
+        cpu.append((time.thread_time() - c0) * 1000.0)
     y = np.concatenate(outs)[delay:delay + n]
     stats = StreamStats(sample_rate=rate, block_ms=conv.block_ms, latency_ms=conv.latency_ms,
-                        blocks=len(times), compute_ms=times)
+                        blocks=len(times), compute_ms=times, cpu_ms=cpu)
     return y.astype(np.float32), stats
 
 
 def voice_rate(voice_dir: str | Path) -> int:
     """The sample rate a live stream with this voice runs at (without loading the model)."""
-    from aisinger.voice.folder import load_voice
-
     return int(load_voice(voice_dir).model.cfg.sample_rate)
+
+
+def convert_whole(converter: StreamingConverter, audio: np.ndarray, sr: int) -> np.ndarray:
+    """The same conversion as ``converter`` streams (same voice, content encoder, settings),
+    computed on the whole signal at once: the offline features (FCPE over the whole signal,
+    the student over the whole log-mel, the offline loudness, F0 gaps interpolated) and the
+    chunked offline synthesis.  The streamed output differs from it only by what streaming
+    changes (lookahead-limited analysis, held F0 in gaps, the decoder's right context), which
+    is what the tests and bench/live.py measure.  Returns (samples,) float32 at the voice's
+    rate, aligned with the input."""
+    import torch
+
+    from aisinger.nn.live_content import log_mel
+
+    conv = converter
+    rate = conv.sample_rate
+    x = check_mono(np.asarray(audio, np.float32), int(sr), "live")
+    x = resample(x, int(sr), rate) if int(sr) != rate else x
+    t = n_frames(x.shape[0], rate)
+    if not isinstance(conv.content, StudentContent):
+        raise AisingerError("live: convert_whole needs the student content encoder")
+    net = conv.content.net
+    la = net.cfg.lookahead
+    power = wh.mel_power(resample(x, rate, 16000))
+    with torch.inference_mode():
+        lm = log_mel(torch.from_numpy(power))[None]
+        lm = torch.cat([lm, lm[:, :, -1:].expand(-1, -1, la)], dim=2)
+        content = net(lm)[0, la:].numpy()
+    content = content[np.minimum(np.arange(t), content.shape[0] - 1)]
+    pitch = conv.pitch.config
+    f0 = estimate_f0(x, rate, PitchConfig(method="fcpe", fmin=pitch.fmin, fmax=pitch.fmax,
+                                          silence_db=pitch.silence_db,
+                                          remove_blips=conv.remove_blips))
+    loud = loudness_db(x, rate, conv.loud_cfg)
+    keep = protect_mask(f0, loud, conv.protect)
+    if conv.retriever is not None:
+        content = retrieve_content(content, conv.voice.index, conv.retrieval * (1 - keep))
+    f0f, voiced = fill_unvoiced(f0 * 2.0 ** (conv.transpose / 12.0))
+    y = synthesize_nsf(conv.model, np.ascontiguousarray(content, np.float32), f0f, voiced,
+                       loud.astype(np.float32), x.shape[0])
+    if conv.protect > 0 and np.any(keep > 0):
+        m = np.interp(np.arange(x.shape[0]) / conv.hop, np.arange(keep.shape[0]), keep)
+        y = y + m.astype(np.float32) * (x - y)
+    return y.astype(np.float32)

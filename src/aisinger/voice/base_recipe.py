@@ -58,7 +58,9 @@ def _augmented(out: Path, clips: list[Path], shifts, sr: int, share: float = 1.0
     picked = clips[::every]
     jobs = [(p, shifts[i % len(shifts)]) for i, p in enumerate(picked)]
     for p, s in track(jobs, total=len(jobs), description="augmenting (WORLD shifts)"):
-        dst = out / "augmented" / f"{p.parent.name}__{p.stem}__{s:+.1f}.wav"
+        # corpus/voice/phrase: a later stage on another corpus (same phrase ids, other
+        # lyrics) must not reuse these copies
+        dst = out / "augmented" / f"{p.parents[2].name}__{p.parent.name}__{p.stem}__{s:+.1f}.wav"
         if not dst.is_file():
             x, _ = load(p, sr=sr, mono=True)
             save(dst, augment_clip(x, sr, s), sr)
@@ -111,9 +113,36 @@ def train_base(corpus: str | Path, manifest: dict, out_dir: str | Path, voices=N
               "augment_share": augment_share, "seed": seed,
               "clips": len(train_clips), "steps": result.step,
               "minutes": round(result.minutes, 2), "train_config": config.to_dict()}
+    recipe["stages"] = _record_stage(out, recipe)
     model = _trained_model(out, model_cfg, config)
     path = save_base(out / BASE_FILE, model, model_cfg, config.disc_width, recipe)
     return result, path
+
+
+STAGES_FILE = "stages.json"
+"""``OUT/stages.json``: one entry per (corpus, train config) a base was trained with, in order,
+with the step it reached — a base resumed on a bigger corpus or with another schedule keeps
+its whole recipe (copied into the base file's metadata as ``stages``)."""
+
+
+def _record_stage(out: Path, recipe: dict) -> list[dict]:
+    """Append ``recipe`` to ``OUT/stages.json`` (or update the last entry when it is the same
+    stage resumed); returns the list."""
+    import json
+
+    from aisinger.io.fileio import write_json
+
+    path = out / STAGES_FILE
+    stages = json.loads(path.read_text()) if path.is_file() else []
+    stage = {k: recipe[k] for k in ("corpus", "augment", "augment_share", "seed", "clips",
+                                    "steps", "minutes", "train_config")}
+    same = ("corpus", "augment", "augment_share", "seed", "train_config")
+    if stages and all(stages[-1].get(k) == stage[k] for k in same):
+        stages[-1] = stage
+    else:
+        stages.append(stage)
+    write_json(path, stages, indent=1)
+    return stages
 
 
 def _trained_model(out: Path, model_cfg, config):
