@@ -7,7 +7,7 @@
         [--steps 100000] [--seed 0] [--threads 2] [--out bench/results/nsf-base]
 
 1. The corpus is built first if missing (``aisinger lab make`` equivalent: every lab voice
-   except ``--exclude``, 12 phrases per language, seed ``--corpus-seed``; add new lab singers
+   except ``--exclude``, ``--phrases`` per language, seed ``--corpus-seed``; add new lab singers
    by listing them in ``--voices`` or by rebuilding the corpus with them).
 2. Training: :func:`aisinger.voice.base_recipe.train_base` (WORLD pitch/formant-shifted copies for
    range, the nsf trainer, kill -9 safe; rerun the same command to continue; ``--minutes``
@@ -15,6 +15,9 @@
 3. Writes OUT/base.safetensors (+ OUT/training/loss_minutes.png, the training-time curve) and
    prints its SHA-256 and size: commit it under src/aisinger/models/ and register that hash
    as the ``nsf-base`` asset (src/aisinger/assets.py) to make it the per-voice default.
+   ``OUT/stages.json`` (and the base file's metadata) lists every stage the run went through:
+   a run resumed on another corpus or with another ``--train-config`` is a new stage.  The
+   committed base's exact stages are in docs/voice-model.md ("Session 5").
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", default=str(ROOT / "bench" / "results" / "base-corpus"))
-    ap.add_argument("--corpus-seed", type=int, default=2)
+    ap.add_argument("--corpus-seed", type=int, default=3)
+    ap.add_argument("--phrases", type=int, default=36,
+                    help="phrases per language when the corpus is built (base v4: 36)")
     ap.add_argument("--voices", default=None, help="comma-separated lab voices (default: all "
                     "voices of the corpus)")
     ap.add_argument("--exclude", default="flite-slt",
@@ -60,7 +65,8 @@ def main(argv=None) -> int:
     if not (corpus / "manifest.json").is_file():
         exclude = set(args.exclude.split(","))
         make_corpus(corpus, seed=args.corpus_seed,
-                    voices=voices or [v for v in VOICES if v not in exclude], n_phrases=12,
+                    voices=voices or [v for v in VOICES if v not in exclude],
+                    n_phrases=args.phrases,
                     n_songs=0, workers=2)
     overrides = {"steps": args.steps, "adversarial_from": 1500, "init": None, "validate_every": 250,
                  "checkpoint_every": 50, **json.loads(args.train_config)}

@@ -33,7 +33,7 @@ LAYERS: list[set[str]] = [
     {"voice"},  # voice folder + card, community import, training
     {"convert"},  # conversion (both families), retrieval, key
     {"remix", "label", "eval", "lab"},
-    {"pipelines"},  # cover, speak, demo
+    {"pipelines", "live"},  # cover, speak, demo; live (streaming) conversion
     {"service", "cli"},  # the two front ends; nothing imports them
     {"__main__"},
 ]
@@ -58,6 +58,7 @@ HEAVY = {
     "misaki": "jieba/pypinyin/OpenJTalk front ends; only Kokoro Mandarin/Japanese speech",
     "opencc_purepy": "dictionaries; only Chinese CER",
     "demucs": "optional separation backend, may be absent",
+    "sounddevice": "optional (needs the PortAudio system library); only live device mode",
     "huey": "~0.15 s (imports redis); only where the service makes a queue",
     "fastapi": "~0.3 s (starlette, pydantic models); only when the service app is built",
     "mutagen": "~0.05 s (every tag format); only when a label is read or written",

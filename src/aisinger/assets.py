@@ -241,8 +241,17 @@ REGISTRY: dict[str, Asset] = {a.name: a for a in [
           "same as aisinger (trained by the project on its own synthetic lab singers)",
           "train (nsf family, the default)",
           (AssetFile("nsf-base.safetensors",
-                     "5b2b2c891ef8ac9d3b57a28a7ffce53c09583c2275ac2e3f0a84d9b9c358b5f3",
-                     17256652),),
+                     "1470a72a25663d14a1ce86f66e8eaf789a6c12c55d3567ffed2622fac67634ec",
+                     17257732),),
+          shipped=True),
+    Asset("live-content", "aisinger's own causal content encoder for live conversion (1.6 M "
+          "parameters, float16): a student of the Whisper-base content features with 40 ms "
+          "lookahead, trained by scripts/train_live_content.py on the lab corpus (docs/live.md)",
+          "same as aisinger (trained by the project on its own synthetic lab singers)",
+          "live (aisinger live, the service's live page)",
+          (AssetFile("live-content.safetensors",
+                     "e4d5425523fc659c0258d955eac794f93f702a8830104d0ac20662d5c1614079",
+                     3120936),),
           shipped=True),
 ]}
 

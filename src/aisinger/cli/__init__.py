@@ -29,7 +29,8 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 import typer  # noqa: E402  (after the environment above)
 
 from aisinger import __version__  # noqa: E402
-from aisinger.cli import audio, dataset, evaluate, lab, label, models, produce, voice  # noqa: E402
+from aisinger.cli import (audio, dataset, evaluate, lab, label, live, models, produce,  # noqa: E402
+                          voice)
 from aisinger.errors import EXIT_USER_ERROR, AisingerError  # noqa: E402
 from aisinger.service import cli as service_cli  # noqa: E402
 
@@ -52,6 +53,7 @@ app.add_typer(audio.app)
 app.add_typer(dataset.app, name="dataset")
 app.add_typer(voice.commands)
 app.add_typer(produce.app)
+app.add_typer(live.app)
 app.add_typer(label.app)
 app.add_typer(voice.app, name="voice")
 app.add_typer(lab.app, name="lab")

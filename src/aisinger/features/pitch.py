@@ -351,6 +351,12 @@ def _model(asset: str, device: str):
         return _MODELS[key]
 
 
+def neural_model(asset: str, device: str = "cpu"):
+    """The loaded pitch network of ``asset`` ("fcpe", "crepe-tiny", "crepe-full") on
+    ``device``, loaded once per process (the live stream runs FCPE block by block)."""
+    return _model(asset, device)
+
+
 # --------------------------------------------------------------------------------------------
 # FCPE
 # --------------------------------------------------------------------------------------------

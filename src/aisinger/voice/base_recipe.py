@@ -4,6 +4,7 @@ lab-corpus clips + WORLD pitch/formant-shifted copies -> :func:`aisinger.voice.t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from aisinger.voice.base_model import BASE_FILE, save_base
 from aisinger.features import FeatureConfig
 from aisinger.features.pitch import PitchConfig
 from aisinger.io.audio import load, save
+from aisinger.io.fileio import write_json
 from aisinger.progress import track
 from aisinger.voice.train_ddsp import (CHECKPOINT_FILE, TRAINING_DIR, _load_checkpoint,
     _prepare_clip)
@@ -128,10 +130,6 @@ its whole recipe (copied into the base file's metadata as ``stages``)."""
 def _record_stage(out: Path, recipe: dict) -> list[dict]:
     """Append ``recipe`` to ``OUT/stages.json`` (or update the last entry when it is the same
     stage resumed); returns the list."""
-    import json
-
-    from aisinger.io.fileio import write_json
-
     path = out / STAGES_FILE
     stages = json.loads(path.read_text()) if path.is_file() else []
     stage = {k: recipe[k] for k in ("corpus", "augment", "augment_share", "seed", "clips",
