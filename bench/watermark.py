@@ -497,7 +497,8 @@ def run_fp(args) -> dict:
         "null_score": {"median": float(np.median(scores)), "p99": float(np.percentile(scores, 99)),
                        "max": float(max(scores)), "max_clip": worst[0],
                        "thresholds": {"v3_payload": wm.Z3_PAYLOAD, "v3_mark_only": wm.Z3_MARK_ONLY,
-                                      "v2_payload": wm.Z_PAYLOAD, "v2_mark_only": wm.Z_MARK_ONLY},
+                                      "v2_payload": wm.Z_PAYLOAD, "v2_mark_only": wm.Z_MARK_ONLY,
+                                      "v3_decode_list": wm.DECODE_LIST},
                        "search_candidates_per_window": wm.search_candidates()},
         "detect_rtf_cpu_unmarked": cpu / max(secs, 1e-9),
     }
@@ -535,7 +536,8 @@ def fp_from_jsonl(files: list[str]) -> dict:
                            "thresholds": {"v3_payload": wm.Z3_PAYLOAD,
                                           "v3_mark_only": wm.Z3_MARK_ONLY,
                                           "v2_payload": wm.Z_PAYLOAD,
-                                          "v2_mark_only": wm.Z_MARK_ONLY},
+                                          "v2_mark_only": wm.Z_MARK_ONLY,
+                                          "v3_decode_list": wm.DECODE_LIST},
                            "search_candidates_per_window": wm.search_candidates()},
             "detect_rtf_cpu_unmarked": cpu / max(EXCERPT_S * len(recs), 1e-9)}
 
@@ -611,7 +613,9 @@ def table(res: dict) -> str:
                      f"excerpts (95 % upper bound {f['fp_rate_upper95']:.2e}); null z median "
                      f"{n['median']:.2f}, p99 {n['p99']:.2f}, max {n['max']:.2f} [{n['max_clip']}]; "
                      f"thresholds v3 {n['thresholds']['v3_payload']}+CRC / "
-                     f"{n['thresholds']['v3_mark_only']}")
+                     f"{n['thresholds']['v3_mark_only']}"
+                     + (f", list decoding {n['thresholds']['v3_decode_list']} paths"
+                        if n["thresholds"].get("v3_decode_list", 1) > 1 else ""))
         lines.append("  by family: " + ", ".join(f"{k} {v['fp']}/{v['n']} (max z {v['max_z']:.1f})"
                                                  for k, v in f["families"].items()))
         lines.append(f"detect CPU time on unmarked audio (v3 search + v2): "

@@ -148,6 +148,7 @@ def test_bad_blocks_are_one_line_errors(conv, block, why):
     ({"block_ms": 15}, "multiple of 10 ms"), ({"block_ms": 0}, "multiple of 10 ms"),
     ({"block_ms": 5000}, "multiple of 10 ms"), ({"transpose": float("nan")}, "transpose"),
     ({"threads": 0}, "threads"), ({"content": "hubert"}, "unknown content encoder"),
+    ({"retrieval": 1.5}, "retrieval must be in"), ({"protect": -0.1}, "protect must be in"),
     ({"f0_precision": "fp8"}, "unknown F0 precision"),
 ])
 def test_bad_settings_are_one_line_errors(voice, kw, why):

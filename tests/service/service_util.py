@@ -59,14 +59,15 @@ def untrained_voice(root: Path, name: str = "tiny", consent_uses=None) -> Path:
                       card={"name": name}, consent=consent)
 
 
-def tiny_dataset(ds: Path) -> Path:
-    """A dataset folder: two ~10 s flite-slt songs (train, validation) and a consent record."""
+def tiny_dataset(ds: Path, n_notes: int = 12) -> Path:
+    """A dataset folder: two flite-slt songs of ``n_notes`` notes (12: ~10 s; train,
+    validation) and a consent record."""
     from aisinger.io.audio import save
     from aisinger.consent import save_consent, self_consent
 
     clips = []
     for i, split in enumerate(["train", "validation"]):
-        save(ds / "clips" / f"c{i}.wav", sung("flite-slt", i, 12)[0], SR)
+        save(ds / "clips" / f"c{i}.wav", sung("flite-slt", i, n_notes)[0], SR)
         clips.append({"id": f"c{i}", "file": f"clips/c{i}.wav", "split": split})
     (ds / "dataset.json").write_text(json.dumps({"name": "slt", "clips": clips}))
     save_consent(self_consent("Lab SLT"), ds / "consent.json")
@@ -178,8 +179,9 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
-def browser(profile: Path):
-    """Headless Debian Chromium driven by selenium (no network, fresh profile)."""
+def browser(profile: Path, extra: tuple[str, ...] = ()):
+    """Headless Debian Chromium driven by selenium (no network, fresh profile); ``extra``:
+    more command-line flags (e.g. a fake microphone)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -188,7 +190,7 @@ def browser(profile: Path):
     for a in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
               "--disable-background-networking", "--disable-component-update",
               "--disable-sync", f"--user-data-dir={profile}", "--window-size=1200,1600",
-              "--autoplay-policy=no-user-gesture-required"):
+              "--autoplay-policy=no-user-gesture-required", *extra):
         opts.add_argument(a)
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
 

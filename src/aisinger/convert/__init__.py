@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from aisinger.convert.ddsp import convert_ddsp, feature_config
-from aisinger.convert.retrieval import DEFAULT_PROTECT, DEFAULT_RETRIEVAL
+from aisinger.convert.retrieval import DEFAULT_PROTECT, DEFAULT_RETRIEVAL, check_settings
 from aisinger.convert.vits import convert_vits
 from aisinger.dsp.signal import check_mono
 from aisinger.errors import AisingerError
@@ -60,10 +60,7 @@ def convert(voice: Voice, audio: np.ndarray, sr: int, features: Features | None 
     if f0_method not in METHODS:
         raise AisingerError(f"convert: unknown F0 method {f0_method!r} (use one of "
                             f"{', '.join(METHODS)})")
-    if not 0.0 <= retrieval <= 1.0:
-        raise AisingerError(f"convert: retrieval must be in [0, 1], got {retrieval}")
-    if not 0.0 <= protect <= 1.0:
-        raise AisingerError(f"convert: protect must be in [0, 1], got {protect}")
+    check_settings(retrieval, protect, "convert")
     if not math.isfinite(transpose):
         raise AisingerError(f"convert: transpose must be a number of semitones, got {transpose}")
     if out_sr is not None and not MIN_SR <= out_sr <= MAX_SR:

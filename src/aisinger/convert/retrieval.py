@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["retrieve_content", "blend_knn", "protect_mask", "DEFAULT_RETRIEVAL",
-           "DEFAULT_PROTECT"]
+from aisinger.errors import AisingerError
+
+__all__ = ["retrieve_content", "blend_knn", "protect_mask", "check_settings",
+           "DEFAULT_RETRIEVAL", "DEFAULT_PROTECT"]
 
 DEFAULT_RETRIEVAL = 0.5  # blend of retrieved target content frames (0 = off, 1 = all)
 DEFAULT_PROTECT = 0.33  # share of the source kept on unvoiced frames (0 = off); see protect_mask
 PROTECT_RAMP_FRAMES = 2  # the protect mask rises/falls over this many frames (20 ms), no clicks
 PROTECT_SILENCE_DB = -60.0  # source frames quieter than this (dBFS) are silence, not consonants
 RETRIEVAL_K = 4  # nearest neighbours averaged per frame
+
+
+def check_settings(retrieval: float, protect: float, where: str) -> None:
+    """AisingerError (prefixed ``where``) unless retrieval and protect are both in [0, 1]."""
+    for name, value in (("retrieval", retrieval), ("protect", protect)):
+        if not 0.0 <= value <= 1.0:
+            raise AisingerError(f"{where}: {name} must be in [0, 1], got {value}")
 RETRIEVAL_BLOCK = 2048  # source frames per similarity matmul (memory bound)
 
 

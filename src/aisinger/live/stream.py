@@ -43,7 +43,7 @@ from aisinger.consent import check_voice
 from aisinger.convert.nsf import NOISE_BLOCK_FRAMES, NOISE_SEED, synthesize_nsf
 from aisinger.convert.retrieval import (DEFAULT_PROTECT, DEFAULT_RETRIEVAL, PROTECT_RAMP_FRAMES,
                                         PROTECT_SILENCE_DB, RETRIEVAL_K, blend_knn,
-                                        protect_mask, retrieve_content)
+                                        check_settings, protect_mask, retrieve_content)
 from aisinger.dsp.frames import FRAME_RATE, n_frames
 from aisinger.dsp.loudness import loudness_db
 from aisinger.errors import AisingerError
@@ -236,10 +236,7 @@ class StreamingConverter:
         if not math.isfinite(transpose) or abs(transpose) > 48:
             raise AisingerError(f"live: transpose must be a number of semitones in [-48, 48], "
                                 f"got {transpose}")
-        if not 0.0 <= retrieval <= 1.0:
-            raise AisingerError(f"live: retrieval must be in [0, 1], got {retrieval}")
-        if not 0.0 <= protect <= 1.0:
-            raise AisingerError(f"live: protect must be in [0, 1], got {protect}")
+        check_settings(retrieval, protect, "live")
         if int(threads) < 1:
             raise AisingerError(f"live: threads must be >= 1, got {threads}")
         import torch

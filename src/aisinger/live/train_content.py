@@ -24,10 +24,11 @@ import numpy as np
 
 from aisinger.dsp.frames import n_frames, resample_frames
 from aisinger.features import whisper as wh
-from aisinger.features.cache import audio_key, cached
+from aisinger.features.cache import audio_key, cached, lookup
 from aisinger.features.content import CONTENT_FRAME_RATE, ContentConfig, content_features
 from aisinger.io.audio import load, resample
 from aisinger.io.fileio import atomic_path, write_json
+from aisinger.live.features import load_student
 
 __all__ = ["StudentTrainConfig", "load_pairs", "train_student", "evaluate_student"]
 
@@ -55,8 +56,6 @@ class StudentTrainConfig:
 def _cached_teacher(key: str) -> np.ndarray | None:
     """The teacher features of ``key`` if the feature cache holds them under any thread count
     (the thread count does not change the features; the voice trainers use 0 = all cores)."""
-    from aisinger.features.cache import lookup
-
     for threads in (1, 0):
         hit = lookup("content", key, ContentConfig(threads=threads))
         if hit is not None:
@@ -140,8 +139,6 @@ def train_student(train_files: list[Path], val_files: list[Path], out_dir: str |
     out_dir.mkdir(parents=True, exist_ok=True)
     init_model = None
     if init is not None:
-        from aisinger.live.features import load_student
-
         init_model = load_student(init).train()
     cfg = init_model.cfg if init_model is not None else (net_config or LiveContentConfig())
     t_prep = time.time()

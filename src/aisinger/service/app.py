@@ -24,7 +24,7 @@ from aisinger.service.config import ServiceConfig
 from aisinger.service.context import ServiceContext
 from aisinger.service.media import UploadError
 from aisinger.service.queue import JobQueue
-from aisinger.service.routes import general, jobs, songs, ui, voices, worker
+from aisinger.service.routes import general, jobs, live, songs, ui, voices, worker
 from aisinger.service.routes.ui import STATIC
 from aisinger.service.store import Store
 
@@ -119,7 +119,7 @@ def create_app(config: ServiceConfig, queue=None) -> FastAPI:
     async def _aisinger_error(request: Request, exc: AisingerError):
         return JSONResponse({"detail": ctx.public(str(exc))}, status_code=400)
 
-    for module in (general, songs, voices, jobs, worker, ui):
+    for module in (general, songs, voices, jobs, worker, ui, live):
         app.include_router(module.router())
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -37,6 +37,10 @@ class ServiceConfig:
             import by path is off; upload an archive instead).
         worker_nice: niceness of local workers, so the API stays responsive under load.
         worker_threads: torch threads per worker.
+        max_live_sessions: live voice sessions (``/api/live/ws``) at once; more are refused
+            with "try again later" (each needs about one core in real time).
+        live_threads: torch threads per live session's converter.
+        live_max_record_s: the longest recording a live session saves.
     """
 
     data_dir: Path = Path("aisinger-service")
@@ -57,6 +61,9 @@ class ServiceConfig:
     voice_import_roots: list[str] = field(default_factory=list)
     worker_nice: int = 10
     worker_threads: int = 1
+    max_live_sessions: int = 2
+    live_threads: int = 1
+    live_max_record_s: float = 600.0
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -68,6 +75,9 @@ class ServiceConfig:
                                                                   "unix://"))):
             raise AisingerError(f"service config: queue must be 'sqlite' or a redis:// URL, "
                                 f"got {self.queue!r}")
+        if self.max_live_sessions < 0 or self.live_threads < 1 or self.live_max_record_s <= 0:
+            raise AisingerError("service config: max_live_sessions >= 0, live_threads >= 1 and "
+                                "live_max_record_s > 0 are required")
         if self.workers < 0 or self.max_attempts < 1 or self.lease_s <= 0:
             raise AisingerError("service config: workers >= 0, max_attempts >= 1 and "
                                 "lease_s > 0 are required")

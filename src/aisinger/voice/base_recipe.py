@@ -123,7 +123,7 @@ def train_base(corpus: str | Path, manifest: dict, out_dir: str | Path, voices=N
 
 STAGES_FILE = "stages.json"
 """``OUT/stages.json``: one entry per (corpus, train config) a base was trained with, in order,
-with the step it reached — a base resumed on a bigger corpus or with another schedule keeps
+with the step and the cumulative training minutes it reached — a base resumed on a bigger corpus or with another schedule keeps
 its whole recipe (copied into the base file's metadata as ``stages``)."""
 
 
