@@ -21,11 +21,13 @@ Pieces
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from aisinger.nn._config import check_known_keys
 
 __all__ = ["DdspConfig", "Decoder", "ControlNet", "HarmonicNoiseDecoder", "Controls",
            "HarmonicEnvelopeDecoder", "harmonic_synth", "sine_multiples", "noise_synth", "envelope_at", "exp_sigmoid", "upsample_frames",
@@ -90,10 +92,7 @@ class DdspConfig:
     @classmethod
     def from_dict(cls, d: dict) -> DdspConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise ValueError."""
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown model config keys {sorted(unknown)}")
+        check_known_keys(cls, d)
         cfg = cls(**d)
         if cfg.sample_rate % cfg.frame_rate:
             raise ValueError(f"sample_rate {cfg.sample_rate} is not a multiple of frame_rate "

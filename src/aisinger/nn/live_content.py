@@ -15,11 +15,13 @@ floor instead of Whisper's clamp relative to the signal's maximum, which a strea
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from aisinger.nn._config import check_known_keys
 
 __all__ = ["LiveContentConfig", "LiveContentNet", "StreamState", "step", "log_mel", "LOG_FLOOR"]
 
@@ -54,10 +56,7 @@ class LiveContentConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> LiveContentConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown live content config keys {sorted(unknown)}")
+        check_known_keys(cls, d, "live content config")
         d = dict(d)
         if "dilations" in d:
             d["dilations"] = tuple(int(v) for v in d["dilations"])

@@ -27,10 +27,12 @@ the source has no noise and zero overtone phases, so outputs are deterministic.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+
+from aisinger.nn._config import check_known_keys
 
 from aisinger.nn.ddsp import ControlNet, DdspConfig
 from aisinger.nn.nsf_hifigan import NsfConfig, NsfHifigan, harmonic_excitation
@@ -106,10 +108,7 @@ class NsfVoiceConfig:
     @classmethod
     def from_dict(cls, d: dict) -> NsfVoiceConfig:
         """Inverse of :meth:`to_dict`; unknown keys or an inconsistent shape raise ValueError."""
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown model config keys {sorted(unknown)}")
+        check_known_keys(cls, d)
         d = dict(d)
         for k in ("upsample_rates", "upsample_kernel_sizes", "resblock_kernel_sizes"):
             if k in d:
