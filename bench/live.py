@@ -102,6 +102,105 @@ def content_choice(clips, corpus: Path, voice, block_frames: int, lookahead: int
             for k, v in res.items()}
 
 
+def _thread_sched() -> tuple[float, float] | None:
+    """(ms on a CPU, ms waiting in the run queue) of the calling thread so far, from Linux's
+    /proc/thread-self/schedstat; None where the kernel does not provide it."""
+    try:
+        run_ns, wait_ns = open("/proc/thread-self/schedstat").read().split()[:2]
+        return int(run_ns) / 1e6, int(wait_ns) / 1e6
+    except (OSError, ValueError):
+        return None
+
+
+def _cpu_busy() -> tuple[int, int] | None:
+    """(busy, total) jiffies of the whole machine (/proc/stat), or None."""
+    try:
+        v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        idle = v[3] + (v[4] if len(v) > 4 else 0)
+        return sum(v) - idle, sum(v)
+    except (OSError, ValueError):
+        return None
+
+
+def run_session(conv, loop: np.ndarray, n_blocks: int, block_ms: float,
+                paced: bool = False) -> dict:
+    """A long simulated session: ``n_blocks`` blocks of ``loop`` through one converter.
+
+    Per block: wall time, the converting thread's CPU time (``time.thread_time``; torch with
+    1 thread runs in it) and, on Linux, its run-queue wait (ready to run, no core free:
+    /proc/thread-self/schedstat).  A block *underruns* when its output is not ready when the
+    device needs it.  Back to back (default) that is wall time > the block; ``paced``: block
+    ``i`` arrives at ``(i + 1) * block`` after the start (real time; the loop sleeps until
+    then), waits for the previous block, and underruns when it finishes more than one block
+    after its arrival (a device with one block of output buffer).  Every underrun is put
+    down to one cause: ``slow`` (the converter's own CPU time exceeded the block: a
+    free core would not have saved it), ``queued`` (paced only: the previous block finished
+    late) or ``no_core`` (CPU time within the block; the rest was waiting, mostly in the run
+    queue for a core that other processes held)."""
+    bs = conv.block_samples
+    conv.reset()
+    wall, cpu, runq = [], [], []
+    late, causes = [], {"slow": 0, "queued": 0, "no_core": 0}
+    busy0, load0 = _cpu_busy(), os.getloadavg()
+    t_start = time.perf_counter()
+    finish_prev = 0.0
+    for i in range(n_blocks):
+        s0 = (i * bs) % (loop.shape[0] - bs)
+        arrival = (i + 1) * block_ms / 1000
+        if paced:
+            delay = arrival - (time.perf_counter() - t_start)
+            if delay > 0:
+                time.sleep(delay)
+        sched0 = _thread_sched()
+        t0, c0 = time.perf_counter(), time.thread_time()
+        conv.process(loop[s0:s0 + bs])
+        t1 = time.perf_counter()
+        w, c = (t1 - t0) * 1000, (time.thread_time() - c0) * 1000
+        sched1 = _thread_sched()
+        wall.append(w)
+        cpu.append(c)
+        runq.append(sched1[1] - sched0[1] if sched0 and sched1 else np.nan)
+        if paced:
+            started_late = (t0 - t_start) - arrival > block_ms / 1000 * 0.01 and \
+                finish_prev > arrival + 1e-4
+            is_late = (t1 - t_start) - arrival > block_ms / 1000
+            finish_prev = t1 - t_start
+        else:
+            started_late, is_late = False, w > block_ms
+        if is_late:
+            cause = "slow" if c > block_ms else "queued" if started_late else "no_core"
+            causes[cause] += 1
+            late.append(i)
+        if i % 1000 == 0:
+            print(f"session block {i}/{n_blocks}", flush=True)
+    busy1, load1 = _cpu_busy(), os.getloadavg()
+    wall, cpu, runq = np.array(wall), np.array(cpu), np.array(runq)
+
+    def pct(v, q):
+        return round(float(np.nanpercentile(v, q)), 2) if np.isfinite(v).any() else None
+
+    over = wall > block_ms
+    machine_busy = None
+    if busy0 and busy1 and busy1[1] > busy0[1]:
+        machine_busy = round((busy1[0] - busy0[0]) / (busy1[1] - busy0[1]), 3)
+    return {"blocks": n_blocks, "paced": paced,
+            "cpu_p50_ms": pct(cpu, 50), "cpu_p99_ms": pct(cpu, 99),
+            "cpu_max_ms": round(float(cpu.max()), 2),
+            "cpu_underruns": int((cpu > block_ms).sum()),
+            "p50_ms": pct(wall, 50), "p99_ms": pct(wall, 99), "max_ms": round(float(wall.max()), 2),
+            "runq_wait_p50_ms": pct(runq, 50), "runq_wait_p99_ms": pct(runq, 99),
+            "runq_wait_total_s": None if not np.isfinite(runq).any()
+            else round(float(np.nansum(runq)) / 1000, 1),
+            "wall_over_block": int(over.sum()),
+            "runq_share_of_over_block_wall": None if not over.any() or not np.isfinite(runq).any()
+            else round(float(np.nansum(runq[over]) / wall[over].sum()), 3),
+            "underruns": len(late), "underrun_causes": causes,
+            "machine_cpu_busy_share": machine_busy,
+            "loadavg_start": [round(x, 2) for x in load0],
+            "loadavg_end": [round(x, 2) for x in load1],
+            "wall_minutes": round((time.perf_counter() - t_start) / 60, 2)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--voice", required=True)
@@ -111,6 +210,10 @@ def main(argv=None) -> int:
     ap.add_argument("--languages", default="en,zh")
     ap.add_argument("--session-minutes", type=float, default=10.0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--paced", action="store_true",
+                    help="run the session in real time (each block processed when it would "
+                         "have arrived; underrun = output later than one block after arrival) "
+                         "instead of back to back")
     ap.add_argument("--content", default="student", help="student or whisper-window")
     ap.add_argument("--no-quality", action="store_true",
                     help="skip the streamed-vs-offline conversions (timing and encoders only)")
@@ -121,6 +224,10 @@ def main(argv=None) -> int:
     ap.add_argument("--f0-precision", default="int8", help="int8 or float32 (streaming FCPE)")
     ap.add_argument("--no-content-choice", action="store_true",
                     help="skip the content-encoder comparison (Whisper windows vs student)")
+    ap.add_argument("--reuse-offline", default=None,
+                    help="a previous run's JSON: take the offline conversions' scores from its "
+                         "rows (same voice, corpus and settings: offline conversion is "
+                         "deterministic) and run only the streamed side")
     ap.add_argument("--json", default=str(BENCH_DIR / "results" / "live.json"))
     a = ap.parse_args(argv)
 
@@ -150,14 +257,22 @@ def main(argv=None) -> int:
     clips = [c for c in manifest["clips"] if c["split"] == "test" and c["language"] in langs
              and c.get("intelligible", True)]
     rows, block_times, block_cpu = [], [], []
+    reuse = {}
+    if a.reuse_offline:
+        prev_doc = json.loads(Path(a.reuse_offline).read_text())
+        if prev_doc["summary"].get("retrieval") != retrieval:
+            sys.exit(f"error: {a.reuse_offline}: made with retrieval "
+                     f"{prev_doc['summary'].get('retrieval')}, this run uses {retrieval}")
+        reuse = {r["clip"]: r for r in prev_doc["rows"]}
     for c in ([] if a.no_quality else clips):
         x, sr = load(corpus / c["audio"], mono=True)
         gender = manifest["voices"][c["voice"]].get("gender")
         transpose = 12.0 if gender == "male" and target_gender == "female" else 0.0
+        prev = reuse.get(c["id"])
         t0 = time.perf_counter()
-        y_off, rate = convert(voice, x, sr, transpose=transpose, retrieval=retrieval,
-                              warn_range=False)
-        t_off = time.perf_counter() - t0
+        y_off, rate = (None, conv.sample_rate) if prev else \
+            convert(voice, x, sr, transpose=transpose, retrieval=retrieval, warn_range=False)
+        t_off = prev["offline_seconds"] if prev else time.perf_counter() - t0
         conv.transpose = transpose
         y_str, st = convert_stream(voice_dir, x, sr, converter=conv)
         block_times += st.compute_ms
@@ -166,7 +281,12 @@ def main(argv=None) -> int:
         row = {"clip": c["id"], "language": c["language"], "seconds": round(len(x) / sr, 2),
                "transpose": transpose, "offline_seconds": round(t_off, 2),
                "stream_p99_ms": round(st.p99_ms, 1)}
+        if prev:
+            for k in ("offline_similarity", "offline_cer", "offline_transcript"):
+                row[k] = prev[k]
         for kind, y in (("offline", y_off), ("stream", y_str)):
+            if y is None:
+                continue
             s = scorer.score((y, rate), (x, sr), refs, transpose, lyrics, c["language"])
             row[f"{kind}_similarity"] = round(s["similarity_target"], 4)
             row[f"{kind}_cer"] = round(s["cer"], 4)
@@ -189,29 +309,8 @@ def main(argv=None) -> int:
             parts += [resample(x, sr, rate), np.zeros(rate // 2, np.float32)]
         loop = np.concatenate(parts)
         n_blocks = int(a.session_minutes * 60 * 1000 / block_ms)
-        bs = conv.block_samples
-        conv.reset()
-        times, cpu = [], []
-        t_start = time.time()
-        for i in range(n_blocks):
-            s0 = (i * bs) % (loop.shape[0] - bs)
-            t0, c0 = time.perf_counter(), time.thread_time()
-            conv.process(loop[s0:s0 + bs])
-            times.append((time.perf_counter() - t0) * 1000)
-            cpu.append((time.thread_time() - c0) * 1000)
-            if i % 1000 == 0:
-                print(f"session block {i}/{n_blocks}", flush=True)
-        times, cpu = np.array(times), np.array(cpu)
-        session = {"minutes": a.session_minutes, "blocks": n_blocks,
-                   "cpu_p50_ms": round(float(np.percentile(cpu, 50)), 2),
-                   "cpu_p99_ms": round(float(np.percentile(cpu, 99)), 2),
-                   "cpu_max_ms": round(float(cpu.max()), 2),
-                   "cpu_underruns": int((cpu > block_ms).sum()),
-                   "p50_ms": round(float(np.percentile(times, 50)), 2),
-                   "p99_ms": round(float(np.percentile(times, 99)), 2),
-                   "max_ms": round(float(times.max()), 2),
-                   "underruns": int((times > block_ms).sum()),
-                   "wall_minutes": round((time.time() - t_start) / 60, 2)}
+        session = run_session(conv, loop, n_blocks, block_ms, paced=a.paced)
+        session["minutes"] = a.session_minutes
         print("session:", json.dumps(session), flush=True)
 
     choice = {}
@@ -246,6 +345,10 @@ def main(argv=None) -> int:
         "similarity_gap": round(sim_gap, 4),
         "offline_cer": mean("offline_cer"), "stream_cer": mean("stream_cer"),
         "cer_gap": round(cer_gap, 4),
+        "cer_gap_by_language": {
+            lang: round(float(np.mean([r["stream_cer"] - r["offline_cer"] for r in rows
+                                       if r["language"] == lang])), 4)
+            for lang in sorted({r["language"] for r in rows})},
         "session": session,
         "content_choice": choice,
     }
@@ -269,6 +372,8 @@ def main(argv=None) -> int:
              ("CER offline", summary["offline_cer"], "", None),
              ("CER streamed", summary["stream_cer"], "", None),
              ("CER gap (stream - offline)", summary["cer_gap"], "<= 0.05", ok["cer_gap"])]
+    lines += [(f"  CER gap, {lang}", g, "<= 0.05", g <= TARGETS["cer_gap"])
+              for lang, g in summary["cer_gap_by_language"].items()]
     if session:
         lines += [(f"session {a.session_minutes:g} min: p50 (ms)", session["p50_ms"], "", None),
                   (f"session {a.session_minutes:g} min: p99 (ms)", session["p99_ms"],
@@ -279,7 +384,10 @@ def main(argv=None) -> int:
                   (f"session: CPU p99 (ms)", session["cpu_p99_ms"], f"<= {block_ms / 2:g}",
                    ok["cpu_p99_share_of_block"]),
                   (f"session: CPU-time underruns", session["cpu_underruns"], "0",
-                   session["cpu_underruns"] == 0)]
+                   session["cpu_underruns"] == 0),
+                  ("session: run-queue wait p99 (ms)", session["runq_wait_p99_ms"], "", None)]
+        lines += [(f"  underruns: {k}", v, "", None)
+                  for k, v in session["underrun_causes"].items()]
     for name, v, t, good in lines:
         print(f"{name:34s} {v:>12} {t:>10s}  {'' if good is None else 'yes' if good else 'NO'}")
     doc = {"summary": summary, "targets": TARGETS, "met": ok, "rows": rows,
