@@ -135,12 +135,13 @@ def run_session(conv, loop: np.ndarray, n_blocks: int, block_ms: float,
     after its arrival (a device with one block of output buffer).  Every underrun is put
     down to one cause: ``slow`` (the converter's own CPU time exceeded the block: a
     free core would not have saved it), ``queued`` (paced only: the previous block finished
-    late) or ``no_core`` (CPU time within the block; the rest was waiting, mostly in the run
-    queue for a core that other processes held)."""
+    late), ``no_core`` (CPU time within the block; at least half of the rest was spent in the
+    run queue: ready, but other processes held the cores) or ``blocked`` (CPU time within the
+    block; the thread waited on something other than a core: I/O, memory, a lock)."""
     bs = conv.block_samples
     conv.reset()
     wall, cpu, runq = [], [], []
-    late, causes = [], {"slow": 0, "queued": 0, "no_core": 0}
+    late, causes = [], {"slow": 0, "queued": 0, "no_core": 0, "blocked": 0}
     busy0, load0 = _cpu_busy(), os.getloadavg()
     t_start = time.perf_counter()
     finish_prev = 0.0
@@ -168,7 +169,9 @@ def run_session(conv, loop: np.ndarray, n_blocks: int, block_ms: float,
         else:
             started_late, is_late = False, w > block_ms
         if is_late:
-            cause = "slow" if c > block_ms else "queued" if started_late else "no_core"
+            waited = w - c
+            cause = "slow" if c > block_ms else "queued" if started_late else \
+                "no_core" if not np.isfinite(runq[-1]) or runq[-1] >= 0.5 * waited else "blocked"
             causes[cause] += 1
             late.append(i)
         if i % 1000 == 0:
