@@ -123,7 +123,7 @@ def _cpu_busy() -> tuple[int, int] | None:
 
 
 def run_session(conv, loop: np.ndarray, n_blocks: int, block_ms: float,
-                paced: bool = False) -> dict:
+                paced: bool = False, max_wall_factor: float = 3.0) -> dict:
     """A long simulated session: ``n_blocks`` blocks of ``loop`` through one converter.
 
     Per block: wall time, the converting thread's CPU time (``time.thread_time``; torch with
@@ -137,7 +137,9 @@ def run_session(conv, loop: np.ndarray, n_blocks: int, block_ms: float,
     free core would not have saved it), ``queued`` (paced only: the previous block finished
     late), ``no_core`` (CPU time within the block; at least half of the rest was spent in the
     run queue: ready, but other processes held the cores) or ``blocked`` (CPU time within the
-    block; the thread waited on something other than a core: I/O, memory, a lock)."""
+    block; the thread waited on something other than a core: I/O, memory, a lock).  A
+    session that falls so far behind that its wall time exceeds ``max_wall_factor`` times its
+    audio stops there (``blocks_done`` says how far it got; the counts cover those blocks)."""
     bs = conv.block_samples
     conv.reset()
     wall, cpu, runq = [], [], []
@@ -176,6 +178,10 @@ def run_session(conv, loop: np.ndarray, n_blocks: int, block_ms: float,
             late.append(i)
         if i % 1000 == 0:
             print(f"session block {i}/{n_blocks}", flush=True)
+        if t1 - t_start > max_wall_factor * n_blocks * block_ms / 1000:
+            print(f"session stopped after {i + 1} blocks: wall time over {max_wall_factor:g} "
+                  f"times the audio", flush=True)
+            break
     busy1, load1 = _cpu_busy(), os.getloadavg()
     wall, cpu, runq = np.array(wall), np.array(cpu), np.array(runq)
 
@@ -186,7 +192,7 @@ def run_session(conv, loop: np.ndarray, n_blocks: int, block_ms: float,
     machine_busy = None
     if busy0 and busy1 and busy1[1] > busy0[1]:
         machine_busy = round((busy1[0] - busy0[0]) / (busy1[1] - busy0[1]), 3)
-    return {"blocks": n_blocks, "paced": paced,
+    return {"blocks": n_blocks, "blocks_done": len(wall), "paced": paced,
             "cpu_p50_ms": pct(cpu, 50), "cpu_p99_ms": pct(cpu, 99),
             "cpu_max_ms": round(float(cpu.max()), 2),
             "cpu_underruns": int((cpu > block_ms).sum()),
@@ -211,6 +217,16 @@ def main(argv=None) -> int:
     ap.add_argument("--refs", default=None)
     ap.add_argument("--block-ms", type=float, default=None)
     ap.add_argument("--languages", default="en,zh")
+    ap.add_argument("--whole", action="store_true",
+                    help="also score the same conversion on the whole signal at once "
+                         "(aisinger.live.convert_whole: the streamed content encoder, offline "
+                         "F0 and loudness): separates what the encoder loses from what "
+                         "streaming loses")
+    ap.add_argument("--splits", default="test",
+                    help="corpus splits whose phrases are converted (comma-separated; the "
+                         "target is defined on 'test'; 'train,test' gives 3 times the phrases, "
+                         "a less noisy CER; the voice may have been trained on the target "
+                         "singer's train-split clips)")
     ap.add_argument("--session-minutes", type=float, default=10.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--paced", action="store_true",
@@ -238,7 +254,7 @@ def main(argv=None) -> int:
 
     from aisinger.convert import convert
     from aisinger.io.audio import load
-    from aisinger.live import DEFAULT_BLOCK_MS, StreamingConverter, convert_stream
+    from aisinger.live import DEFAULT_BLOCK_MS, StreamingConverter, convert_stream, convert_whole
     from aisinger.voice.folder import load_voice
 
     torch.set_num_threads(a.threads)
@@ -257,7 +273,8 @@ def main(argv=None) -> int:
     target_gender = "female"
     scorer = Scorer(ScoreConfig(dnsmos=False, naturalness=False, spectrum=False))
     refs = [load(p, mono=True) for p in refs_of(voice_dir, a.refs)]
-    clips = [c for c in manifest["clips"] if c["split"] == "test" and c["language"] in langs
+    splits = a.splits.split(",")
+    clips = [c for c in manifest["clips"] if c["split"] in splits and c["language"] in langs
              and c.get("intelligible", True)]
     rows, block_times, block_cpu = [], [], []
     reuse = {}
@@ -287,7 +304,8 @@ def main(argv=None) -> int:
         if prev:
             for k in ("offline_similarity", "offline_cer", "offline_transcript"):
                 row[k] = prev[k]
-        for kind, y in (("offline", y_off), ("stream", y_str)):
+        y_whole = convert_whole(conv, x, sr) if a.whole else None
+        for kind, y in (("offline", y_off), ("stream", y_str), ("whole", y_whole)):
             if y is None:
                 continue
             s = scorer.score((y, rate), (x, sr), refs, transpose, lyrics, c["language"])
@@ -348,6 +366,11 @@ def main(argv=None) -> int:
         "similarity_gap": round(sim_gap, 4),
         "offline_cer": mean("offline_cer"), "stream_cer": mean("stream_cer"),
         "cer_gap": round(cer_gap, 4),
+        "splits": splits,
+        "cer_clipped_gap": round(float(np.mean([min(r["stream_cer"], 1.0)
+                                                - min(r["offline_cer"], 1.0)
+                                                for r in rows])), 4) if rows else None,
+        "whole_cer": mean("whole_cer") if a.whole else None,
         "cer_gap_by_language": {
             lang: round(float(np.mean([r["stream_cer"] - r["offline_cer"] for r in rows
                                        if r["language"] == lang])), 4)
