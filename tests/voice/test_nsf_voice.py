@@ -174,7 +174,8 @@ def test_base_file_hash_and_config_checks(dataset, trained, tmp_path, monkeypatc
                                             f"\\(expected sha256 {digest}\\)"):
         train_nsf(dataset, tmp_path / "a", _config(1, init="base"), seed=0)
     bad = tmp_path / "tampered.safetensors"
-    bad.write_bytes(base.read_bytes()[:-1] + b"\0")
+    data = base.read_bytes()
+    bad.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # one bit of the last weight flipped
     monkeypatch.setattr(bm, "committed_base", lambda: (bad, digest))
     with pytest.raises(AisingerError, match=f"tampered.safetensors: base model does not match "
                                             f"its pinned hash \\(expected sha256 {digest}"):
@@ -201,6 +202,40 @@ def test_stored_configs_keep_their_behaviour():
     assert NsfVoiceConfig.from_dict({}).istft_excitation == "spectrum"
     with pytest.raises(ValueError, match="unknown istft_excitation"):
         NsfVoiceConfig.from_dict({"istft_excitation": "magic"})
+
+
+def test_base_without_upper_harmonics_grows_into_them(tmp_path):
+    """A base written before ``source_max_hz`` (stored without it: 0, sines only) starts a
+    training that has the upper harmonics on: the new gain starts at 0, so the grown model
+    sounds exactly like the base until training moves it; other config differences still
+    fail, naming the field."""
+    import aisinger.voice.base_model as bm
+    from aisinger.nn.nsf_voice import NsfVoiceConfig
+    from aisinger.voice.train_nsf import build_training_model
+
+    old_cfg = NsfVoiceConfig.from_dict({**TINY_ISTFT, "source_max_hz": 0.0})
+    assert NsfVoiceConfig.from_stored({k: v for k, v in old_cfg.to_dict().items()
+                                       if k != "source_max_hz"}).source_max_hz == 0.0
+    torch.manual_seed(5)
+    old = build_training_model(old_cfg, 0.0625)
+    with torch.no_grad():
+        old["g"].m_source.weight.copy_(torch.tensor([[0.7, -0.5, 0.3, -0.2]]))
+    base = bm.save_base(tmp_path / "base.safetensors", old, old_cfg, 0.0625, {"test": True})
+    new_cfg = NsfVoiceConfig.from_dict(TINY_ISTFT)
+    assert new_cfg.source_max_hz > 0
+    grown = build_training_model(new_cfg, 0.0625)
+    bm.init_from(grown, str(base), new_cfg, 0.0625)
+    assert float(grown["g"].upper_gain) == 0.0
+    frames = _frames(40)
+    old.eval()
+    grown.eval()
+    with torch.no_grad():
+        assert torch.equal(grown["g"](*frames), old["g"](*frames))
+        grown["g"].upper_gain.fill_(0.5)  # and the gain does reach the output
+        assert not torch.allclose(grown["g"](*frames), old["g"](*frames))
+    wider = NsfVoiceConfig.from_dict({**TINY_ISTFT, "hidden": 48})
+    with pytest.raises(AisingerError, match="hidden: base 32 vs 48"):
+        bm.init_from(build_training_model(wider, 0.0625), str(base), wider, 0.0625)
 
 
 def test_no_committed_base_is_a_clear_error(dataset, tmp_path, monkeypatch):
