@@ -281,6 +281,27 @@ def test_base_recipe_keeps_every_stage(tmp_path):
     assert json.loads((tmp_path / STAGES_FILE).read_text()) == stages
 
 
+def test_base_recipe_takes_several_corpora(tmp_path):
+    from aisinger.voice.base_recipe import corpora_clips
+
+    def man(voices):
+        clips = [{"voice": v, "split": sp, "audio": f"voices/{v}/{sp}-{i}.wav"}
+                 for v in voices for sp in ("train", "test") for i in range(2)]
+        return {"voices": {v: {} for v in voices}, "clips": clips}
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    ma, mb = man(["x", "y"]), man(["z"])
+    train, val, used = corpora_clips([a, b], [ma, mb])
+    assert used == ["x", "y", "z"]
+    assert train == [a / f"voices/{v}/train-{i}.wav" for v in "xy" for i in range(2)] + \
+        [b / f"voices/z/train-{i}.wav" for i in range(2)]
+    assert val == [a / "voices/x/test-0.wav", a / "voices/y/test-0.wav", b / "voices/z/test-0.wav"]
+    train, _, used = corpora_clips([a, b], [ma, mb], voices=["z", "x"])
+    assert used == ["x", "z"] and len(train) == 4
+    with pytest.raises(AisingerError, match="no lab corpus has voice 'w'"):
+        corpora_clips([a, b], [ma, mb], voices=["x", "w"])
+
+
 def test_kill_9_and_resume(dataset, tmp_path):
     """SIGKILL an nsf training process after its first checkpoint; rerunning the same call
     continues from that checkpoint (not from step 0) and finishes (issue 16: kill -9 tested)."""

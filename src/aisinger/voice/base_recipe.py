@@ -20,7 +20,7 @@ from aisinger.voice.train_ddsp import (CHECKPOINT_FILE, TRAINING_DIR, _load_chec
     _prepare_clip)
 from aisinger.voice.train_nsf import NsfTrainConfig, build_training_model, train_nsf
 
-__all__ = ["train_base", "base_clips", "augment_clip", "DEFAULT_AUGMENT"]
+__all__ = ["train_base", "base_clips", "corpora_clips", "augment_clip", "DEFAULT_AUGMENT"]
 
 DEFAULT_AUGMENT = (-4.0, 4.0)
 FORMANT_RATIO = 0.5  # the envelope moves by this fraction of the pitch shift (in octaves)
@@ -92,6 +92,26 @@ def base_clips(corpus: str | Path, man: dict, voices=None
     return train, val or train[:1], voices
 
 
+def corpora_clips(corpora, manifests, voices=None) -> tuple[list[Path], list[Path], list[str]]:
+    """:func:`base_clips` over several corpora (folders + loaded manifests): every corpus
+    holding one of ``voices`` (default: all of every corpus) adds its clips of them; a listed
+    voice that no corpus has is an error naming it."""
+    train, val, used = [], [], []
+    for root, man in zip(corpora, manifests):
+        have = set(man["voices"])
+        if voices and not have & set(voices):
+            continue
+        t, v, vs = base_clips(root, man, [x for x in voices if x in have] if voices else None)
+        train += t
+        val += v
+        used += [x for x in vs if x not in used]
+    missing = [v for v in voices or () if v not in used]
+    if missing or not train:
+        raise AisingerError(f"{', '.join(str(c) for c in corpora)}: no lab corpus has voice "
+                            f"{(missing or voices or ['?'])[0]!r}; rebuild with 'aisinger lab make'")
+    return train, val, used
+
+
 def train_base(corpus, manifest, out_dir: str | Path, voices=None,
                augment=DEFAULT_AUGMENT, config=None, max_minutes: float | None = None,
                seed: int = 0, augment_share: float = 1.0):
@@ -112,19 +132,7 @@ def train_base(corpus, manifest, out_dir: str | Path, voices=None,
     config = config or NsfTrainConfig(steps=100_000, init=None)
     model_cfg = NsfVoiceConfig.from_dict(dict(config.model))
     out = Path(out_dir)
-    train_paths, val_paths, used = [], [], []
-    for root, man in zip(corpora, manifests):
-        have = set(man["voices"])
-        if voices and not have & set(voices):
-            continue
-        t, v, vs = base_clips(root, man, [x for x in voices if x in have] if voices else None)
-        train_paths += t
-        val_paths += v
-        used += [x for x in vs if x not in used]
-    missing = [v for v in voices or () if v not in used]
-    if missing or not train_paths:
-        raise AisingerError(f"{', '.join(str(c) for c in corpora)}: no lab corpus has voice "
-                            f"{(missing or voices or ['?'])[0]!r}; rebuild with 'aisinger lab make'")
+    train_paths, val_paths, used = corpora_clips(corpora, manifests, voices)
     train_paths = train_paths + _augmented(out, train_paths, list(augment),
                                            model_cfg.sample_rate, augment_share)
     features_cfg = FeatureConfig(pitch=PitchConfig(method=config.pitch_method))
