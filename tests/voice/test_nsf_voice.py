@@ -152,6 +152,23 @@ def test_train_resume_convert_round_trip(dataset, trained, tmp_path):
     assert sr == 24000 and y.shape[0] == round(src.shape[0] * sr / SR) and np.isfinite(y).all()
 
 
+def test_frozen_parameters_keep_their_start(dataset, trained, tmp_path):
+    """``freeze``: the named generator parameters stay at the initial weights (here the voice
+    trained above), the rest trains; a prefix naming nothing is a clear error."""
+    from aisinger.voice.train_nsf import train_nsf
+
+    start = _weights(trained[0])
+    out = tmp_path / "frozen"
+    train_nsf(dataset, out, _config(2, init=str(trained[0]), adversarial_from=-1,
+                                    freeze=["net.content_proj", "net.blocks.0."]), seed=0)
+    after = _weights(out)
+    frozen = [k for k in start if k.startswith(("net.content_proj", "net.blocks.0."))]
+    assert frozen and all(torch.equal(start[k], after[k]) for k in frozen)
+    assert not torch.equal(start["net.head.weight"], after["net.head.weight"])
+    with pytest.raises(AisingerError, match="freeze 'net.nothing' names no parameter"):
+        train_nsf(dataset, tmp_path / "bad", _config(1, freeze=["net.nothing"]), seed=0)
+
+
 def test_base_file_hash_and_config_checks(dataset, trained, tmp_path, monkeypatch):
     import aisinger.voice.base_model as bm
     from aisinger.io.fileio import sha256_file

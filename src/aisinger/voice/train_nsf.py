@@ -83,7 +83,9 @@ class NsfTrainConfig:
     c_mel / c_stft: weights of the log-mel L1 and multi-resolution STFT losses;
     adversarial_from: first step with adversarial + feature-matching losses (-1 = never);
     c_adv / c_fm: their weights; disc_width: discriminator channel scale; model:
-    NsfVoiceConfig overrides; init: see the module docstring.
+    NsfVoiceConfig overrides; init: see the module docstring; freeze: generator parameter-name
+    prefixes (e.g. "net.content_proj") kept at their initial values (fine-tuning only the rest
+    of a base).
     """
 
     steps: int = 3000
@@ -101,6 +103,7 @@ class NsfTrainConfig:
     disc_width: float = 0.25
     model: dict = field(default_factory=dict)
     init: str | None = "base"
+    freeze: tuple = ()
 
     def to_dict(self) -> dict:
         """JSON-able dict."""
@@ -116,6 +119,19 @@ def build_training_model(model_cfg, disc_width: float):
     from aisinger.nn.vits_train import MultiPeriodDiscriminator
 
     return nn.ModuleDict({"g": NsfVoice(model_cfg), "d": MultiPeriodDiscriminator(disc_width)})
+
+
+def _freeze(g, prefixes) -> None:
+    """No gradient (so no AdamW update, weight decay included) for the generator parameters
+    whose names start with one of ``prefixes``; a prefix naming none is an error."""
+    names = [n for n, _ in g.named_parameters()]
+    for pre in prefixes:
+        if not any(n.startswith(pre) for n in names):
+            raise AisingerError(f"train: freeze {pre!r} names no parameter of the nsf model "
+                                f"(they start with {', '.join(sorted({n.split('.')[0] for n in names}))})")
+    for n, p in g.named_parameters():
+        if any(n.startswith(pre) for pre in prefixes):
+            p.requires_grad_(False)
 
 
 def mel_loss_fn(model_cfg):
@@ -184,6 +200,7 @@ def train_nsf(dataset_dir: str | Path | None, out_dir: str | Path,
 
     torch.manual_seed(seed)
     model = build_training_model(model_cfg, config.disc_width)
+    _freeze(model["g"], config.freeze)
     g_params = list(model["g"].parameters())
     d_params = list(model["d"].parameters())
     n_params = sum(p.numel() for p in g_params)
