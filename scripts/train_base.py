@@ -70,7 +70,8 @@ def main(argv=None) -> int:
                     voices=voices or [v for v in VOICES if v not in exclude],
                     n_phrases=args.phrases,
                     n_songs=0, workers=2)
-    overrides = {"steps": args.steps, "adversarial_from": 1500, "init": None, "validate_every": 250,
+    overrides = {"steps": args.steps, "adversarial_from": 1500, "init": None, "freeze": [],
+                 "validate_every": 250,
                  "checkpoint_every": 50, **json.loads(args.train_config)}
     config = NsfTrainConfig(**overrides)
     augment = [float(s) for s in args.augment.split(",") if s]

@@ -238,8 +238,8 @@ def test_base_without_upper_harmonics_grows_into_them(tmp_path):
     with torch.no_grad():
         old["g"].m_source.weight.copy_(torch.tensor([[0.7, -0.5, 0.3, -0.2]]))
     base = bm.save_base(tmp_path / "base.safetensors", old, old_cfg, 0.0625, {"test": True})
-    new_cfg = NsfVoiceConfig.from_dict(TINY_ISTFT)
-    assert new_cfg.source_max_hz > 0
+    assert NsfVoiceConfig.from_dict(TINY_ISTFT).source_max_hz == 0.0  # off by default
+    new_cfg = NsfVoiceConfig.from_dict({**TINY_ISTFT, "source_max_hz": 8000.0})
     grown = build_training_model(new_cfg, 0.0625)
     bm.init_from(grown, str(base), new_cfg, 0.0625)
     assert float(grown["g"].upper_gain) == 0.0

@@ -71,8 +71,10 @@ class NsfVoiceConfig:
     source_max_hz: the source also carries every harmonic above the ``harmonics`` explicit sines
     up to this frequency (a band-limited pulse train, :func:`~aisinger.nn.nsf_hifigan.
     upper_harmonics`), scaled by one learned gain that starts at 0; 0 = only the ``harmonics``
-    sines (bases and voices written before it: with 8 sines a 150 Hz voice had harmonics only
-    up to 1.2 kHz, so the filter could shape nothing but noise above that, docs/voice-model.md).
+    sines (the default, and bases and voices written before the field: with 8 sines a 150 Hz
+    voice has harmonics only up to 1.2 kHz, so the filter shapes noise above that).  Off by
+    default: the base trained with it (10 kHz) re-synthesised words better but its fine-tuned
+    quick voices were not better and one was less natural (docs/voice-model.md, "Session 6").
     """
 
     generator: str = "istft"
@@ -93,7 +95,7 @@ class NsfVoiceConfig:
     harmonics: int = 8
     istft_n_fft: int = 960
     istft_excitation: str = "spectrum"
-    source_max_hz: float = 10000.0
+    source_max_hz: float = 0.0
 
     @property
     def hop(self) -> int:

@@ -42,11 +42,17 @@ from aisinger.voice.train_ddsp import (CHECKPOINT_FILE, LOSS_PNG, LOSS_SMOOTH_ST
     SAMPLES_DIR, TRAINING_DIR, TrainResult, VALIDATION_CLIPS, VALIDATION_SECONDS, _batch,
     _load_checkpoint, _plot_losses, _save_checkpoint, _step_seed, _write_voice, prepare_dataset)
 
-__all__ = ["NsfTrainConfig", "train_nsf", "build_training_model", "mel_loss_fn"]
+__all__ = ["NsfTrainConfig", "train_nsf", "build_training_model", "mel_loss_fn",
+           "CONTENT_PATH"]
 
 MEL_N_FFT_S = 1024 / 24000  # log-mel loss window (1024 samples at 24 kHz; scaled with the rate)
 MEL_BANDS = 80
 MINUTES_PNG = "loss_minutes.png"
+CONTENT_PATH = ("net.content_norm", "net.content_proj")
+"""The first layer of the frame network, which reads the content features: the ``freeze``
+measured in docs/voice-model.md ("Session 6": fine-tuning a quick voice with it frozen cost
+fewer words for one target, CER -0.11 +- 0.07, and none fewer for the other, +0.02 +- 0.06;
+so it is not the default)."""
 
 
 def plot_minutes(path: Path, state: dict, label: str = "") -> None:
@@ -84,8 +90,8 @@ class NsfTrainConfig:
     adversarial_from: first step with adversarial + feature-matching losses (-1 = never);
     c_adv / c_fm: their weights; disc_width: discriminator channel scale; model:
     NsfVoiceConfig overrides; init: see the module docstring; freeze: generator parameter-name
-    prefixes (e.g. "net.content_proj") kept at their initial values (fine-tuning only the rest
-    of a base).
+    prefixes kept at their initial values (fine-tuning only the rest of a base; e.g.
+    :data:`CONTENT_PATH`); default: nothing frozen.
     """
 
     steps: int = 3000
