@@ -3,7 +3,8 @@ offline quality, underruns in a long simulated session.
 
     PYTHONPATH=src nice -n 19 .venv/bin/python bench/live.py --voice VOICE_DIR
         [--corpus bench/results/lab-corpus] [--refs DATASET_JSON] [--block-ms 80]
-        [--languages en,zh] [--session-minutes 10] [--threads 1] [--json PATH]
+        [--languages en,zh] [--splits test] [--session-minutes 10] [--paced] [--threads 1]
+        [--student PATH] [--whole] [--reuse-offline PREVIOUS_JSON] [--json PATH]
 
 1. Latency: the converter's algorithmic latency (block + lookahead; target <= 150 ms).
 2. Quality: every *test*-split phrase of the lab corpus in ``--languages`` is converted
@@ -17,7 +18,9 @@ offline quality, underruns in a long simulated session.
 3. Compute: per-block compute time (1 torch thread by default) over those phrases and over a
    ``--session-minutes`` simulated session (the lab corpus's clips, all splits, looped with
    0.5 s gaps); p50/p99 against the target p99 <= 50 % of the block; underruns = blocks whose
-   compute exceeded their duration.
+   compute exceeded their duration (``--paced``: output later than one block after the
+   block arrived, in real time), each put down to the converter (CPU time over the block) or
+   the machine (waiting for a core: the thread's run-queue wait); see :func:`run_session`.
 
 Prints a table and writes JSON (default ``bench/results/live.json``).  The machine's load is
 recorded (``machine.loadavg``): per-block compute is wall time on a shared 2-core machine.
