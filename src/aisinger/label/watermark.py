@@ -1239,7 +1239,10 @@ def _detect3(x16: np.ndarray, key: str, time_origin: float = 0.0,
             break
     if chosen is None:
         chosen = pool[0]
-    decoded = tried.get(chosen) or _decode_at(*bits[chosen][:2], DECODE_LIST)
+    decoded = tried.get(chosen)
+    if decoded is None:  # the raw guess only: a CRC match here was not one of the checks
+        decoded = _decode_at(*bits[chosen][:2], DECODE_LIST)
+        decoded = (decoded[0], decoded[1], False, *decoded[3:])
     start = bits[chosen][2]
     _info, payload, crc_ok, _coded, observed = decoded
     score = float(all_z[chosen])
