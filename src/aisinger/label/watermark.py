@@ -54,6 +54,10 @@ cancellation).  No code of an existing watermarking tool was read or used.
   list-decodes the payload (:func:`viterbi_list`, :data:`DECODE_LIST` paths); the embedder
   (all versions) uses a steeper depth tilt and scales the whole file's mark to
   :data:`FILE_SNR_DB`.  The grid and code are unchanged, so these are still v3 marks.
+  Third round (detector only): a lower noise floor (:data:`V3_NOISE_FLOOR_PCT`) and a wider
+  contrast clip (:data:`V3_LR_CLIP`) in the v3 weights, and the best sync candidates ranked
+  by their 148-bit score (:func:`_total_score`, :data:`DECODE_POOL`) before the CRC is
+  checked on :data:`DECODE_CANDIDATES` of them — marks mixed under speech or another song.
 
 Arrays: ``audio`` is ``(samples,)`` or ``(channels, samples)`` float at ``sr`` Hz.
 """
