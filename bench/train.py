@@ -304,6 +304,10 @@ def main(argv=None) -> int:
     ap.add_argument("--target", default="flite-slt")
     ap.add_argument("--sources", default=",".join(DEFAULT_SOURCES))
     ap.add_argument("--per-voice", type=int, default=None, help="test phrases per source voice")
+    ap.add_argument("--eval-corpus", default=None,
+                    help="an existing lab corpus whose test phrases the sources sing (default: "
+                    "the quality corpus, 2 test phrases per voice; e.g. bench/results/"
+                    "base-corpus-v3: 8 per voice, phrases the base model never saw)")
     ap.add_argument("--retrieval", type=float, default=None,
                     help="convert(retrieval=...) (default: convert's default)")
     ap.add_argument("--threads", type=int, default=2)
@@ -346,8 +350,17 @@ def main(argv=None) -> int:
     troot, tman = build_target(args.target, train_minutes)
     corpus_s = time.perf_counter() - t0
     ds, train_clips = write_dataset(troot, tman, out.parent / f"{out.name}-dataset", args.target)
-    qman, _, qs = ensure_corpus(DEFAULT_CORPUS, sorted(set(sources)), 0)
-    tasks = plan(qman, DEFAULT_CORPUS, sources, args.target, per_voice)
+    qcorpus = Path(args.eval_corpus) if args.eval_corpus else DEFAULT_CORPUS
+    if args.eval_corpus:
+        from aisinger.lab.corpus import load_manifest
+
+        qman, qs = load_manifest(qcorpus), 0.0
+        missing = [v for v in sources if v not in qman["voices"]]
+        if missing:
+            raise SystemExit(f"error: {qcorpus}: no source voice {missing[0]!r} in this corpus")
+    else:
+        qman, _, qs = ensure_corpus(DEFAULT_CORPUS, sorted(set(sources)), 0)
+    tasks = plan(qman, qcorpus, sources, args.target, per_voice)
     refs = [load(p, mono=True) for p in train_clips[:30]]
     data_minutes = sum(r[0].shape[0] / r[1] for r in (load(p, mono=True) for p in train_clips)) / 60
     bar_kind = "quick" if data_minutes <= QUICK_DATA_MINUTES else "full"
@@ -358,7 +371,7 @@ def main(argv=None) -> int:
     scorer = Scorer(ScoreConfig())
     src_rows = score_all(scorer, [load(t["wav"], mono=True) for t in tasks], tasks, refs)
     source_aggs = aggregate(src_rows, "source")
-    gt_tasks, gt_audio = ground_truth(qman, DEFAULT_CORPUS, args.target, tasks)
+    gt_tasks, gt_audio = ground_truth(qman, qcorpus, args.target, tasks)
     gt_rows = score_all(scorer, gt_audio, gt_tasks, refs) if gt_tasks else []
     source_aggs += aggregate(gt_rows, "ground-truth") if gt_rows else []
     if args.reference_rows:
@@ -404,7 +417,8 @@ def main(argv=None) -> int:
         print(table(source_aggs + aggs), flush=True)
         plot(png_path, curve, bar_kind)
         doc = {"version": 1, "target": args.target, "train_clips": len(train_clips),
-               "train_minutes_of_data": data_minutes, "sources": sources, "tasks": len(tasks),
+               "train_minutes_of_data": data_minutes, "sources": sources,
+               "eval_corpus": str(qcorpus), "tasks": len(tasks),
                "threads": args.threads, "seed": args.seed, "init": args.init,
                "model": args.model, "train_config": overrides,
                "retrieval": args.retrieval,

@@ -32,7 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--corpus", default=str(ROOT / "bench" / "results" / "base-corpus"))
+    ap.add_argument("--corpus", default=str(ROOT / "bench" / "results" / "base-corpus"),
+                    help="lab corpus folder, or several separated by commas (trained together; "
+                    "only the first is built when missing)")
     ap.add_argument("--corpus-seed", type=int, default=3)
     ap.add_argument("--phrases", type=int, default=36,
                     help="phrases per language when the corpus is built (base v4: 36)")
@@ -60,19 +62,21 @@ def main(argv=None) -> int:
     from aisinger.voice.train_nsf import NsfTrainConfig
 
     torch.set_num_threads(args.threads)
-    corpus = Path(args.corpus)
+    corpora = [Path(c) for c in args.corpus.split(",") if c]
     voices = [v for v in args.voices.split(",") if v] if args.voices else None
-    if not (corpus / "manifest.json").is_file():
+    if not (corpora[0] / "manifest.json").is_file():
         exclude = set(args.exclude.split(","))
-        make_corpus(corpus, seed=args.corpus_seed,
+        make_corpus(corpora[0], seed=args.corpus_seed,
                     voices=voices or [v for v in VOICES if v not in exclude],
                     n_phrases=args.phrases,
                     n_songs=0, workers=2)
-    overrides = {"steps": args.steps, "adversarial_from": 1500, "init": None, "validate_every": 250,
+    overrides = {"steps": args.steps, "adversarial_from": 1500, "init": None, "freeze": [],
+                 "validate_every": 250,
                  "checkpoint_every": 50, **json.loads(args.train_config)}
     config = NsfTrainConfig(**overrides)
     augment = [float(s) for s in args.augment.split(",") if s]
-    result, path = train_base(corpus, load_manifest(corpus), args.out, voices=voices,
+    result, path = train_base(corpora, [load_manifest(c) for c in corpora], args.out,
+                              voices=voices,
                               augment=augment, config=config,
                               max_minutes=args.minutes, seed=args.seed,
                               augment_share=args.augment_share)

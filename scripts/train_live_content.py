@@ -31,6 +31,18 @@ def wavs(corpus: Path) -> list[Path]:
     return files
 
 
+def by_language(corpus: Path) -> dict[str, list[Path]]:
+    """The corpus's files grouped by the language of their clip (manifest.json), e.g.
+    ``{"en": [...], "zh": [...]}``; empty when the corpus has no manifest."""
+    manifest = corpus / "manifest.json"
+    if not manifest.is_file():
+        return {}
+    groups: dict[str, list[Path]] = {}
+    for clip in json.loads(manifest.read_text())["clips"]:
+        groups.setdefault(clip["language"], []).append(corpus / clip["audio"])
+    return groups
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--train", default=str(ROOT / "bench" / "results" / "base-corpus-v2"),
@@ -42,7 +54,9 @@ def main(argv=None) -> int:
     ap.add_argument("--every", type=int, default=2,
                     help="use every N-th training file (sorted by path; bounds the teacher "
                          "features' one-off cost on a 2-core machine)")
-    ap.add_argument("--lookahead", type=int, default=4, help="frames of future (10 ms each)")
+    ap.add_argument("--lookahead", type=int, default=None,
+                    help="frames of future (10 ms each; default 4, or --init's); the stream "
+                         "gives the student one frame more than this (docs/live.md)")
     ap.add_argument("--init", default=None,
                     help="continue from this live-content.safetensors ('shipped' = the asset)")
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -59,13 +73,15 @@ def main(argv=None) -> int:
         from aisinger.assets import fetch
         init = fetch("live-content")
     summary = train_student(train, wavs(Path(a.val)), a.out,
-                            LiveContentConfig(lookahead=a.lookahead),
+                            None if a.lookahead is None and init is not None else
+                            LiveContentConfig(lookahead=4 if a.lookahead is None
+                                              else a.lookahead),
                             StudentTrainConfig(steps=a.steps, minutes=a.minutes, seed=a.seed,
                                                lr=a.lr, cached_only=a.cached_only),
-                            init=init)
+                            init=init, val_groups=by_language(Path(a.val)))
     path = Path(a.out) / "live-content.safetensors"
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    print(json.dumps({k: summary[k] for k in ("val_cosine", "training")}))
+    print(json.dumps({k: summary[k] for k in ("val_cosine", "val_cosine_groups", "training")}))
     print(f"{path}: sha256 {digest} size {path.stat().st_size}")
     return 0
 

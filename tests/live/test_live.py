@@ -122,6 +122,32 @@ def test_two_block_sizes_give_the_same_conversion(voice, singing):
     assert np.corrcoef(a, b)[0, 1] > 0.9
 
 
+def test_a_student_with_a_longer_lookahead_gets_it(voice, singing, tmp_path):
+    """A student trained with more lookahead (scripts/train_live_content.py --lookahead)
+    raises the stream's lookahead and latency, and still streams as on the whole signal."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from aisinger.live import LOOKAHEAD_MS, StreamingConverter, convert_stream, convert_whole
+    from aisinger.nn.live_content import LiveContentConfig, LiveContentNet
+
+    torch.manual_seed(0)
+    cfg = LiveContentConfig(hidden=16, dilations=(1, 2), lookahead=6)
+    path = tmp_path / "live-content.safetensors"
+    save_file({k: v.half().contiguous() for k, v in LiveContentNet(cfg).state_dict().items()},
+              str(path), metadata={"format": "aisinger-live-content",
+                                   "config": json.dumps(cfg.to_dict())})
+    conv = StreamingConverter(voice, block_ms=40, content_model=path)
+    assert conv.lookahead == 7 and conv.latency_ms == 40 + 70 > 40 + LOOKAHEAD_MS
+    x = np.concatenate([np.zeros(12000, np.float32), singing])
+    y, stats = convert_stream(voice, x, 24000, converter=conv)
+    assert stats.latency_ms == 110 and y.shape == x.shape
+    w = convert_whole(conv, x, 24000)
+    assert _corr(y, w) > 0.95
+    assert _corr(y, w) > max(_corr(y, w, 240), _corr(y, w, -240)) + 0.3
+
+
 def test_reset_starts_a_new_stream(conv, singing):
     first = _stream(conv, singing)
     again = _stream(conv, singing)  # _stream resets

@@ -152,6 +152,23 @@ def test_train_resume_convert_round_trip(dataset, trained, tmp_path):
     assert sr == 24000 and y.shape[0] == round(src.shape[0] * sr / SR) and np.isfinite(y).all()
 
 
+def test_frozen_parameters_keep_their_start(dataset, trained, tmp_path):
+    """``freeze``: the named generator parameters stay at the initial weights (here the voice
+    trained above), the rest trains; a prefix naming nothing is a clear error."""
+    from aisinger.voice.train_nsf import train_nsf
+
+    start = _weights(trained[0])
+    out = tmp_path / "frozen"
+    train_nsf(dataset, out, _config(2, init=str(trained[0]), adversarial_from=-1,
+                                    freeze=["net.content_proj", "net.blocks.0."]), seed=0)
+    after = _weights(out)
+    frozen = [k for k in start if k.startswith(("net.content_proj", "net.blocks.0."))]
+    assert frozen and all(torch.equal(start[k], after[k]) for k in frozen)
+    assert not torch.equal(start["net.head.weight"], after["net.head.weight"])
+    with pytest.raises(AisingerError, match="freeze 'net.nothing' names no parameter"):
+        train_nsf(dataset, tmp_path / "bad", _config(1, freeze=["net.nothing"]), seed=0)
+
+
 def test_base_file_hash_and_config_checks(dataset, trained, tmp_path, monkeypatch):
     import aisinger.voice.base_model as bm
     from aisinger.io.fileio import sha256_file
@@ -174,7 +191,8 @@ def test_base_file_hash_and_config_checks(dataset, trained, tmp_path, monkeypatc
                                             f"\\(expected sha256 {digest}\\)"):
         train_nsf(dataset, tmp_path / "a", _config(1, init="base"), seed=0)
     bad = tmp_path / "tampered.safetensors"
-    bad.write_bytes(base.read_bytes()[:-1] + b"\0")
+    data = base.read_bytes()
+    bad.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # one bit of the last weight flipped
     monkeypatch.setattr(bm, "committed_base", lambda: (bad, digest))
     with pytest.raises(AisingerError, match=f"tampered.safetensors: base model does not match "
                                             f"its pinned hash \\(expected sha256 {digest}"):
@@ -201,6 +219,40 @@ def test_stored_configs_keep_their_behaviour():
     assert NsfVoiceConfig.from_dict({}).istft_excitation == "spectrum"
     with pytest.raises(ValueError, match="unknown istft_excitation"):
         NsfVoiceConfig.from_dict({"istft_excitation": "magic"})
+
+
+def test_base_without_upper_harmonics_grows_into_them(tmp_path):
+    """A base written before ``source_max_hz`` (stored without it: 0, sines only) starts a
+    training that has the upper harmonics on: the new gain starts at 0, so the grown model
+    sounds exactly like the base until training moves it; other config differences still
+    fail, naming the field."""
+    import aisinger.voice.base_model as bm
+    from aisinger.nn.nsf_voice import NsfVoiceConfig
+    from aisinger.voice.train_nsf import build_training_model
+
+    old_cfg = NsfVoiceConfig.from_dict({**TINY_ISTFT, "source_max_hz": 0.0})
+    assert NsfVoiceConfig.from_stored({k: v for k, v in old_cfg.to_dict().items()
+                                       if k != "source_max_hz"}).source_max_hz == 0.0
+    torch.manual_seed(5)
+    old = build_training_model(old_cfg, 0.0625)
+    with torch.no_grad():
+        old["g"].m_source.weight.copy_(torch.tensor([[0.7, -0.5, 0.3, -0.2]]))
+    base = bm.save_base(tmp_path / "base.safetensors", old, old_cfg, 0.0625, {"test": True})
+    assert NsfVoiceConfig.from_dict(TINY_ISTFT).source_max_hz == 0.0  # off by default
+    new_cfg = NsfVoiceConfig.from_dict({**TINY_ISTFT, "source_max_hz": 8000.0})
+    grown = build_training_model(new_cfg, 0.0625)
+    bm.init_from(grown, str(base), new_cfg, 0.0625)
+    assert float(grown["g"].upper_gain) == 0.0
+    frames = _frames(40)
+    old.eval()
+    grown.eval()
+    with torch.no_grad():
+        assert torch.equal(grown["g"](*frames), old["g"](*frames))
+        grown["g"].upper_gain.fill_(0.5)  # and the gain does reach the output
+        assert not torch.allclose(grown["g"](*frames), old["g"](*frames))
+    wider = NsfVoiceConfig.from_dict({**TINY_ISTFT, "hidden": 48})
+    with pytest.raises(AisingerError, match="hidden: base 32 vs 48"):
+        bm.init_from(build_training_model(wider, 0.0625), str(base), wider, 0.0625)
 
 
 def test_no_committed_base_is_a_clear_error(dataset, tmp_path, monkeypatch):
@@ -244,6 +296,27 @@ def test_base_recipe_keeps_every_stage(tmp_path):
     stages = _record_stage(tmp_path, stage("c3", 500, 400))
     assert [(s["corpus"], s["steps"]) for s in stages] == [("c2", 200), ("c3", 500)]
     assert json.loads((tmp_path / STAGES_FILE).read_text()) == stages
+
+
+def test_base_recipe_takes_several_corpora(tmp_path):
+    from aisinger.voice.base_recipe import corpora_clips
+
+    def man(voices):
+        clips = [{"voice": v, "split": sp, "audio": f"voices/{v}/{sp}-{i}.wav"}
+                 for v in voices for sp in ("train", "test") for i in range(2)]
+        return {"voices": {v: {} for v in voices}, "clips": clips}
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    ma, mb = man(["x", "y"]), man(["z"])
+    train, val, used = corpora_clips([a, b], [ma, mb])
+    assert used == ["x", "y", "z"]
+    assert train == [a / f"voices/{v}/train-{i}.wav" for v in "xy" for i in range(2)] + \
+        [b / f"voices/z/train-{i}.wav" for i in range(2)]
+    assert val == [a / "voices/x/test-0.wav", a / "voices/y/test-0.wav", b / "voices/z/test-0.wav"]
+    train, _, used = corpora_clips([a, b], [ma, mb], voices=["z", "x"])
+    assert used == ["x", "z"] and len(train) == 4
+    with pytest.raises(AisingerError, match="no lab corpus has voice 'w'"):
+        corpora_clips([a, b], [ma, mb], voices=["x", "w"])
 
 
 def test_kill_9_and_resume(dataset, tmp_path):

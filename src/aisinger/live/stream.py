@@ -62,8 +62,9 @@ DEFAULT_BLOCK_MS = 80.0
 """Block length (ms) unless told otherwise: latency block + lookahead = 130 ms (target
 <= 150 ms); the per-block compute measured against the block in bench/live.py (docs/live.md)."""
 LOOKAHEAD_MS = 50.0
-"""Right context (ms) the analysis sees beyond the newest final frame: the content student's
-40 ms plus one frame for the newest mel frame's window (docs/live.md)."""
+"""Right context (ms) the analysis sees beyond the newest final frame, at least: the content
+student's lookahead plus one frame for the newest mel frame's window (a student with a longer
+lookahead than 40 ms raises it; docs/live.md)."""
 MIN_BLOCK_MS = 20.0
 MAX_BLOCK_MS = 1000.0
 CROSSFADE_FRAMES = 2  # the next block crossfades from this block's predicted tail (20 ms)
@@ -262,24 +263,23 @@ class StreamingConverter:
         self.block_frames = int(round(ms / 10))
         self.block_ms = ms
         self.block_samples = self.block_frames * self.hop
-        self.lookahead = int(round(LOOKAHEAD_MS / 10))
-        self.latency_ms = ms + LOOKAHEAD_MS
         g = math.gcd(self.sample_rate, 16000)
         self.rs_step = self.sample_rate // g  # 16 kHz windows start on multiples of this
         self.transpose = float(transpose)
         self.retrieval = float(retrieval)
         self.protect = float(protect)
         self.margin = cfg.receptive_frames + CONTEXT_EXTRA
+        self.lookahead = int(round(LOOKAHEAD_MS / 10))
         if content == "student":
             self.content = StudentContent(content_model)
-            if self.content.lookahead >= self.lookahead:
-                raise AisingerError(f"live: the content encoder needs {self.content.lookahead} "
-                                    f"frames of lookahead, the stream gives "
-                                    f"{self.lookahead - 1}")
+            # a student with a longer lookahead gets it (one frame more: the newest mel
+            # frame's window), at the cost of latency
+            self.lookahead = max(self.lookahead, self.content.lookahead + 1)
         else:  # the measured alternative (docs/live.md): Whisper on a short sliding window
             cc = voice.features.content
             self.content = WhisperWindow(threads=int(threads), compute_type=cc.compute_type,
                                          position_components=cc.position_components)
+        self.latency_ms = ms + 10.0 * self.lookahead
         pitch = voice.features.pitch
         self.pitch = FcpeStream(PitchConfig(method="fcpe", fmin=pitch.fmin, fmax=pitch.fmax,
                                             silence_db=pitch.silence_db),

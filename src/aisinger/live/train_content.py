@@ -122,11 +122,14 @@ def evaluate_student(model, pairs) -> float:
 
 def train_student(train_files: list[Path], val_files: list[Path], out_dir: str | Path,
                   net_config=None, config: StudentTrainConfig = StudentTrainConfig(),
-                  init: str | Path | None = None) -> dict:
+                  init: str | Path | None = None,
+                  val_groups: dict[str, list[Path]] | None = None) -> dict:
     """Train a :class:`LiveContentNet` and write OUT/live-content.safetensors (+ .json with
     its config, training settings and curve).  ``init``: a live-content.safetensors to
-    continue from (its config is used; ``net_config`` is then ignored).  Returns the summary
-    dict."""
+    continue from (its config is used, except the ``lookahead`` of ``net_config`` when one is
+    given: the weights' shapes do not depend on it, so a student can be re-targeted to a
+    longer lookahead).  ``val_groups``: named subsets of the validation files (e.g. by
+    language), each also scored at the start and the end.  Returns the summary dict."""
     import torch
     from safetensors.torch import save_file
 
@@ -141,9 +144,15 @@ def train_student(train_files: list[Path], val_files: list[Path], out_dir: str |
     if init is not None:
         init_model = load_student(init).train()
     cfg = init_model.cfg if init_model is not None else (net_config or LiveContentConfig())
+    if init_model is not None and net_config is not None \
+            and net_config.lookahead != cfg.lookahead:
+        cfg = LiveContentConfig.from_dict({**cfg.to_dict(), "lookahead": net_config.lookahead})
+        init_model.cfg = cfg
     t_prep = time.time()
     train = load_pairs(train_files, cached_only=config.cached_only)
     val = load_pairs(val_files)
+    groups = {name: load_pairs(files, progress=False)
+              for name, files in (val_groups or {}).items()}
     prep_min = (time.time() - t_prep) / 60
     var = np.var(np.concatenate([np.asarray(t, np.float32) for _, t in train]), axis=0) + 1e-6
     w_var = torch.from_numpy((1.0 / var).astype(np.float32))
@@ -153,8 +162,10 @@ def train_student(train_files: list[Path], val_files: list[Path], out_dir: str |
     weights /= weights.sum()
     model = init_model if init_model is not None else LiveContentNet(cfg)
     init_val = evaluate_student(model, val) if init_model is not None else None
+    init_groups = {name: round(evaluate_student(model, g), 4) for name, g in groups.items()} \
+        if init_model is not None else {}
     if init_val is not None:
-        print(f"start: validation cosine {init_val:.4f}", flush=True)
+        print(f"start: validation cosine {init_val:.4f} {init_groups}", flush=True)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     curve = []
     t0 = time.time()
@@ -192,6 +203,7 @@ def train_student(train_files: list[Path], val_files: list[Path], out_dir: str |
             print(json.dumps(curve[-1]), flush=True)
     minutes = (time.time() - t0) / 60
     val_cos = evaluate_student(model, val)
+    val_by_group = {name: round(evaluate_student(model, g), 4) for name, g in groups.items()}
     model_path = out_dir / "live-content.safetensors"
     # float16 on disk (half the size; the network runs in float32)
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
@@ -204,7 +216,9 @@ def train_student(train_files: list[Path], val_files: list[Path], out_dir: str |
                             "teacher_prep_minutes": round(prep_min, 2),
                             "train_files": len(train), "val_files": len(val_files),
                             "init": None if init is None else Path(init).name,
-                            "init_val_cosine": None if init_val is None else round(init_val, 4)},
-               "val_cosine": round(val_cos, 4), "curve": curve}
+                            "init_val_cosine": None if init_val is None else round(init_val, 4),
+                            "init_val_cosine_groups": init_groups},
+               "val_cosine": round(val_cos, 4), "val_cosine_groups": val_by_group,
+               "curve": curve}
     write_json(out_dir / "live-content.json", summary)
     return summary

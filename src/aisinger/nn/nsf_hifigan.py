@@ -26,8 +26,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["NsfConfig", "NsfHifigan", "harmonic_excitation", "ResBlock1", "ResBlock2",
-           "LRELU_SLOPE"]
+__all__ = ["NsfConfig", "NsfHifigan", "harmonic_excitation", "upper_harmonics", "ResBlock1",
+           "ResBlock2", "LRELU_SLOPE"]
 
 LRELU_SLOPE = 0.1
 SINE_AMP = 0.1  # amplitude of each source sine
@@ -166,11 +166,7 @@ def harmonic_excitation(f0: torch.Tensor, hop: int, sample_rate: int, harmonics:
     (chunked synthesis passes position-seeded noise, so chunks equal the whole signal).
     """
     b, t = f0.shape
-    f = f0.to(torch.float64).repeat_interleave(hop, dim=1)  # (B, N) nearest upsampling
-    phase = torch.cumsum(f / sample_rate, dim=1)
-    if phase_offset is not None:
-        phase = phase + phase_offset.to(torch.float64)[:, None]
-    phase = torch.remainder(phase, 1.0)
+    f, phase = _source_phase(f0, hop, sample_rate, phase_offset)
     mult = torch.arange(1, harmonics + 1, dtype=torch.float64, device=f0.device)
     ph = torch.remainder(phase[:, :, None] * mult, 1.0)
     if init_phase is None and generator is not None:
@@ -187,6 +183,41 @@ def harmonic_excitation(f0: torch.Tensor, hop: int, sample_rate: int, harmonics:
             noise = torch.randn(out.shape, generator=generator)
         out = out + amp * noise.to(device=out.device, dtype=out.dtype)
     return out
+
+
+def _source_phase(f0: torch.Tensor, hop: int, sample_rate: int,
+                  phase_offset: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(F0 per sample (B, N) float64, fundamental phase (B, N) in cycles, wrapped to [0, 1))
+    of frame-rate ``f0`` (B, T) held over each hop; see :func:`harmonic_excitation`."""
+    f = f0.to(torch.float64).repeat_interleave(hop, dim=1)  # (B, N) nearest upsampling
+    phase = torch.cumsum(f / sample_rate, dim=1)
+    if phase_offset is not None:
+        phase = phase + phase_offset.to(torch.float64)[:, None]
+    return f, torch.remainder(phase, 1.0)
+
+
+def upper_harmonics(f0: torch.Tensor, hop: int, sample_rate: int, first: int, max_hz: float,
+                    phase_offset: torch.Tensor | None = None) -> torch.Tensor:
+    """The sum of the harmonics ``first + 1 .. K`` of a frame-rate F0, every one at amplitude
+    ``SINE_AMP`` and in phase with the fundamental, K = floor(max_hz / F0) per sample (none
+    where K <= first or F0 = 0): the part of a band-limited pulse train above the
+    ``first`` explicit sines of :func:`harmonic_excitation` (same phase, so it continues them).
+
+    Closed form (no sine per harmonic): sum_{k=1..K} sin(k x) = sin(K x / 2) sin((K + 1) x / 2)
+    / sin(x / 2), minus the first ``first`` terms.  f0: (B, T) Hz; returns (B, T * hop) float32.
+    """
+    f, phase = _source_phase(f0, hop, sample_rate, phase_offset)
+    x = 2.0 * math.pi * phase
+    voiced = f > 0
+    k = torch.where(voiced, torch.floor(max_hz / f.clamp_min(1e-3)), torch.zeros_like(f))
+    k = torch.maximum(k, torch.full_like(k, float(first)))
+    half = torch.sin(x / 2)
+    small = half.abs() < 1e-9  # x = 0 (mod 2 pi): every sine is 0
+    total = torch.where(small, torch.zeros_like(x),
+                        torch.sin(k * x / 2) * torch.sin((k + 1) * x / 2) /
+                        torch.where(small, torch.ones_like(half), half))
+    low = sum(torch.sin(m * x) for m in range(1, first + 1))
+    return ((total - low) * (voiced & (k > first)) * SINE_AMP).to(torch.float32)
 
 
 class SourceModule(nn.Module):

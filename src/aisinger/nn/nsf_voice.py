@@ -35,16 +35,21 @@ from torch import nn
 from aisinger.nn._config import check_known_keys
 
 from aisinger.nn.ddsp import ControlNet, DdspConfig
-from aisinger.nn.nsf_hifigan import NsfConfig, NsfHifigan, harmonic_excitation
+from aisinger.nn.nsf_hifigan import NsfConfig, NsfHifigan, harmonic_excitation, upper_harmonics
 
 __all__ = ["NsfVoiceConfig", "NsfVoice", "GENERATORS", "ISTFT_EXCITATIONS", "LEGACY_DEFAULTS",
-           "with_legacy_defaults"]
+           "GROWABLE", "with_legacy_defaults"]
 
 GENERATORS = ("hifigan", "istft")
 ISTFT_EXCITATIONS = ("phase", "spectrum")
-LEGACY_DEFAULTS = {"istft_excitation": "phase"}
+LEGACY_DEFAULTS = {"istft_excitation": "phase", "source_max_hz": 0.0}
 """Values of config fields added after voices/bases were first written, as those files behave
 (a stored config without the key means this value, not the current default)."""
+GROWABLE = {"source_max_hz": (0.0, ("upper_gain",))}
+"""Config fields a base may have "off" (the value given) while the model trained from it has
+them on: field -> (off value, the parameters turning it on adds).  Those parameters start at
+values that leave the model's output unchanged, so a base without them is a valid start
+(:func:`aisinger.voice.base_model.init_from` fills them in)."""
 ISTFT_LOGMAG_BIAS = -6.0  # initial log magnitude of the istft head (quiet start)
 ISTFT_LOGMAG_MAX = 6.0  # clamp of the predicted log magnitudes (no overflow in exp)
 
@@ -62,7 +67,14 @@ class NsfVoiceConfig:
     source; istft_n_fft: FFT size of the istft head (hop = frame hop); istft_excitation: what
     the istft head filters: "phase" (the source's STFT phase at unit magnitude: the head draws
     every bin's magnitude) or "spectrum" (the source's complex STFT: harmonic peaks and the
-    noise between them come from the source, the head predicts a filter gain per bin).
+    noise between them come from the source, the head predicts a filter gain per bin);
+    source_max_hz: the source also carries every harmonic above the ``harmonics`` explicit sines
+    up to this frequency (a band-limited pulse train, :func:`~aisinger.nn.nsf_hifigan.
+    upper_harmonics`), scaled by one learned gain that starts at 0; 0 = only the ``harmonics``
+    sines (the default, and bases and voices written before the field: with 8 sines a 150 Hz
+    voice has harmonics only up to 1.2 kHz, so the filter shapes noise above that).  Off by
+    default: the base trained with it (10 kHz) re-synthesised words better but its fine-tuned
+    quick voices were not better and one was less natural (docs/voice-model.md, "Session 6").
     """
 
     generator: str = "istft"
@@ -83,6 +95,7 @@ class NsfVoiceConfig:
     harmonics: int = 8
     istft_n_fft: int = 960
     istft_excitation: str = "spectrum"
+    source_max_hz: float = 0.0
 
     @property
     def hop(self) -> int:
@@ -122,6 +135,9 @@ class NsfVoiceConfig:
 
     def check(self) -> None:
         """ValueError when the shape is inconsistent."""
+        if not 0.0 <= self.source_max_hz < self.sample_rate / 2:
+            raise ValueError(f"source_max_hz {self.source_max_hz} must be 0 (off) or below the "
+                             f"Nyquist frequency {self.sample_rate / 2:g}")
         if self.generator not in GENERATORS:
             raise ValueError(f"unknown generator {self.generator!r} (known: {GENERATORS})")
         if self.sample_rate % self.frame_rate:
@@ -220,6 +236,8 @@ class NsfVoice(nn.Module):
         else:
             self.m_source = nn.Linear(cfg.harmonics, 1)
             self.gen = IstftHead(cfg)
+        if cfg.source_max_hz > 0:  # starts at 0: the source equals the sines-only one
+            self.upper_gain = nn.Parameter(torch.zeros(()))
 
     def latent(self, content: torch.Tensor, f0: torch.Tensor, voiced: torch.Tensor,
                loudness_db: torch.Tensor) -> torch.Tensor:
@@ -244,7 +262,12 @@ class NsfVoice(nn.Module):
                                     generator=generator, phase_offset=phase_offset,
                                     init_phase=init, noise=noise)
         mixer = self.gen.m_source.l_linear if cfg.generator == "hifigan" else self.m_source
-        return torch.tanh(mixer(sines))[..., 0]
+        src = torch.tanh(mixer(sines))[..., 0]
+        if cfg.source_max_hz > 0:
+            src = src + self.upper_gain * upper_harmonics(f, cfg.hop, cfg.sample_rate,
+                                                          cfg.harmonics, cfg.source_max_hz,
+                                                          phase_offset)
+        return src
 
     def forward(self, content: torch.Tensor, f0: torch.Tensor, voiced: torch.Tensor,
                 loudness_db: torch.Tensor, generator: torch.Generator | None = None,

@@ -116,6 +116,18 @@ VOICES: dict[str, VoiceSpec] = {
                   pitch_offset=2),
         VoiceSpec("piper-joe-dark", "piper", "en_US-joe-medium", "en", "male", formant=0.88,
                   pitch_offset=-3),
+        # More Mandarin singers for the base model (issue 16, base v5): the base had only two
+        # intelligible Mandarin voices.  None of them uses jf_alpha or jf_nezumi, so the
+        # benchmark's held-out targets (kokoro-alpha, kokoro-nezumi and their blends) stay
+        # unseen by the base.
+        VoiceSpec("kokoro-tebukuro-zh", "kokoro", "jf_tebukuro", "zh", "female",
+                  kokoro=(("jf_tebukuro", 1.0),)),
+        VoiceSpec("kokoro-mix-warm", "kokoro", "jf_gongitsune+jf_tebukuro", "zh", "female",
+                  kokoro=(("jf_gongitsune", 0.5), ("jf_tebukuro", 0.5)), formant=0.95,
+                  pitch_offset=-1),
+        VoiceSpec("kokoro-mix-tenor", "kokoro", "jm_kumo+jf_gongitsune", "zh", "male",
+                  kokoro=(("jm_kumo", 0.6), ("jf_gongitsune", 0.4)), formant=1.05,
+                  pitch_offset=2),
     )
 }
 """Lab voices by name."""

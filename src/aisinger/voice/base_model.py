@@ -132,11 +132,25 @@ def _config_diff(a: dict, b: dict) -> str:
     return ", ".join(f"{k}: base {a.get(k)!r} vs {b.get(k)!r}" for k in keys[:3])
 
 
+def _grown(base_cfg: dict, own: dict) -> list[str] | None:
+    """State keys a training with config ``own`` adds to a base with ``base_cfg`` (fresh,
+    output-preserving parameters, :data:`aisinger.nn.nsf_voice.GROWABLE`); [] when the configs
+    are equal, None when they differ in anything else."""
+    from aisinger.nn.nsf_voice import GROWABLE
+
+    keys = [k for k in set(base_cfg) | set(own) if base_cfg.get(k) != own.get(k)]
+    if any(k not in GROWABLE or base_cfg.get(k) != GROWABLE[k][0] for k in keys):
+        return None
+    return [f"g.{name}" for k in keys for name in GROWABLE[k][1]]
+
+
 def init_from(model, init: str, model_cfg, disc_width: float) -> str:
     """Load starting weights into the training ModuleDict (g, d); returns the model-card note.
 
     init: "base" (the committed base), a base file, or an nsf voice folder / model file
-    (generator only)."""
+    (generator only).  A base whose config differs only by features off that this training
+    turns on (:data:`aisinger.nn.nsf_voice.GROWABLE`) loads, the new parameters at their
+    output-preserving start."""
 
     expected = None
     path = Path(init)
@@ -150,11 +164,14 @@ def init_from(model, init: str, model_cfg, disc_width: float) -> str:
 
         own = json.loads(json.dumps(model_cfg.to_dict()))
         info["model_config"] = with_legacy_defaults(info["model_config"])
-        if info["model_config"] != own or info["disc_width"] != disc_width:
+        grown = _grown(info["model_config"], own)
+        if grown is None or info["disc_width"] != disc_width:
             diff = _config_diff({**info["model_config"], "disc_width": info["disc_width"]},
                                 {**own, "disc_width": disc_width})
             raise AisingerError(f"{path}: base model config does not match this training "
                                 f"({diff}); train with the base's config or init=None")
+        fresh = model.state_dict()
+        state = {**{k: fresh[k] for k in grown if k not in state}, **state}
         why = state_mismatch(model, state, "the base's config")
         if why:
             raise AisingerError(f"{path}: base weights do not fit ({why})")

@@ -20,7 +20,7 @@ from aisinger.voice.train_ddsp import (CHECKPOINT_FILE, TRAINING_DIR, _load_chec
     _prepare_clip)
 from aisinger.voice.train_nsf import NsfTrainConfig, build_training_model, train_nsf
 
-__all__ = ["train_base", "base_clips", "augment_clip", "DEFAULT_AUGMENT"]
+__all__ = ["train_base", "base_clips", "corpora_clips", "augment_clip", "DEFAULT_AUGMENT"]
 
 DEFAULT_AUGMENT = (-4.0, 4.0)
 FORMANT_RATIO = 0.5  # the envelope moves by this fraction of the pitch shift (in octaves)
@@ -92,17 +92,47 @@ def base_clips(corpus: str | Path, man: dict, voices=None
     return train, val or train[:1], voices
 
 
-def train_base(corpus: str | Path, manifest: dict, out_dir: str | Path, voices=None,
+def corpora_clips(corpora, manifests, voices=None) -> tuple[list[Path], list[Path], list[str]]:
+    """:func:`base_clips` over several corpora (folders + loaded manifests): every corpus
+    holding one of ``voices`` (default: all of every corpus) adds its clips of them; a listed
+    voice that no corpus has is an error naming it."""
+    train, val, used = [], [], []
+    for root, man in zip(corpora, manifests):
+        have = set(man["voices"])
+        if voices and not have & set(voices):
+            continue
+        t, v, vs = base_clips(root, man, [x for x in voices if x in have] if voices else None)
+        train += t
+        val += v
+        used += [x for x in vs if x not in used]
+    missing = [v for v in voices or () if v not in used]
+    if missing or not train:
+        raise AisingerError(f"{', '.join(str(c) for c in corpora)}: no lab corpus has voice "
+                            f"{(missing or voices or ['?'])[0]!r}; rebuild with 'aisinger lab make'")
+    return train, val, used
+
+
+def train_base(corpus, manifest, out_dir: str | Path, voices=None,
                augment=DEFAULT_AUGMENT, config=None, max_minutes: float | None = None,
                seed: int = 0, augment_share: float = 1.0):
     """Train (or resume) the base model; writes ``OUT/base.safetensors`` and returns
-    (TrainResult, path of the base file).  See the module docstring."""
+    (TrainResult, path of the base file).  See the module docstring.
+
+    ``corpus`` / ``manifest``: one lab corpus folder and its loaded manifest, or lists of both
+    (several corpora trained together: e.g. a corpus of new singers built with another seed
+    beside the earlier one, so neither is rebuilt).  ``voices`` filters every corpus (a voice
+    must be in at least one); validation takes one test clip of the first two voices of each.
+    """
     from aisinger.nn.nsf_voice import NsfVoiceConfig
 
+    corpora = [corpus] if isinstance(corpus, (str, Path)) else list(corpus)
+    manifests = [manifest] if isinstance(manifest, dict) else list(manifest)
+    if len(corpora) != len(manifests) or not corpora:
+        raise AisingerError("train_base: give one manifest per corpus")
     config = config or NsfTrainConfig(steps=100_000, init=None)
     model_cfg = NsfVoiceConfig.from_dict(dict(config.model))
     out = Path(out_dir)
-    train_paths, val_paths, voices = base_clips(corpus, manifest, voices)
+    train_paths, val_paths, used = corpora_clips(corpora, manifests, voices)
     train_paths = train_paths + _augmented(out, train_paths, list(augment),
                                            model_cfg.sample_rate, augment_share)
     features_cfg = FeatureConfig(pitch=PitchConfig(method=config.pitch_method))
@@ -111,8 +141,8 @@ def train_base(corpus: str | Path, manifest: dict, out_dir: str | Path, voices=N
     val_clips = [_prepare_clip(p, features_cfg, model_cfg) for p in val_paths]
     result = train_nsf(None, out, config, max_minutes=max_minutes, seed=seed,
                        clips=("nsf-base", train_clips, val_clips, None), write_voice=False)
-    recipe = {"corpus": str(corpus), "voices": voices, "augment": list(augment),
-              "augment_share": augment_share, "seed": seed,
+    recipe = {"corpus": ",".join(str(c) for c in corpora), "voices": used,
+              "augment": list(augment), "augment_share": augment_share, "seed": seed,
               "clips": len(train_clips), "steps": result.step,
               "minutes": round(result.minutes, 2), "train_config": config.to_dict()}
     recipe["stages"] = _record_stage(out, recipe)
