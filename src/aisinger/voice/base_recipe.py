@@ -107,8 +107,9 @@ def corpora_clips(corpora, manifests, voices=None) -> tuple[list[Path], list[Pat
         used += [x for x in vs if x not in used]
     missing = [v for v in voices or () if v not in used]
     if missing or not train:
+        which = (missing or voices or ["?"])[0]
         raise AisingerError(f"{', '.join(str(c) for c in corpora)}: no lab corpus has voice "
-                            f"{(missing or voices or ['?'])[0]!r}; rebuild with 'aisinger lab make'")
+                            f"{which!r}; rebuild with 'aisinger lab make'")
     return train, val, used
 
 

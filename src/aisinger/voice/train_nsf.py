@@ -50,9 +50,9 @@ MEL_BANDS = 80
 MINUTES_PNG = "loss_minutes.png"
 CONTENT_PATH = ("net.content_norm", "net.content_proj")
 """The first layer of the frame network, which reads the content features: the ``freeze``
-measured in docs/voice-model.md ("Session 6": fine-tuning a quick voice with it frozen cost
-fewer words for one target, CER -0.11 +- 0.07, and none fewer for the other, +0.02 +- 0.06;
-so it is not the default)."""
+measured in docs/voice-model.md ("Session 6"): on quick voices it made one target more natural
+and the other less (DistillMOS +0.13 / -0.07 from base v4) with no clear change of CER, so it
+is not the default."""
 
 
 def plot_minutes(path: Path, state: dict, label: str = "") -> None:
@@ -131,10 +131,11 @@ def _freeze(g, prefixes) -> None:
     """No gradient (so no AdamW update, weight decay included) for the generator parameters
     whose names start with one of ``prefixes``; a prefix naming none is an error."""
     names = [n for n, _ in g.named_parameters()]
+    tops = ", ".join(sorted({n.split(".")[0] for n in names}))
     for pre in prefixes:
         if not any(n.startswith(pre) for n in names):
             raise AisingerError(f"train: freeze {pre!r} names no parameter of the nsf model "
-                                f"(they start with {', '.join(sorted({n.split('.')[0] for n in names}))})")
+                                f"(they start with {tops})")
     for n, p in g.named_parameters():
         if any(n.startswith(pre) for pre in prefixes):
             p.requires_grad_(False)
