@@ -203,8 +203,9 @@ def upper_harmonics(f0: torch.Tensor, hop: int, sample_rate: int, first: int, ma
     where K <= first or F0 = 0): the part of a band-limited pulse train above the
     ``first`` explicit sines of :func:`harmonic_excitation` (same phase, so it continues them).
 
-    Closed form (no sine per harmonic): sum_{k=1..K} sin(k x) = sin(K x / 2) sin((K + 1) x / 2)
-    / sin(x / 2), minus the first ``first`` terms.  f0: (B, T) Hz; returns (B, T * hop) float32.
+    Closed form (no sine per harmonic): sum_{k=a..K} sin(k x) = (cos((a - 1/2) x) -
+    cos((K + 1/2) x)) / (2 sin(x / 2)), a = first + 1.  f0: (B, T) Hz; returns (B, T * hop)
+    float32.
     """
     f, phase = _source_phase(f0, hop, sample_rate, phase_offset)
     x = 2.0 * math.pi * phase
@@ -213,11 +214,10 @@ def upper_harmonics(f0: torch.Tensor, hop: int, sample_rate: int, first: int, ma
     k = torch.maximum(k, torch.full_like(k, float(first)))
     half = torch.sin(x / 2)
     small = half.abs() < 1e-9  # x = 0 (mod 2 pi): every sine is 0
-    total = torch.where(small, torch.zeros_like(x),
-                        torch.sin(k * x / 2) * torch.sin((k + 1) * x / 2) /
-                        torch.where(small, torch.ones_like(half), half))
-    low = sum(torch.sin(m * x) for m in range(1, first + 1))
-    return ((total - low) * (voiced & (k > first)) * SINE_AMP).to(torch.float32)
+    upper = torch.where(small, torch.zeros_like(x),
+                        (torch.cos((first + 0.5) * x) - torch.cos((k + 0.5) * x)) /
+                        (2 * torch.where(small, torch.ones_like(half), half)))
+    return (upper * (voiced & (k > first)) * SINE_AMP).to(torch.float32)
 
 
 class SourceModule(nn.Module):

@@ -127,8 +127,12 @@ def base_model_config(init: str | None) -> dict | None:
         raise AisingerError(f"{path}: not an nsf base model ({str(exc)[:100]})") from None
 
 
+def _differing(a: dict, b: dict) -> list[str]:
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
 def _config_diff(a: dict, b: dict) -> str:
-    keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    keys = _differing(a, b)
     return ", ".join(f"{k}: base {a.get(k)!r} vs {b.get(k)!r}" for k in keys[:3])
 
 
@@ -138,7 +142,7 @@ def _grown(base_cfg: dict, own: dict) -> list[str] | None:
     are equal, None when they differ in anything else."""
     from aisinger.nn.nsf_voice import GROWABLE
 
-    keys = [k for k in set(base_cfg) | set(own) if base_cfg.get(k) != own.get(k)]
+    keys = _differing(base_cfg, own)
     if any(k not in GROWABLE or base_cfg.get(k) != GROWABLE[k][0] for k in keys):
         return None
     return [f"g.{name}" for k in keys for name in GROWABLE[k][1]]

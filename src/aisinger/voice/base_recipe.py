@@ -18,7 +18,8 @@ from aisinger.io.fileio import write_json
 from aisinger.progress import track
 from aisinger.voice.train_ddsp import (CHECKPOINT_FILE, TRAINING_DIR, _load_checkpoint,
     _prepare_clip)
-from aisinger.voice.train_nsf import NsfTrainConfig, build_training_model, train_nsf
+from aisinger.voice.train_nsf import (NsfTrainConfig, build_training_model, model_config,
+    train_nsf)
 
 __all__ = ["train_base", "base_clips", "corpora_clips", "augment_clip", "DEFAULT_AUGMENT"]
 
@@ -124,14 +125,12 @@ def train_base(corpus, manifest, out_dir: str | Path, voices=None,
     beside the earlier one, so neither is rebuilt).  ``voices`` filters every corpus (a voice
     must be in at least one); validation takes one test clip of the first two voices of each.
     """
-    from aisinger.nn.nsf_voice import NsfVoiceConfig
-
     corpora = [corpus] if isinstance(corpus, (str, Path)) else list(corpus)
     manifests = [manifest] if isinstance(manifest, dict) else list(manifest)
     if len(corpora) != len(manifests) or not corpora:
         raise AisingerError("train_base: give one manifest per corpus")
     config = config or NsfTrainConfig(steps=100_000, init=None)
-    model_cfg = NsfVoiceConfig.from_dict(dict(config.model))
+    model_cfg = model_config(config)  # the trainer's own rule (overrides, else init's base)
     out = Path(out_dir)
     train_paths, val_paths, used = corpora_clips(corpora, manifests, voices)
     train_paths = train_paths + _augmented(out, train_paths, list(augment),

@@ -42,7 +42,7 @@ from aisinger.voice.train_ddsp import (CHECKPOINT_FILE, LOSS_PNG, LOSS_SMOOTH_ST
     SAMPLES_DIR, TRAINING_DIR, TrainResult, VALIDATION_CLIPS, VALIDATION_SECONDS, _batch,
     _load_checkpoint, _plot_losses, _save_checkpoint, _step_seed, _write_voice, prepare_dataset)
 
-__all__ = ["NsfTrainConfig", "train_nsf", "build_training_model", "mel_loss_fn",
+__all__ = ["NsfTrainConfig", "train_nsf", "model_config", "build_training_model", "mel_loss_fn",
            "CONTENT_PATH"]
 
 MEL_N_FFT_S = 1024 / 24000  # log-mel loss window (1024 samples at 24 kHz; scaled with the rate)
@@ -116,6 +116,19 @@ class NsfTrainConfig:
         return asdict(self)
 
 
+def model_config(config: NsfTrainConfig):
+    """The :class:`~aisinger.nn.nsf_voice.NsfVoiceConfig` a training with ``config`` uses: its
+    ``model`` overrides, or without any the config stored in the base ``init`` names (so a
+    later change of the code's defaults cannot make a base unusable), else the defaults."""
+    from aisinger.nn.nsf_voice import NsfVoiceConfig
+
+    try:
+        return NsfVoiceConfig.from_dict(dict(config.model) or base_model_config(config.init)
+                                        or {})
+    except (TypeError, ValueError) as exc:
+        raise AisingerError(f"train: bad nsf model config ({exc})") from None
+
+
 def build_training_model(model_cfg, disc_width: float):
     """ModuleDict {"g": NsfVoice, "d": MultiPeriodDiscriminator} (the unit that is trained,
     checkpointed and stored in a base-model file)."""
@@ -186,15 +199,10 @@ def train_nsf(dataset_dir: str | Path | None, out_dir: str | Path,
     import torch
 
     from aisinger.nn.ddsp import multi_resolution_stft_loss
-    from aisinger.nn.nsf_voice import NsfVoiceConfig
     from aisinger.nn.vits_train import (discriminator_loss, feature_matching_loss,
                                         generator_adversarial_loss)
 
-    try:  # from a base without overrides: the base's own model config
-        model_cfg = NsfVoiceConfig.from_dict(dict(config.model) or
-                                             base_model_config(config.init) or {})
-    except (TypeError, ValueError) as exc:
-        raise AisingerError(f"train: bad nsf model config ({exc})") from None
+    model_cfg = model_config(config)
     features_cfg = FeatureConfig(pitch=PitchConfig(method=config.pitch_method))
     if clips is None:
         name, train_clips, val_clips, consent = prepare_dataset(dataset_dir, features_cfg,
